@@ -1,0 +1,490 @@
+"""Bundle adjustment of a camera rig on points seen by several cameras: board corners or a person's keypoints.
+
+Unknowns: the extrinsics of every camera but one (the gauge, held fixed), optionally one
+focal-length scale and k1 per camera, and the 3D points. Residuals are confidence-weighted
+reprojection errors in pixels (the full OpenCV distortion model), minimised by
+``scipy.optimize.least_squares`` (method "trf", robust loss, analytic sparse Jacobian,
+LSMR trust-region solver). Outliers are annealed: after each round the observations whose
+error exceeds a shrinking threshold are left out of the next one.
+
+The reconstruction is defined up to scale by the images alone; the metric scale comes from
+the board's square size or from the subject's height (:func:`scale_from_height`), and is
+applied about the gauge camera, whose pose stays as given.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.optimize import least_squares
+
+from mv3d.camera import Camera, CameraRig
+from mv3d.errors import InputError
+
+log = logging.getLogger(__name__)
+
+# Segment lengths as fractions of standing height H (Drillis & Contini 1966, as tabulated in
+# D. A. Winter, "Biomechanics and Motor Control of Human Movement", 4th ed., Fig. 4.1):
+# thigh (hip-knee) 0.245 H, leg (knee-ankle) 0.246 H, upper arm 0.186 H, forearm 0.146 H.
+# COCO's hip keypoint is the hip joint, not the greater trochanter of the table, and real
+# people deviate from the average proportions: expect the height-based scale to be good to a few percent.
+HEIGHT_RATIOS: dict[tuple[str, str], float] = {
+    ("l_hip", "l_knee"): 0.245, ("r_hip", "r_knee"): 0.245,
+    ("l_knee", "l_ankle"): 0.246, ("r_knee", "r_ankle"): 0.246,
+    ("l_shoulder", "l_elbow"): 0.186, ("r_shoulder", "r_elbow"): 0.186,
+    ("l_elbow", "l_wrist"): 0.146, ("r_elbow", "r_wrist"): 0.146,
+}
+
+
+def _mv(M: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Batched M @ v: (..., a, b), (..., b) -> (..., a) (elementwise, faster than einsum for tiny a, b)."""
+    return (M * v[..., None, :]).sum(-1)
+
+
+def _tmv(M: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Batched M^T @ v: (..., a, b), (..., a) -> (..., b)."""
+    return (M * v[..., :, None]).sum(-2)
+
+
+def _mm(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """Batched A @ B: (..., a, b), (..., b, c) -> (..., a, c)."""
+    return (A[..., :, :, None] * B[..., None, :, :]).sum(-2)
+
+
+def _tmm(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """Batched A^T @ B: (..., k, a), (..., k, b) -> (..., a, b)."""
+    return (A[..., :, :, None] * B[..., :, None, :]).sum(-3)
+
+
+def _sym3_inverse(H: np.ndarray) -> np.ndarray:
+    """Inverses of symmetric 3x3 matrices packed (..., 6) as (xx, xy, xz, yy, yz, zz); zeros where singular."""
+    a, b, c, d, e, f = np.moveaxis(H, -1, 0)
+    c00, c01, c02 = d * f - e * e, c * e - b * f, b * e - c * d
+    c11, c12, c22 = a * f - c * c, b * c - a * e, a * d - b * b
+    det = a * c00 + b * c01 + c * c02
+    scale = np.maximum(np.abs(a) + np.abs(d) + np.abs(f), 1e-300) ** 3
+    ok = np.isfinite(det) & (np.abs(det) > 1e-12 * scale)
+    inv = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)
+    return np.stack([c00, c01, c02, c11, c12, c22], -1) * inv[..., None]
+
+
+def _sym3_mv(H: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Packed symmetric (..., 6) times vectors (..., 3)."""
+    a, b, c, d, e, f = np.moveaxis(H, -1, 0)
+    x, y, z = np.moveaxis(v, -1, 0)
+    return np.stack([a * x + b * y + c * z, b * x + d * y + e * z, c * x + e * y + f * z], -1)
+
+
+def _skew(v: np.ndarray) -> np.ndarray:
+    """(..., 3) -> (..., 3, 3) cross-product matrices."""
+    z = np.zeros(v.shape[:-1])
+    x, y, w = v[..., 0], v[..., 1], v[..., 2]
+    return np.stack([np.stack([z, -w, y], -1), np.stack([w, z, -x], -1), np.stack([-y, x, z], -1)], -2)
+
+
+def _so3(omega: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rotation exp([w]) (C, 3, 3) and left Jacobian J_l(w) (C, 3, 3) of rotation vectors (C, 3)."""
+    theta = np.linalg.norm(omega, axis=-1)[:, None, None]
+    W = _skew(omega)
+    W2 = W @ W
+    small = theta < 1e-8
+    th = np.where(small, 1.0, theta)
+    a = np.where(small, 1.0, np.sin(th) / th)
+    b = np.where(small, 0.5, (1 - np.cos(th)) / th ** 2)
+    c = np.where(small, 1.0 / 6.0, (th - np.sin(th)) / th ** 3)
+    eye = np.eye(3)[None]
+    return eye + a * W + b * W2, eye + b * W + c * W2
+
+
+@dataclass
+class BundleResult:
+    """rig: refined cameras (metric); points: (P, 3) metres (NaN where not reconstructed);
+    inliers: (C, P) observations used in the last round; error_before / error_after: (C,)
+    median reprojection error (px) of each camera's observations with the initial / final rig;
+    scale: the factor applied to reach metric units; seconds: optimisation time."""
+
+    rig: CameraRig
+    points: np.ndarray
+    inliers: np.ndarray
+    error_before: np.ndarray
+    error_after: np.ndarray
+    scale: float = 1.0
+    seconds: float = 0.0
+    history: list[str] = field(default_factory=list)
+
+
+class _Reduced:
+    """Reprojection residuals as a function of the camera parameters only (variable projection).
+
+    For given cameras every point is re-estimated by a few robustly weighted Gauss-Newton steps
+    (3x3 systems, all points at once), and the Jacobian is the camera Jacobian with the point
+    directions projected out, ``(I - J_p (J_p^T W J_p)^-1 J_p^T W) J_c`` — the Schur complement of
+    the full bundle problem — given to least_squares as a LinearOperator. Because the points are
+    optimal, the gradient equals the full problem's, so the optimum is the full bundle optimum.
+    """
+
+    def __init__(self, rig: CameraRig, cam_idx, pt_idx, uv, sw, X0, gauge, refine_focal, refine_k1,
+                 loss: str, f_scale: float):
+        self.rig, self.C = rig, len(rig)
+        self.cam, self.pt, self.uv, self.sw = cam_idx, pt_idx, uv, sw
+        self.P = len(X0)
+        self.X = X0.copy()
+        self.K, self.dist, self.R0 = rig.K.copy(), rig.dist.copy(), rig.R.copy()
+        self.refine_focal, self.refine_k1 = refine_focal, refine_k1
+        self.loss, self.f_scale = loss, f_scale
+        nc = 6 + refine_focal + refine_k1
+        cols = -np.ones((self.C, nc), int)
+        n = 0
+        for c in range(self.C):
+            for j in range(nc):
+                if not (c == gauge and j < 6):
+                    cols[c, j] = n
+                    n += 1
+        self.cam_cols, self.n_params = cols, n
+        self.obs_cols = cols[cam_idx]  # (O, nc), -1 = fixed
+        self._key = None
+
+    # --- parameters ---------------------------------------------------------------
+    def x0(self) -> np.ndarray:
+        x = np.zeros(self.n_params)
+        mask = self.cam_cols[:, 3:6] >= 0
+        x[self.cam_cols[:, 3:6][mask]] = self.rig.t[mask]
+        return x
+
+    def cameras(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """R (C, 3, 3), t (C, 3), K (C, 3, 3), dist (C, 5) at parameters x."""
+        cams = np.zeros(self.cam_cols.shape)
+        mask = self.cam_cols >= 0
+        cams[mask] = x[self.cam_cols[mask]]
+        expw, _ = _so3(cams[:, :3])
+        t = np.where(self.cam_cols[:, 3:6] >= 0, cams[:, 3:6], self.rig.t)
+        K, dist = self.K.copy(), self.dist.copy()
+        if self.refine_focal:
+            K[:, 0, 0] *= 1 + cams[:, 6]
+            K[:, 1, 1] *= 1 + cams[:, 6]
+        if self.refine_k1:
+            dist[:, 0] += cams[:, -1]
+        return expw @ self.R0, t, K, dist
+
+    # --- model ----------------------------------------------------------------------
+    def _linearise(self, x: np.ndarray, X: np.ndarray):
+        """Weighted residuals r (O, 2), d r / d Xc (O, 2, 3) and the pieces of the camera Jacobian."""
+        R, t, K, dist = self.cameras(x)
+        c = self.cam
+        Xc = _mv(R[c], X[self.pt]) + t[c]
+        z = Xc[:, 2]
+        xy = Xc[:, :2] / z[:, None]
+        xyd = _distort_rows(xy, dist[c])
+        f = np.stack([K[c, 0, 0], K[c, 1, 1]], 1)
+        r = (xyd * f + K[c, :2, 2] - self.uv) * self.sw[:, None]
+        Jn = np.zeros((len(z), 2, 3))
+        Jn[:, 0, 0] = Jn[:, 1, 1] = 1 / z
+        Jn[:, 0, 2] = -xy[:, 0] / z
+        Jn[:, 1, 2] = -xy[:, 1] / z
+        A = (f * self.sw[:, None])[:, :, None] * _mm(_distortion_jacobian(xy, dist[c]), Jn)
+        return r, A, R, t, Xc, xy, xyd, f
+
+    def _irls(self, r: np.ndarray) -> np.ndarray:
+        """Per-coordinate weights (O, 2) of the robust loss at residuals r (O, 2)."""
+        z = (r / self.f_scale) ** 2
+        if self.loss == "soft_l1":
+            return 1 / np.sqrt(1 + z)
+        if self.loss == "huber":
+            return np.where(z <= 1, 1.0, 1 / np.sqrt(np.maximum(z, 1)))
+        if self.loss == "cauchy":
+            return 1 / (1 + z)
+        return np.ones_like(r)
+
+    def _rho(self, r: np.ndarray) -> np.ndarray:
+        """Robust cost (O,) of residuals r (O, 2), in px^2 (least_squares' definition x f_scale^2)."""
+        z = (r / self.f_scale) ** 2
+        if self.loss == "soft_l1":
+            rho = 2 * (np.sqrt(1 + z) - 1)
+        elif self.loss == "huber":
+            rho = np.where(z <= 1, z, 2 * np.sqrt(np.maximum(z, 1)) - 1)
+        elif self.loss == "cauchy":
+            rho = np.log1p(z)
+        else:
+            rho = z
+        return rho.sum(1)
+
+    def _point_systems(self, A_p: np.ndarray, W: np.ndarray, r: np.ndarray | None):
+        """Per-point normal matrices H = sum J_p^T W J_p as packed inverses (P, 6) and g = sum J_p^T W r (P, 3)."""
+        WA = A_p * W[:, :, None]
+        H = _tmm(WA, A_p).reshape(-1, 9)[:, [0, 1, 2, 4, 5, 8]]
+        Hp = np.stack([np.bincount(self.pt, H[:, k], minlength=self.P) for k in range(6)], 1)
+        Hinv = _sym3_inverse(Hp)
+        if r is None:
+            return Hinv, None
+        g = _tmv(WA, r)
+        return Hinv, np.stack([np.bincount(self.pt, g[:, k], minlength=self.P) for k in range(3)], 1)
+
+    def solve_points(self, x: np.ndarray, iterations: int = 3) -> None:
+        """Robust Gauss-Newton on every point for the cameras at x (warm start from the last points);
+        a point keeps its previous value when a step would raise its cost."""
+        X = self.X
+        cost = None
+        for _ in range(iterations):
+            r, A, R, *_ = self._linearise(x, X)
+            if cost is None:
+                cost = np.bincount(self.pt, self._rho(r), minlength=self.P)
+            Hinv, gp = self._point_systems(_mm(A, R[self.cam]), self._irls(r), r)
+            X_new = X - _sym3_mv(Hinv, gp)
+            r_new = self._linearise(x, X_new)[0]
+            with np.errstate(invalid="ignore"):
+                cost_new = np.bincount(self.pt, self._rho(r_new), minlength=self.P)
+                better = np.isfinite(cost_new) & (cost_new <= cost)
+            X = np.where(better[:, None], X_new, X)
+            cost = np.where(better, cost_new, cost)
+        self.X = X
+
+    def _state(self, x: np.ndarray):
+        key = x.tobytes()
+        if key != self._key:
+            self.solve_points(x)
+            self._lin = self._linearise(x, self.X)
+            self._key = key
+        return self._lin
+
+    def residuals(self, x: np.ndarray) -> np.ndarray:
+        return self._state(x)[0].ravel()
+
+    def errors(self, x: np.ndarray) -> np.ndarray:
+        """Unweighted reprojection error (O,) px at x (points re-solved)."""
+        r = self._state(x)[0]
+        return np.linalg.norm(r, axis=1) / np.maximum(self.sw, 1e-12)
+
+    def jacobian(self, x: np.ndarray, *_):
+        from scipy.sparse.linalg import LinearOperator
+
+        r, A, R, t, Xc, xy, xyd, f = self._state(x)
+        c = self.cam
+        _, Jl = _so3(self._omegas(x))
+        blocks = [_mm(A, _mm(-_skew(Xc - t[c]), Jl[c])), A]
+        if self.refine_focal:
+            f0 = np.stack([self.K[c, 0, 0], self.K[c, 1, 1]], 1)
+            blocks.append((f0 * xyd * self.sw[:, None])[:, :, None])
+        if self.refine_k1:
+            r2 = (xy ** 2).sum(1, keepdims=True)
+            blocks.append((f * xy * r2 * self.sw[:, None])[:, :, None])
+        Jc = np.concatenate(blocks, axis=2)  # (O, 2, nc)
+        Jc[np.broadcast_to((self.obs_cols < 0)[:, None, :], Jc.shape)] = 0.0
+        cols = np.where(self.obs_cols < 0, 0, self.obs_cols)
+        A_p = _mm(A, R[c])
+        W = self._irls(r)
+        Hinv, _ = self._point_systems(A_p, W, None)
+        WA = A_p * W[:, :, None]
+        pt, P, n = self.pt, self.P, self.n_params
+
+        def project_out(s: np.ndarray) -> np.ndarray:  # (I - A_p H^-1 A_p^T W) s, s (O, 2)
+            g = _tmv(WA, s)
+            gp = np.stack([np.bincount(pt, g[:, k], minlength=P) for k in range(3)], 1)
+            y = _sym3_mv(Hinv, gp)
+            return s - _mv(A_p, y[pt])
+
+        def project_out_t(u: np.ndarray) -> np.ndarray:  # transpose: (I - W A_p H^-1 A_p^T) u
+            g = _tmv(A_p, u)
+            gp = np.stack([np.bincount(pt, g[:, k], minlength=P) for k in range(3)], 1)
+            y = _sym3_mv(Hinv, gp)
+            return u - _mv(WA, y[pt])
+
+        def matvec(v: np.ndarray) -> np.ndarray:
+            s = _mv(Jc, np.ravel(v)[cols])
+            return project_out(s).ravel()
+
+        def rmatvec(u: np.ndarray) -> np.ndarray:
+            q = project_out_t(np.ravel(u).reshape(-1, 2))
+            contrib = _tmv(Jc, q)
+            return np.bincount(cols.ravel(), contrib.ravel(), minlength=n)
+
+        return LinearOperator((2 * len(pt), n), matvec=matvec, rmatvec=rmatvec, dtype=float)
+
+    def _omegas(self, x: np.ndarray) -> np.ndarray:
+        cams = np.zeros(self.cam_cols.shape)
+        mask = self.cam_cols >= 0
+        cams[mask] = x[self.cam_cols[mask]]
+        return cams[:, :3]
+
+
+def _distort_rows(xy: np.ndarray, dist: np.ndarray) -> np.ndarray:
+    """OpenCV distortion of normalised points (O, 2) with per-row coefficients (O, 5)."""
+    k1, k2, p1, p2, k3 = dist.T
+    x, y = xy[:, 0], xy[:, 1]
+    r2 = x * x + y * y
+    radial = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
+    return np.stack([x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x),
+                     y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y], 1)
+
+
+def _distortion_jacobian(xy: np.ndarray, dist: np.ndarray) -> np.ndarray:
+    """d(distorted)/d(undistorted) (O, 2, 2)."""
+    k1, k2, p1, p2, k3 = dist.T
+    x, y = xy[:, 0], xy[:, 1]
+    r2 = x * x + y * y
+    radial = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
+    d_radial = k1 + r2 * (2 * k2 + 3 * k3 * r2)
+    jxx = radial + 2 * x * x * d_radial + 2 * p1 * y + 6 * p2 * x
+    jxy = 2 * x * y * d_radial + 2 * p1 * x + 2 * p2 * y
+    jyy = radial + 2 * y * y * d_radial + 6 * p1 * y + 2 * p2 * x
+    return np.stack([np.stack([jxx, jxy], -1), np.stack([jxy, jyy], -1)], -2)
+
+
+def _per_camera_median(err: np.ndarray, cam: np.ndarray, C: int) -> np.ndarray:
+    return np.array([np.median(err[cam == c]) if np.any(cam == c) else np.nan for c in range(C)])
+
+
+def _triangulate(rig: CameraRig, obs: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Initial points (P, 3) by DLT (mv3d.triangulate.algebraic)."""
+    from mv3d.triangulate.algebraic import triangulate_dlt
+
+    kp = np.concatenate([obs, w[..., None]], axis=-1)
+    kp[w <= 0, :2] = np.nan
+    X, _, _ = triangulate_dlt(rig, kp)
+    return X
+
+
+def bundle_adjust(rig: CameraRig, observations: np.ndarray, weights: np.ndarray | None = None,
+                  points: np.ndarray | None = None, gauge: int | str = 0, refine_focal: bool = False,
+                  refine_k1: bool = False, loss: str = "soft_l1", f_scale: float = 2.0,
+                  thresholds: tuple[float, ...] = (30.0, 12.0, 6.0), max_nfev: int = 40) -> BundleResult:
+    """Refine ``rig`` (all extrinsics but the gauge camera's; optionally focal scale and k1) and the points.
+
+    observations: (C, P, 2) pixels, NaN where unseen; weights: (C, P) >= 0 (confidences; 1 if None);
+    points: (P, 3) initial points (DLT triangulation if None); gauge: camera held fixed;
+    loss, f_scale: robust loss of least_squares and its scale in px; thresholds: px, the outlier
+    threshold of each round after the first (round 0 uses every observation).
+    The scale is not fixed here: see :func:`rescale`. Returns a BundleResult (scale 1).
+    """
+    t_start = time.perf_counter()
+    obs = np.asarray(observations, dtype=float)
+    C, P = obs.shape[:2]
+    if C != len(rig):
+        raise InputError(f"observations are for {C} cameras but the rig has {len(rig)} ({', '.join(rig.names)})")
+    w = np.ones((C, P)) if weights is None else np.asarray(weights, dtype=float).copy()
+    w[~np.isfinite(obs).all(-1)] = 0
+    gauge_i = rig.names.index(gauge) if isinstance(gauge, str) else int(gauge)
+    seen = (w > 0).sum(0)
+    if (seen >= 2).sum() < 6:
+        raise InputError(f"only {(seen >= 2).sum()} points are seen by two or more cameras; bundle adjustment needs "
+                         "points (board corners or keypoints) seen by several cameras at the same time")
+    per_cam = ((w > 0) & (seen >= 2)[None]).sum(1)
+    lonely = [rig.names[c] for c in range(C) if per_cam[c] < 6]
+    if lonely:
+        raise InputError(f"camera(s) {', '.join(lonely)} share fewer than 6 points with the other cameras; "
+                         "they cannot be placed — check that the same board/person is visible and synchronised")
+    X0 = _triangulate(rig, obs, w) if points is None else np.asarray(points, dtype=float).copy()
+    valid_pt = (seen >= 2) & np.isfinite(X0).all(1)
+    cam_idx, pt_idx = np.nonzero((w > 0) & valid_pt[None])
+    uv_all = obs[cam_idx, pt_idx]
+    sw_all = np.sqrt(w[cam_idx, pt_idx])
+    X = X0.copy()
+
+    def errors_of(current: CameraRig, X: np.ndarray) -> np.ndarray:
+        uv = current.project(X)[cam_idx, pt_idx]
+        return np.linalg.norm(uv - uv_all, axis=1)
+
+    err = errors_of(rig, X)
+    before = _per_camera_median(err, cam_idx, C)
+    history = [f"initial: median {np.median(err):.2f} px over {len(err)} observations"]
+    current = rig
+    active = np.ones(len(cam_idx), bool)
+    for rnd, thr in enumerate((np.inf,) + tuple(thresholds)):
+        if rnd > 0:
+            active = err < thr
+        # a point needs two observations in the round
+        counts = np.bincount(pt_idx[active], minlength=P)
+        active &= counts[pt_idx] >= 2
+        pts = np.flatnonzero(np.bincount(pt_idx[active], minlength=P) > 0)
+        remap = -np.ones(P, int)
+        remap[pts] = np.arange(len(pts))
+        prob = _Reduced(current, cam_idx[active], remap[pt_idx[active]], uv_all[active], sw_all[active], X[pts],
+                        gauge_i, refine_focal, refine_k1, loss, f_scale)
+        sol = least_squares(prob.residuals, prob.x0(), jac=prob.jacobian, method="trf", loss=loss,
+                            f_scale=f_scale, tr_solver="lsmr", max_nfev=max_nfev, xtol=1e-10, ftol=1e-9)
+        prob.residuals(sol.x)  # points at the solution
+        R, t, K, dist = prob.cameras(sol.x)
+        current = CameraRig([Camera(cam.name, cam.size, K[c], dist[c], R[c], t[c]) for c, cam in enumerate(rig)],
+                            rig.R_to_opensim)
+        X = np.full((P, 3), np.nan)
+        X[pts] = prob.X
+        err = errors_of(current, X)
+        history.append(f"round {rnd} (threshold {thr:g} px, {active.sum()} observations): median "
+                       f"{np.nanmedian(err):.2f} px, {sol.nfev} evaluations")
+        log.info(history[-1])
+    inliers = np.zeros((C, P), bool)
+    inliers[cam_idx[active], pt_idx[active]] = True
+    after = _per_camera_median(np.where(np.isfinite(err), err, np.inf), cam_idx, C)
+    return BundleResult(current, X, inliers, before, after, 1.0, time.perf_counter() - t_start, history)
+
+
+def rescale(result: BundleResult, scale: float, gauge: int | str = 0) -> BundleResult:
+    """The same reconstruction scaled by ``scale`` about the gauge camera's centre (its pose unchanged)."""
+    rig = result.rig
+    g = rig.names.index(gauge) if isinstance(gauge, str) else int(gauge)
+    origin = rig[g].center
+    cams = [Camera(c.name, c.size, c.K, c.dist, c.R, -c.R @ (origin + scale * (c.center - origin))) for c in rig]
+    pts = origin + scale * (result.points - origin)
+    return BundleResult(CameraRig(cams, rig.R_to_opensim), pts, result.inliers, result.error_before,
+                        result.error_after, result.scale * scale, result.seconds, result.history)
+
+
+def estimate_height(points: np.ndarray, joint_names: list[str] | tuple[str, ...]) -> float:
+    """Standing height (same unit as points) from median segment lengths over frames (F, J, 3).
+
+    Uses HEIGHT_RATIOS (Drillis & Contini): H = sum of median segment lengths / sum of their ratios,
+    over the segments present in ``joint_names`` and reconstructed in at least 10 frames.
+    """
+    idx = {n: i for i, n in enumerate(joint_names)}
+    total, ratio = 0.0, 0.0
+    for (a, b), r in HEIGHT_RATIOS.items():
+        if a in idx and b in idx:
+            d = np.linalg.norm(points[:, idx[a]] - points[:, idx[b]], axis=-1)
+            d = d[np.isfinite(d)]
+            if d.size >= 10:
+                total += float(np.median(d))
+                ratio += r
+    if ratio == 0:
+        raise InputError("cannot estimate the subject's height: no limb (hip-knee, knee-ankle, shoulder-elbow, "
+                         "elbow-wrist) was reconstructed in 10 frames or more")
+    return total / ratio
+
+
+def calibrate_from_keypoints(rig: CameraRig, keypoints: np.ndarray, height: float, joint_names=None,
+                             min_confidence: float = 0.3, gauge: int | str = 0, **kwargs) -> BundleResult:
+    """Refine a rig with a person's 2D keypoints (C, F, J, 3) over a trial, metric scale from ``height`` (m).
+
+    The person is the calibration pattern: every (frame, joint) is a point. The result's scale
+    makes the reconstructed subject's height (:func:`estimate_height`) equal ``height``.
+    """
+    from mv3d.skeleton import MV3D23
+
+    names = list(joint_names or MV3D23)
+    kp = np.asarray(keypoints, dtype=float)
+    if kp.ndim != 4 or kp.shape[-1] != 3 or kp.shape[0] != len(rig) or kp.shape[2] != len(names):
+        raise InputError(f"keypoints must be (C={len(rig)}, F, J={len(names)}, 3), got {kp.shape}")
+    C, F, J, _ = kp.shape
+    conf = np.where(kp[..., 2] >= min_confidence, kp[..., 2], 0.0)
+    res = bundle_adjust(rig, kp[..., :2].reshape(C, F * J, 2), conf.reshape(C, F * J), gauge=gauge, **kwargs)
+    h = estimate_height(res.points.reshape(F, J, 3), names)
+    return rescale(res, height / h, gauge)
+
+
+def calibrate_from_board(rig: CameraRig, corners: np.ndarray, square_size: float, cols: int, rows: int,
+                         gauge: int | str = 0, **kwargs) -> BundleResult:
+    """Refine a rig with board corners (C, V, N, 2) seen in V frames (NaN where not detected).
+
+    Metric scale from the median distance between neighbouring reconstructed corners = square_size (m).
+    """
+    c = np.asarray(corners, dtype=float)
+    C, V, N, _ = c.shape
+    if N != cols * rows:
+        raise InputError(f"corners hold {N} points per view but the board has {cols}x{rows} = {cols * rows}")
+    res = bundle_adjust(rig, c.reshape(C, V * N, 2), gauge=gauge, **kwargs)
+    g = res.points.reshape(V, rows, cols, 3)
+    d = np.concatenate([np.linalg.norm(np.diff(g, axis=1), axis=-1).ravel(),
+                        np.linalg.norm(np.diff(g, axis=2), axis=-1).ravel()])
+    d = d[np.isfinite(d)]
+    return rescale(res, square_size / float(np.median(d)), gauge)

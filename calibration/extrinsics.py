@@ -1,0 +1,155 @@
+"""Camera poses from one board placement seen by every camera (IPPE), with its two-fold ambiguity resolved.
+
+World frame = board frame (:mod:`calibration.board`): origin at the first inner corner,
+x along the corner rows, y along the columns, z = x cross y pointing away from the cameras
+(into the floor or the wall). This is OpenCap's world frame. ``placement`` says how the
+board lay — "ground" (flat on the floor) or "backwall" (vertical) — and gives the rig's
+``R_to_opensim`` (:func:`calibration.frames.opensim_rotation_for_board`): OpenSim Y up is
+the board normal towards the cameras on the ground and the cameras' image-up on the wall.
+
+A planar target seen by one camera has two poses that explain the corners almost equally
+well when the board is small or far (the tilt mirrored about the line of sight). IPPE
+returns both (``cv2.solvePnPGeneric``). Each camera's choice is made, in this order, by:
+(1) the board seen from its printed side (camera centre at z < 0); (2) a clear reprojection
+winner (the other solution's RMS over ``clear_ratio`` x the best); (3) for the remaining
+cameras, consistency across cameras: with extra correspondences seen by several cameras
+(e.g. a person's keypoints or the board elsewhere), the combination with the smallest
+multi-view reprojection error (OpenCap's approach); otherwise the solution whose image-up
+direction agrees best with the cameras already resolved (tripods are upright).
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from calibration.board import Checkerboard
+from calibration.frames import opensim_rotation_for_board
+from mv3d.camera import Camera, CameraRig
+from mv3d.errors import InputError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PoseCandidates:
+    """IPPE solutions of one camera: R (S, 3, 3) board->camera, t (S, 3) m, rms (S,) px, sorted by rms."""
+
+    R: np.ndarray
+    t: np.ndarray
+    rms: np.ndarray
+
+    @property
+    def centers(self) -> np.ndarray:
+        """Camera centres (S, 3) in the board frame."""
+        return -np.einsum("sji,sj->si", self.R, self.t)
+
+
+def board_pose_candidates(camera: Camera, corners: np.ndarray, board: Checkerboard) -> PoseCandidates:
+    """Both IPPE board poses for one view. corners: (N, 2) distorted pixels."""
+    import cv2
+
+    obj = board.object_points()
+    n, R, t, err = cv2.solvePnPGeneric(obj, corners.reshape(-1, 1, 2).astype(np.float64), camera.K, camera.dist,
+                                       flags=cv2.SOLVEPNP_IPPE)
+    Rs, ts, rms = [], [], []
+    for rv, tv in zip(R, t):
+        Rm = cv2.Rodrigues(rv)[0]
+        proj = cv2.projectPoints(obj, rv, tv, camera.K, camera.dist)[0].reshape(-1, 2)
+        Rs.append(Rm)
+        ts.append(tv.ravel())
+        rms.append(np.sqrt(np.mean(np.sum((proj - corners.reshape(-1, 2)) ** 2, axis=1))))
+    order = np.argsort(rms)
+    return PoseCandidates(np.array(Rs)[order], np.array(ts)[order], np.array(rms)[order])
+
+
+@dataclass
+class ExtrinsicsResult:
+    """rig: the calibrated cameras (world = board frame); choice: (C,) index of the IPPE
+    solution used; reason: (C,) how it was chosen; rms: (C,) board reprojection px;
+    rms_other: (C,) px of the rejected solution (NaN if none)."""
+
+    rig: CameraRig
+    choice: np.ndarray
+    reason: list[str]
+    rms: np.ndarray
+    rms_other: np.ndarray
+
+
+def _multiview_error(cams: list[Camera], points2d: np.ndarray) -> float:
+    """Median reprojection error (px) of correspondences (C, N, 2) (NaN = unseen) after DLT."""
+    from mv3d.triangulate.algebraic import triangulate_dlt
+
+    rig = CameraRig(cams)
+    conf = np.isfinite(points2d).all(-1).astype(float)
+    kp = np.concatenate([np.nan_to_num(points2d), conf[..., None]], axis=-1)
+    kp[conf == 0, :2] = np.nan
+    _, _, err = triangulate_dlt(rig, kp)
+    return float(np.nanmedian(err))
+
+
+def calibrate_extrinsics(cameras: list[Camera], corners: list[np.ndarray | None], board: Checkerboard,
+                         placement: str = "ground", correspondences: np.ndarray | None = None,
+                         clear_ratio: float = 2.0) -> ExtrinsicsResult:
+    """Poses of C cameras (intrinsics known) from the board's corners in one simultaneous view each.
+
+    corners: per camera (N, 2) pixels or None where the board was not found;
+    correspondences: optional (C, M, 2) pixels of M other points (NaN where unseen) used to
+    resolve ambiguous cameras. Returns the rig in the board frame with R_to_opensim set.
+    """
+    missing = [cam.name for cam, c in zip(cameras, corners) if c is None]
+    if missing:
+        raise InputError(f"the board was not found by camera(s) {', '.join(missing)}; every camera must see "
+                         "the whole board in the extrinsics frame (check its view and lighting)")
+    cands = [board_pose_candidates(cam, c, board) for cam, c in zip(cameras, corners)]
+    C = len(cameras)
+    options: list[list[int]] = []
+    reason = [""] * C
+    for c, pc in enumerate(cands):
+        front = [s for s in range(len(pc.rms)) if pc.centers[s, 2] < 0]
+        if not front:
+            raise InputError(f"camera {cameras[c].name!r} sees the board from behind in every pose solution; "
+                             "the corners may be ordered inconsistently (use a board with cols + rows odd)")
+        if len(front) == 1:
+            options.append(front)
+            reason[c] = "front side" if len(pc.rms) > 1 else "unique"
+        elif pc.rms[front[1]] > clear_ratio * max(pc.rms[front[0]], 1e-3):
+            options.append([front[0]])
+            reason[c] = f"reprojection {pc.rms[front[0]]:.2f} vs {pc.rms[front[1]]:.2f} px"
+        else:
+            options.append(front[:2])
+    ambiguous = [c for c in range(C) if len(options[c]) > 1]
+    choice = np.array([o[0] for o in options])
+
+    def cams_for(ch) -> list[Camera]:
+        return [Camera(cam.name, cam.size, cam.K, cam.dist, cands[c].R[ch[c]], cands[c].t[ch[c]])
+                for c, cam in enumerate(cameras)]
+
+    if ambiguous and correspondences is not None:
+        best = None
+        for combo in itertools.product(*[options[c] for c in ambiguous]):
+            ch = choice.copy()
+            ch[ambiguous] = combo
+            err = _multiview_error(cams_for(ch), correspondences)
+            if best is None or err < best[0]:
+                best = (err, ch)
+        choice = best[1]
+        for c in ambiguous:
+            reason[c] = f"multi-view consistency ({best[0]:.2f} px)"
+    elif ambiguous:
+        resolved = [c for c in range(C) if c not in ambiguous] or list(range(C))
+        up = -np.mean([cands[c].R[choice[c]][1] for c in resolved], axis=0)  # image-up in the board frame
+        for c in ambiguous:
+            agreement = [-cands[c].R[s][1] @ up for s in options[c]]
+            choice[c] = options[c][int(np.argmax(agreement))]
+            reason[c] = "image-up agrees with the other cameras"
+    for c in ambiguous:
+        log.info("camera %s: IPPE ambiguity (%.2f vs %.2f px) resolved by %s", cameras[c].name,
+                 cands[c].rms[0], cands[c].rms[1], reason[c])
+    cams = cams_for(choice)
+    R_os = opensim_rotation_for_board(placement, np.array([c.R for c in cams]), np.array([c.center for c in cams]))
+    rms = np.array([cands[c].rms[choice[c]] for c in range(C)])
+    other = np.array([cands[c].rms[1 - choice[c]] if len(cands[c].rms) > 1 else np.nan for c in range(C)])
+    return ExtrinsicsResult(CameraRig(cams, R_os), choice, reason, rms, other)

@@ -1,0 +1,2 @@
+"""mv3d: multi-camera video to OpenSim kinematics."""
+__version__ = "0.1.0"

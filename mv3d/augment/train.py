@@ -1,0 +1,409 @@
+"""Train a lower- and upper-body marker augmenter on synthesized pairs.
+
+Windows of ``window`` frames are drawn from the training clips; each window is
+rotated about the vertical (Y) axis by a random angle, its keypoints get a
+constant per-keypoint offset (detector bias), white noise and short dropouts that
+are bridged by linear interpolation (as short gaps are at inference), and the
+stated height gets a small error. Loss: weighted mean squared error of the
+markers relative to midHip over height. Validation clips are whole motions of
+the held-out motion types (``val_motions``), run end to end without augmentation.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mv3d.augment.augmenter import Augmenter
+from mv3d.augment.lstm import BodyPartModel, MarkerLSTM, keypoint_features
+from mv3d.augment.markers import LOWER_INPUTS, LOWER_OUTPUTS, REFERENCE, UPPER_INPUTS, UPPER_OUTPUTS
+from mv3d.augment.synth import PairSet, SynthConfig, cached_pairs
+from mv3d.errors import ConfigError
+
+log = logging.getLogger(__name__)
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PARTS = {"lower": (LOWER_INPUTS, LOWER_OUTPUTS), "upper": (UPPER_INPUTS, UPPER_OUTPUTS)}
+
+
+@dataclass
+class TrainConfig:
+    """Training settings; lengths in frames, noise in metres, time in minutes."""
+
+    name: str = "augmenter_laiuhlrich2022"
+    synth: SynthConfig | None = None
+    cache: str = "out/augmenter/pairs.npz"
+    out_dir: str = "out/augmenter"
+    hidden: int = 128
+    layers: int = 2
+    window: int = 90
+    batch_size: int = 32
+    lr: float = 2e-3
+    max_steps: int = 4000
+    max_minutes: float = 15.0
+    eval_every: int = 200
+    val_motions: list[str] = field(default_factory=lambda: ["squats1"])
+    noise_std: float = 0.008
+    bias_std: float = 0.01
+    height_error: float = 0.01
+    dropout_prob: float = 0.05
+    max_dropout: int = 12
+    marker_weights: dict[str, float] = field(default_factory=dict)
+    seed: int = 0
+    threads: int = 1
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced; RMSEs in mm on the validation clips."""
+
+    augmenter: Augmenter
+    weights_path: Path
+    card_path: Path
+    curve_path: Path
+    val_rmse_mm: float
+    val_rmse_by_part: dict[str, float]
+    val_rmse_by_motion: dict[str, float]
+    history: list[dict[str, float]]
+
+
+def _resolve(path: str) -> str:
+    p = Path(path)
+    return str(p if p.is_absolute() else PROJECT_ROOT / p)
+
+
+def load_config(path: str | os.PathLike) -> TrainConfig:
+    """TrainConfig from YAML (keys as the dataclass fields; ``synth`` as SynthConfig fields).
+
+    Relative paths are relative to the project root. Unknown keys raise ConfigError.
+    """
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"training config {path} not found")
+    raw = yaml.safe_load(path.read_text()) or {}
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(raw) - fields)
+    if unknown:
+        raise ConfigError(f"{path}: unknown keys {unknown}; known keys: {sorted(fields)}")
+    synth_raw = raw.pop("synth", None)
+    if synth_raw is None:
+        raise ConfigError(f"{path}: a 'synth' section (model, marker_files, motions...) is required")
+    sfields = {f.name for f in dataclasses.fields(SynthConfig)}
+    unknown = sorted(set(synth_raw) - sfields)
+    if unknown:
+        raise ConfigError(f"{path}: unknown keys in synth: {unknown}; known keys: {sorted(sfields)}")
+    synth_raw["model"] = _resolve(synth_raw["model"])
+    synth_raw["marker_files"] = [_resolve(p) for p in synth_raw.get("marker_files", [])]
+    synth_raw["motions"] = [_resolve(p) for p in synth_raw.get("motions", [])]
+    for key in ("height_range", "bmi_range"):
+        if key in synth_raw:
+            synth_raw[key] = tuple(synth_raw[key])
+    config = TrainConfig(**raw, synth=SynthConfig(**synth_raw))
+    config.cache, config.out_dir = _resolve(config.cache), _resolve(config.out_dir)
+    return config
+
+
+# ------------------------------------------------------------------------------ data
+class WindowSampler:
+    """Random augmented training windows from the training clips of a PairSet."""
+
+    def __init__(self, pairs: PairSet, clips: list[int], config: TrainConfig, rng: np.random.Generator) -> None:
+        self.pairs, self.config, self.rng = pairs, config, rng
+        slices = pairs.clip_slices()
+        self.slices = [slices[c] for c in clips if slices[c].stop - slices[c].start >= config.window]
+        if not self.slices:
+            raise ConfigError(f"no training clip has {config.window} frames; lower 'window'")
+        self.clip_ids = [c for c in clips if slices[c].stop - slices[c].start >= config.window]
+        lengths = np.array([s.stop - s.start - config.window + 1 for s in self.slices], float)
+        self.p = lengths / lengths.sum()
+
+    def sample(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(keypoints (B,T,K,3), markers (B,T,M,3), stated height (B,), true height (B,), mass (B,))."""
+        cfg, rng, pairs = self.config, self.rng, self.pairs
+        b, t = cfg.batch_size, cfg.window
+        pick = rng.choice(len(self.slices), size=b, p=self.p)
+        starts = np.array([self.slices[i].start + rng.integers(0, self.slices[i].stop - self.slices[i].start - t + 1)
+                           for i in pick])
+        idx = starts[:, None] + np.arange(t)[None]
+        kp, mk = pairs.keypoints[idx], pairs.markers[idx]
+        clips = np.array([self.clip_ids[i] for i in pick])
+        height, mass = pairs.clip_height[clips], pairs.clip_mass[clips]
+        # Rotation about the vertical axis (Y up).
+        theta = rng.uniform(-np.pi, np.pi, b)
+        c, s = np.cos(theta), np.sin(theta)
+        rot = np.zeros((b, 3, 3))
+        rot[:, 0, 0], rot[:, 0, 2], rot[:, 1, 1], rot[:, 2, 0], rot[:, 2, 2] = c, s, 1.0, -s, c
+        kp = np.einsum("bij,btkj->btki", rot, kp)
+        mk = np.einsum("bij,btkj->btki", rot, mk)
+        # Detector-like errors on the keypoints: constant offset, white noise, bridged dropouts.
+        n_kp = kp.shape[2]
+        kp = kp + rng.normal(0, cfg.bias_std, (b, 1, n_kp, 3)) + rng.normal(0, cfg.noise_std, kp.shape)
+        drop = np.argwhere(rng.random((b, n_kp)) < cfg.dropout_prob)
+        for bi, k in drop:
+            length = int(rng.integers(2, cfg.max_dropout + 1))
+            s0 = int(rng.integers(1, t - length - 1))
+            a, z = kp[bi, s0 - 1, k], kp[bi, s0 + length, k]
+            w = (np.arange(1, length + 1) / (length + 1))[:, None]
+            kp[bi, s0:s0 + length, k] = (1 - w) * a + w * z
+        stated = height * (1.0 + rng.normal(0, cfg.height_error, b))
+        return kp, mk, stated, height, mass
+
+
+def part_arrays(pairs: PairSet, part: str, keypoints: np.ndarray, markers: np.ndarray, height: np.ndarray,
+                mass: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Raw features (B, T, 3K+2) and targets (B, T, 3M) (markers - midHip) / height of one part."""
+    inputs, outputs = PARTS[part]
+    ki = [pairs.keypoint_names.index(n) for n in inputs]
+    ref = pairs.keypoint_names.index(REFERENCE)
+    mi = [pairs.marker_names.index(n) for n in outputs]
+    b, t = keypoints.shape[:2]
+    feats = np.stack([keypoint_features(keypoints[j][:, ki], keypoints[j][:, ref], height[j], mass[j])
+                      for j in range(b)])
+    rel = (markers[:, :, mi] - keypoints[:, :, ref, None]) / height[:, None, None, None]
+    return feats, rel.reshape(b, t, -1)
+
+
+# ------------------------------------------------------------------------------ training
+def _split(pairs: PairSet, val_motions: list[str]) -> tuple[list[int], list[int]]:
+    motions = np.array(pairs.clip_motion)
+    val = [i for i, m in enumerate(motions) if m in val_motions]
+    train = [i for i, m in enumerate(motions) if m not in val_motions]
+    if not train or not val:
+        raise ConfigError(f"val_motions {val_motions} must name some but not all motion types of the pairs "
+                          f"({sorted(set(motions))})")
+    return train, val
+
+
+def _statistics(pairs: PairSet, clips: list[int], part: str) -> tuple[np.ndarray, np.ndarray]:
+    slices = pairs.clip_slices()
+    feats = []
+    for c in clips:
+        sl = slices[c]
+        f, _ = part_arrays(pairs, part, pairs.keypoints[None, sl], pairs.markers[None, sl],
+                           pairs.clip_height[[c]], pairs.clip_mass[[c]])
+        feats.append(f[0])
+    allf = np.concatenate(feats)
+    return allf.mean(0), np.maximum(allf.std(0), 1e-6)
+
+
+def evaluate(augmenter: Augmenter, pairs: PairSet, clips: list[int]) -> tuple[float, dict[str, float], dict[str, float]]:
+    """RMSE (mm) of predicted markers over whole clips: overall, by part, by motion."""
+    slices = pairs.clip_slices()
+    sq_part: dict[str, list[np.ndarray]] = {p.name: [] for p in augmenter.parts}
+    sq_motion: dict[str, list[np.ndarray]] = {}
+    for c in clips:
+        sl = slices[c]
+        kp, mk = pairs.keypoints[sl], pairs.markers[sl]
+        ref = kp[:, pairs.keypoint_names.index(REFERENCE)]
+        for part in augmenter.parts:
+            pred = part.predict(kp[:, [pairs.keypoint_names.index(n) for n in part.input_names]], ref,
+                                pairs.clip_height[c], pairs.clip_mass[c])
+            true = mk[:, [pairs.marker_names.index(n) for n in part.output_names]]
+            sq = ((pred - true) ** 2).sum(-1).ravel()
+            sq_part[part.name].append(sq)
+            sq_motion.setdefault(pairs.clip_motion[c], []).append(sq)
+    rmse = lambda xs: float(1000 * np.sqrt(np.concatenate(xs).mean()))  # noqa: E731
+    overall = rmse([x for xs in sq_part.values() for x in xs])
+    return overall, {k: rmse(v) for k, v in sq_part.items()}, {k: rmse(v) for k, v in sq_motion.items()}
+
+
+def train(pairs: PairSet, config: TrainConfig, progress: bool | None = None) -> TrainResult:
+    """Train both parts; write weights, checkpoint, curve and model card to ``config.out_dir``.
+
+    Uses ``config.threads`` torch threads while training (restored afterwards).
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(config.threads)
+    try:
+        return _train(pairs, config, progress)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _train(pairs: PairSet, config: TrainConfig, progress: bool | None) -> TrainResult:
+    from tqdm import tqdm
+
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    train_clips, val_clips = _split(pairs, config.val_motions)
+    out_dir = Path(config.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    parts = []
+    for name, (inputs, outputs) in PARTS.items():
+        mean, std = _statistics(pairs, train_clips, name)
+        net = MarkerLSTM(3 * len(inputs) + 2, 3 * len(outputs), hidden=config.hidden, layers=config.layers)
+        parts.append(BodyPartModel(name, net, inputs, outputs, mean, std))
+    meta = {"name": config.name, "config": _jsonable(dataclasses.asdict(config))}
+    augmenter = Augmenter(parts, source=f"mv3d {config.name}", metadata=meta)
+    weights = {p.name: torch.tensor([config.marker_weights.get(n, 1.0) for n in p.output_names
+                                     for _ in range(3)], dtype=torch.float32) for p in parts}
+    params = [q for p in parts for q in p.network.parameters()]
+    opt = torch.optim.Adam(params, lr=config.lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, config.max_steps) / config.max_steps)))
+    sampler = WindowSampler(pairs, train_clips, config, rng)
+    for p in parts:
+        p.network.eval()
+    history: list[dict[str, float]] = [{"step": 0, "val_rmse_mm": evaluate(augmenter, pairs, val_clips)[0]}]
+    best = (math.inf, None)
+    start = time.perf_counter()
+    step = 0
+    bar = tqdm(total=config.max_steps, desc="train augmenter", disable=None if progress is None else not progress)
+    while step < config.max_steps and (time.perf_counter() - start) < 60 * config.max_minutes:
+        kp, mk, stated, _, mass = sampler.sample()
+        for p in parts:
+            p.network.train()
+        loss = torch.zeros(())
+        for p in parts:
+            feats, target = part_arrays(pairs, p.name, kp, mk, stated, mass)
+            x = torch.as_tensor(p.normalise(feats), dtype=torch.float32)
+            y = torch.as_tensor(target, dtype=torch.float32)
+            loss = loss + (weights[p.name] * (p.network(x) - y) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        step += 1
+        bar.update(1)
+        if step % config.eval_every == 0 or step == config.max_steps:
+            for p in parts:
+                p.network.eval()
+            val, by_part, _ = evaluate(augmenter, pairs, val_clips)
+            history.append({"step": step, "loss": loss.item(), "val_rmse_mm": val,
+                            "minutes": (time.perf_counter() - start) / 60, **{f"val_{k}_mm": v for k, v in by_part.items()}})
+            log.info("step %d loss %.3g val RMSE %.1f mm", step, loss.item(), val)
+            if val < best[0]:
+                best = (val, {p.name: {k: v.clone() for k, v in p.network.state_dict().items()} for p in parts})
+                augmenter.save(out_dir / "checkpoint_best.pt")
+        elif step % 20 == 0 or step == 1:
+            history.append({"step": step, "loss": loss.item()})
+    bar.close()
+    if best[1] is None:
+        for p in parts:
+            p.network.eval()
+        val, _, _ = evaluate(augmenter, pairs, val_clips)
+        best = (val, {p.name: p.network.state_dict() for p in parts})
+    for p in parts:
+        p.network.load_state_dict(best[1][p.name])
+        p.network.eval()
+    val, by_part, by_motion = evaluate(augmenter, pairs, val_clips)
+    train_rmse, _, _ = evaluate(augmenter, pairs, train_clips[: max(1, len(train_clips) // 4)])
+    minutes = (time.perf_counter() - start) / 60
+    augmenter.metadata.update({"val_rmse_mm": val, "val_rmse_by_part_mm": by_part,
+                               "val_rmse_by_motion_mm": by_motion, "steps": step, "minutes": minutes})
+    weights_path = augmenter.save(out_dir / f"{config.name}.pt")
+    curve_path = _plot(history, out_dir / f"{config.name}_curve.png")
+    card_path = _write_card(out_dir / f"{config.name}.md", config, pairs, train_clips, val_clips, val, by_part,
+                            by_motion, train_rmse, step, minutes,
+                            sum(q.numel() for q in params))
+    return TrainResult(augmenter, weights_path, card_path, curve_path, val, by_part, by_motion, history)
+
+
+def train_from_config(config: TrainConfig, out_dir: str | None = None, progress: bool | None = None) -> TrainResult:
+    """Synthesize (or read the cached) pairs, then train."""
+    if out_dir is not None:
+        config = dataclasses.replace(config, out_dir=str(out_dir))
+    if config.synth is None:
+        raise ConfigError("the training config needs a 'synth' section")
+    pairs = cached_pairs(config.synth, config.cache, progress=progress)
+    return train(pairs, config, progress=progress)
+
+
+def _jsonable(obj: Any) -> Any:
+    import json
+
+    return json.loads(json.dumps(obj, default=str))
+
+
+def _plot(history: list[dict[str, float]], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mv3d.io.atomic import atomic_path
+
+    fig, ax = plt.subplots(1, 2, figsize=(9, 3.5))
+    steps = [h["step"] for h in history if "loss" in h]
+    ax[0].semilogy(steps, [h["loss"] for h in history if "loss" in h])
+    ax[0].set(xlabel="step", ylabel="training loss (normalised units^2)")
+    ev = [h for h in history if "val_rmse_mm" in h]
+    ax[1].plot([h["step"] for h in ev], [h["val_rmse_mm"] for h in ev], "o-")
+    ax[1].set(xlabel="step", ylabel="validation RMSE (mm)")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=90)
+    plt.close(fig)
+    return path
+
+
+def _write_card(path: Path, config: TrainConfig, pairs: PairSet, train_clips: list[int], val_clips: list[int],
+                val: float, by_part: dict[str, float], by_motion: dict[str, float], train_rmse: float,
+                steps: int, minutes: float, n_params: int) -> Path:
+    from mv3d.io.atomic import atomic_write
+
+    s = config.synth or SynthConfig(**pairs.config)
+    slices = pairs.clip_slices()
+    frames = lambda clips: sum(slices[c].stop - slices[c].start for c in clips)  # noqa: E731
+    motions = sorted(set(pairs.clip_motion))
+    lines = [
+        f"# Model card: {config.name}",
+        "",
+        "Marker augmenter (lower body: 15 video keypoints -> 35 `_study` markers; upper body: 7 -> 8),",
+        "same inputs/outputs and feature definition as OpenCap's v0.3 augmenter (keypoints relative to",
+        "midHip / height, plus height and mass, z-scored), trained by mv3d (`mv3d train augmenter`).",
+        "",
+        "## Network",
+        f"- per part: {config.layers}-layer LSTM, {config.hidden} units, per-frame linear head (torch, float32); "
+        f"{n_params} parameters in all",
+        f"- training: Adam lr {config.lr} with cosine decay, batch {config.batch_size} windows of {config.window} "
+        f"frames, {steps} steps in {minutes:.1f} min on CPU ({config.threads} threads); best validation checkpoint kept",
+        "- loss: mean squared error of (marker - midHip) / height, weights "
+        f"{config.marker_weights or 'all 1'}",
+        "",
+        "## Data (synthesized by forward kinematics, `mv3d.augment.synth`)",
+        f"- model: `{Path(s.model).name}` with marker sets {[Path(f).name for f in s.marker_files]}",
+        f"- motions: {[Path(m).name for m in s.motions]} resampled to {s.rate:g} Hz, plus "
+        f"{s.random_clips_per_subject} random clip(s) of {s.random_clip_seconds:g} s per subject (sum of 3 sinusoids, "
+        f"0.05-{s.random_max_frequency:g} Hz, within each coordinate's range)",
+        f"- subjects: {s.n_subjects}, height uniform {s.height_range[0]}-{s.height_range[1]} m, segment groups scaled "
+        f"+-{100 * s.segment_jitter:g} % independently, BMI uniform {s.bmi_range[0]}-{s.bmi_range[1]} kg/m^2, seed {s.seed}",
+        f"- frames: {len(pairs.clip)} in {len(slices)} clips; training {frames(train_clips)} frames, "
+        f"validation {frames(val_clips)} frames (motion types held out: {config.val_motions}; all types: {motions})",
+        "",
+        "## Augmentation (training windows only)",
+        "- rotation about the vertical axis uniform in [-180, 180] deg",
+        f"- keypoint offset per window and keypoint N(0, {1000 * config.bias_std:g} mm), white noise "
+        f"N(0, {1000 * config.noise_std:g} mm) per frame",
+        f"- dropouts: probability {config.dropout_prob} per keypoint and window, 2-{config.max_dropout} frames, "
+        "bridged by linear interpolation",
+        f"- stated height error N(0, {100 * config.height_error:g} %)",
+        "",
+        "## Metrics (whole validation clips, clean keypoints, markers in metres -> RMSE of 3D distance)",
+        f"- validation RMSE: **{val:.1f} mm** (lower {by_part.get('lower', float('nan')):.1f} mm, "
+        f"upper {by_part.get('upper', float('nan')):.1f} mm)",
+        "- by motion: " + ", ".join(f"{k} {v:.1f} mm" for k, v in by_motion.items()),
+        f"- training clips (first quarter, clean): {train_rmse:.1f} mm",
+        "",
+        "## Limits",
+        "- trained on synthetic pairs of one model's marker definitions; not validated against real mocap here",
+        "- expects keypoints in metres in OpenSim's frame (Y up) at about the training rate",
+        "",
+        "## Config",
+        "```",
+        *[f"{k}: {v}" for k, v in _jsonable(dataclasses.asdict(config)).items()],
+        "```",
+    ]
+    with atomic_write(path, "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+    return path

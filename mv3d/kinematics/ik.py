@@ -1,0 +1,318 @@
+"""Inverse kinematics with OpenSim's ``InverseKinematicsSolver`` from a TRC file.
+
+Marker weights come from an IK setup XML (``IKMarkerTask``/``IKCoordinateTask``, as the
+OpenSim GUI writes them) or from a dict. Markers of the TRC that the model lacks are
+ignored (logged); weighted markers missing from the TRC or the model raise InputError
+naming them; a marker that is NaN in a frame is left out of that frame. Long trials are
+cut into chunks solved in parallel processes; each chunk after the first starts
+``overlap`` frames early and tracks through them (warm start), so the joins are continuous.
+"""
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mv3d.errors import InputError
+from mv3d.io.atomic import atomic_write
+from mv3d.kinematics._osim import coordinate_is_rotational, load_model, opensim
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class IkResult:
+    """IK output. values (F, N): radians for rotational coordinates, metres for translations.
+
+    rms_error, max_error (F,): marker errors in metres over the markers used in each frame;
+    n_markers (F,): markers used; worst_marker: name of the marker with the largest error.
+    """
+
+    times: np.ndarray
+    coordinates: list[str]
+    values: np.ndarray
+    rotational: np.ndarray
+    rms_error: np.ndarray
+    max_error: np.ndarray
+    n_markers: np.ndarray
+    worst_marker: list[str]
+
+    def degrees(self) -> np.ndarray:
+        """values with rotational columns in degrees, (F, N)."""
+        out = self.values.copy()
+        out[:, self.rotational] = np.rad2deg(out[:, self.rotational])
+        return out
+
+
+def load_model_with_markers(model: Any, marker_sets: list[str | os.PathLike] | None = None) -> Any:
+    """Load a model and add the markers of OpenSim MarkerSet XML files (e.g. OpenCap's marker sets)."""
+    osim = opensim()
+    model = load_model(model)
+    for path in marker_sets or []:
+        if not Path(path).is_file():
+            raise InputError(f"marker set file {path} does not exist")
+        try:
+            mset = osim.MarkerSet(str(path))
+        except Exception as exc:
+            raise InputError(f"OpenSim cannot read marker set {path}: {str(exc).strip()[:200]}") from exc
+        for marker in mset:
+            if model.getMarkerSet().contains(marker.getName()):
+                model.updMarkerSet().remove(model.getMarkerSet().get(marker.getName()))
+            model.addMarker(marker.clone())
+    model.finalizeConnections()
+    return model
+
+
+def _table(osim: Any, names: list[str], times: np.ndarray, points: np.ndarray) -> Any:
+    table = osim.TimeSeriesTableVec3()
+    table.setColumnLabels(names)
+    for f in range(len(times)):
+        row = osim.RowVectorVec3(len(names))
+        for k in range(len(names)):
+            x, y, z = points[f, k]
+            row[k] = osim.Vec3(float(x), float(y), float(z))
+        table.appendRow(float(times[f]), row)
+    table.addTableMetaDataString("Units", "m")
+    return table
+
+
+def _solve_chunk(model_file: str, marker_sets: list[str], names: list[str], times: np.ndarray, points: np.ndarray,
+                 weights: dict[str, float], coord_tasks: dict[str, tuple[float, float | None]], accuracy: float,
+                 constraint_weight: float, refine: bool = False
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """Solve IK for consecutive frames (runs in a worker process).
+
+    points: (F, M, 3) metres for ``names``. Returns q (F, N) in model coordinate order,
+    marker error RMS and max (F,) metres, markers used (F,), worst marker per frame.
+    """
+    from mv3d.kinematics.refine import MarkerRefiner, has_enforced_constraints
+
+    osim = opensim()
+    model = load_model_with_markers(model_file, marker_sets)
+    state = model.initSystem()
+    mweights = osim.SetMarkerWeights()
+    for name in names:
+        mweights.cloneAndAppend(osim.MarkerWeight(name, float(weights[name])))
+    ref = osim.MarkersReference(_table(osim, names, times, points), mweights, osim.Units("m"))
+    coord_refs = osim.SimTKArrayCoordinateReference()
+    for name, (w, value) in coord_tasks.items():
+        cref = osim.CoordinateReference(name, osim.Constant(float(value)))
+        cref.setWeight(float(w))
+        coord_refs.push_back(cref)
+    solver = osim.InverseKinematicsSolver(model, ref, coord_refs, constraint_weight)
+    solver.setAccuracy(accuracy)
+    refiner = None
+    if refine:
+        if has_enforced_constraints(model):
+            log.info("model %s has kinematic constraints; IK refinement skipped", model.getName())
+        else:
+            refiner = MarkerRefiner(model, state, names, weights, coord_tasks)
+    coords = list(model.getCoordinateSet())
+    markers = [model.getMarkerSet().get(n) for n in names]
+    n = len(times)
+    q = np.full((n, len(coords)), np.nan)
+    rms, mx, used = np.full(n, np.nan), np.full(n, np.nan), np.zeros(n, dtype=int)
+    worst = [""] * n
+    assembled = False
+    for f in range(n):
+        state.setTime(float(times[f]))
+        try:
+            if assembled:
+                solver.track(state)
+            else:
+                solver.assemble(state)
+                assembled = True
+        except Exception as exc:  # too few markers in this frame, or no convergence
+            log.warning("IK failed at t=%.4f s: %s", times[f], str(exc).strip().splitlines()[0][:200])
+            assembled = False
+            continue
+        if refiner is not None:
+            refiner.refine(state, points[f])
+        model.realizePosition(state)
+        q[f] = [c.getValue(state) for c in coords]
+        x = np.array([m.getLocationInGround(state).to_numpy() for m in markers])
+        e = np.linalg.norm(x - points[f], axis=1)
+        ok = np.isfinite(e)
+        if ok.any():
+            rms[f] = float(np.sqrt(np.mean(e[ok] ** 2)))
+            k = int(np.argmax(np.where(ok, e, -np.inf)))
+            mx[f], worst[f], used[f] = float(e[k]), names[k], int(ok.sum())
+    return q, rms, mx, used, worst
+
+
+def resolve_tasks(model: Any, trc_names: list[str], weights: dict[str, float] | None,
+                  trc_path: str | os.PathLike) -> dict[str, float]:
+    """Markers used by IK with their weights; raises InputError when required markers are missing."""
+    model_names = [m.getName() for m in model.getMarkerSet()]
+    extra = sorted(set(trc_names) - set(model_names))
+    if extra:
+        log.info("markers in %s but not in model %s, ignored: %s", trc_path, model.getName(), extra)
+    if weights is None:
+        weights = {n: 1.0 for n in trc_names if n in model_names}
+        if not weights:
+            raise InputError(f"none of the markers of {trc_path} ({', '.join(trc_names[:12])}"
+                             f"{', ...' if len(trc_names) > 12 else ''}) is in model {model.getName()} "
+                             f"(markers {', '.join(model_names[:12])}{', ...' if len(model_names) > 12 else ''}); "
+                             "give a model with this marker set or rename the TRC markers")
+    weights = {n: float(w) for n, w in weights.items() if float(w) > 0}
+    not_model = sorted(n for n in weights if n not in model_names)
+    if not_model:
+        raise InputError(f"IK markers {not_model} are not in model {model.getName()}; "
+                         "add them to the model (marker set) or remove them from the IK setup")
+    not_trc = sorted(n for n in weights if n not in trc_names)
+    if not_trc:
+        raise InputError(f"IK markers {not_trc} are missing from {trc_path}; "
+                         "add them to the TRC or remove them from the IK setup/weights")
+    return weights
+
+
+def _chunks(n: int, n_jobs: int, overlap: int, min_chunk: int = 30) -> list[tuple[int, int, int]]:
+    """(start with overlap, first kept frame, stop) per chunk."""
+    n_chunks = max(1, min(n_jobs, n // min_chunk))
+    edges = np.linspace(0, n, n_chunks + 1).round().astype(int)
+    return [(max(0, a - overlap) if i else 0, a, b) for i, (a, b) in enumerate(zip(edges[:-1], edges[1:]))]
+
+
+def solve_ik(model: Any, trc_path: str | os.PathLike, setup: str | os.PathLike | None = None,
+             weights: dict[str, float] | None = None,
+             coordinate_tasks: dict[str, tuple[float, float | None]] | None = None,
+             time_range: tuple[float, float] | None = None, marker_sets: list[str | os.PathLike] | None = None,
+             accuracy: float | None = None, constraint_weight: float | None = None,
+             n_jobs: int = 1, overlap: int = 20, refine: bool = False) -> IkResult:
+    """Run IK on a TRC file and return the result (nothing is written).
+
+    model: .osim path or opensim.Model; setup: IK setup XML (weights, coordinate tasks,
+    accuracy, constraint weight, time range; explicit arguments win). n_jobs > 1 solves
+    chunks in that many processes. refine: polish each frame's pose by damped Gauss-Newton
+    on the same cost (``mv3d.kinematics.refine``; recommended for the built-in model).
+    """
+    from mv3d.io.trc import read_trc
+    from mv3d.kinematics import setups
+
+    opts: dict[str, Any] = {}
+    if setup is not None:
+        tasks = setups.read_tasks(setup)
+        opts = setups.read_ik_options(setup)
+        weights = tasks.markers if weights is None else weights
+        if coordinate_tasks is None:
+            coordinate_tasks = {k: v for k, v in tasks.coordinates.items() if v[1] is not None}
+            dropped = sorted(set(tasks.coordinates) - set(coordinate_tasks))
+            if dropped:
+                log.warning("coordinate tasks %s take their values from a file; not supported, ignored", dropped)
+    accuracy = accuracy if accuracy is not None else opts.get("accuracy", 1e-5)
+    constraint_weight = constraint_weight if constraint_weight is not None else opts.get("constraint_weight", math.inf)
+    range_from_setup = time_range is None and "time_range" in opts
+    time_range = time_range if time_range is not None else opts.get("time_range")
+
+    model_obj = load_model_with_markers(model, marker_sets)
+    trc_path = Path(trc_path)
+    trc = read_trc(trc_path)
+    weights = resolve_tasks(model_obj, list(trc.marker_names), weights, trc_path)
+    coordinate_tasks = dict(coordinate_tasks or {})
+    missing_coords = sorted(n for n in coordinate_tasks if not model_obj.getCoordinateSet().contains(n))
+    if missing_coords:
+        raise InputError(f"IK coordinate tasks {missing_coords} are not coordinates of model {model_obj.getName()}")
+
+    times = np.asarray(trc.times, dtype=float)
+    keep = np.ones(len(times), dtype=bool)
+    if time_range is not None:
+        t0, t1 = time_range
+        keep = (times >= t0 - 1e-6) & (times <= t1 + 1e-6)
+        if not keep.any() and range_from_setup:   # a setup made for another trial
+            log.warning("the setup's time range %g-%g s is outside %s; solving the whole trial", t0, t1, trc_path)
+            keep[:] = True
+        if not keep.any():
+            raise InputError(f"time range {t0}-{t1} s holds no frame of {trc_path} "
+                             f"(it spans {times[0]:.3f}-{times[-1]:.3f} s)")
+    names = list(weights)
+    cols = [trc.marker_names.index(n) for n in names]
+    pts = np.asarray(trc.points, dtype=float)[keep][:, cols]
+    times = times[keep]
+    all_nan = [n for k, n in enumerate(names) if np.isnan(pts[:, k]).all()]
+    if all_nan:
+        log.warning("markers %s are missing (NaN) in every frame of %s", all_nan, trc_path)
+
+    with _ModelFile(model_obj) as model_file:
+        chunks = _chunks(len(times), n_jobs, overlap)
+        args = [(model_file, [], names, times[s:b], pts[s:b], weights, coordinate_tasks, accuracy,
+                 constraint_weight, refine) for s, _, b in chunks]
+        if len(chunks) == 1:
+            parts = [_solve_chunk(*args[0])]
+        else:
+            # fork (Linux, macOS): no __main__ guard needed in the caller; workers use only OpenSim and numpy.
+            methods = multiprocessing.get_all_start_methods()
+            ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+            with ProcessPoolExecutor(max_workers=len(chunks), mp_context=ctx) as pool:
+                parts = list(pool.map(_solve_chunk, *zip(*args)))
+    q = np.concatenate([p[0][a - s:] for p, (s, a, _) in zip(parts, chunks)])
+    rms = np.concatenate([p[1][a - s:] for p, (s, a, _) in zip(parts, chunks)])
+    mx = np.concatenate([p[2][a - s:] for p, (s, a, _) in zip(parts, chunks)])
+    used = np.concatenate([p[3][a - s:] for p, (s, a, _) in zip(parts, chunks)])
+    worst = [w for p, (s, a, _) in zip(parts, chunks) for w in p[4][a - s:]]
+    coords = list(model_obj.getCoordinateSet())
+    failed = int(np.isnan(q).any(axis=1).sum())
+    if failed == len(q):
+        raise InputError(f"IK failed in every frame of {trc_path}; check the marker names and units")
+    if failed:
+        log.warning("IK failed in %d of %d frames of %s (NaN rows)", failed, len(q), trc_path)
+    return IkResult(times, [c.getName() for c in coords], q,
+                    np.array([coordinate_is_rotational(c) for c in coords]), rms, mx, used, worst)
+
+
+class _ModelFile:
+    """The model as an .osim file for worker processes: the original path or a temporary print."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.tmp: Path | None = None
+
+    def __enter__(self) -> str:
+        import tempfile
+
+        fd, name = tempfile.mkstemp(suffix=".osim", prefix="mv3d_ik_")
+        os.close(fd)
+        self.tmp = Path(name)
+        self.model.printToXML(name)
+        return name
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.tmp is not None:
+            self.tmp.unlink(missing_ok=True)
+
+
+def write_ik_outputs(result: IkResult, out_mot: str | os.PathLike, errors_csv: str | os.PathLike | None = None,
+                     name: str | None = None) -> tuple[Path, Path]:
+    """Write the .mot (degrees for rotations, like OpenSim) and the per-frame marker error CSV (metres)."""
+    from mv3d.io.mot import write_mot
+
+    out_mot = Path(out_mot)
+    errors_csv = Path(errors_csv) if errors_csv is not None else out_mot.with_name(out_mot.stem + "_marker_errors.csv")
+    out_mot.parent.mkdir(parents=True, exist_ok=True)
+    errors_csv.parent.mkdir(parents=True, exist_ok=True)
+    write_mot(out_mot, result.times, result.degrees(), result.coordinates, in_degrees=True,
+              name=name or out_mot.stem)
+    with atomic_write(errors_csv, newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["time", "rms_error_m", "max_error_m", "n_markers", "worst_marker"])
+        for row in zip(result.times, result.rms_error, result.max_error, result.n_markers, result.worst_marker):
+            writer.writerow([f"{row[0]:.6f}", f"{row[1]:.6g}", f"{row[2]:.6g}", int(row[3]), row[4]])
+    return out_mot, errors_csv
+
+
+def run_ik(model_path: Any, trc_path: str | os.PathLike, out_mot: str | os.PathLike,
+           setup: str | os.PathLike | None = None, errors_csv: str | os.PathLike | None = None,
+           **kwargs: Any) -> IkResult:
+    """Run IK (see ``solve_ik`` for the options) and write ``out_mot`` and its marker-error CSV."""
+    result = solve_ik(model_path, trc_path, setup=setup, **kwargs)
+    mot, csv_path = write_ik_outputs(result, out_mot, errors_csv)
+    log.info("IK of %s: %d frames, marker RMS median %.1f mm -> %s, %s", trc_path, len(result.times),
+             1e3 * float(np.nanmedian(result.rms_error)), mot, csv_path)
+    return result

@@ -1,0 +1,318 @@
+"""Training of the heatmap networks: config, loop, checkpoints, CSV log and training curve.
+
+``train(config)`` reads a COCO-WholeBody source from the config, or takes any
+:class:`mv3d.pose2d.data.SampleSource` (e.g. rendered simulator frames with their 2D truth)
+through ``train(config, source=..., val_source=...)``. Adam with a step learning-rate schedule,
+weighted MSE on Gaussian heatmaps, mixed precision on CUDA. ``out_dir/last.pt`` holds model,
+optimizer, scheduler, scaler, step and config, so a run resumes where it stopped;
+``best.pt`` keeps the weights of the best validation PCK; ``log.csv`` and ``curve.png``
+record the run.
+"""
+from __future__ import annotations
+
+import csv
+import logging
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from torch.utils.data import DataLoader
+
+from mv3d.errors import ConfigError
+from mv3d.io.atomic import atomic_path, atomic_write
+from mv3d.pose2d.checkpoints import load_weights
+from mv3d.pose2d.data import Augmentation, CocoWholeBody, SampleSource, TopDownDataset
+from mv3d.pose2d.evaluate import pck
+from mv3d.pose2d.heatmaps import decode_heatmaps, heatmap_to_input
+from mv3d.pose2d.models import build_model
+from mv3d.pose2d.topdown import apply_affine
+from mv3d.skeleton import FLIP_INDEX
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ModelConfig:
+    """Network name (``build_model``), joint count, optional initial weights (any checkpoint layout)."""
+
+    name: str = "pose_resnet50"
+    num_joints: int = 23
+    pretrained: str | None = None
+    backbone_only: bool = False
+
+
+@dataclass
+class DataConfig:
+    """COCO-WholeBody annotation files and image folders (paths relative to the working directory)."""
+
+    train_annotations: str | None = None
+    train_images: str | None = None
+    val_annotations: str | None = None
+    val_images: str | None = None
+
+
+@dataclass
+class OptimConfig:
+    """Steps, batch, Adam learning rate and its step schedule (multiplied by ``lr_factor`` at ``lr_steps``)."""
+
+    steps: int = 1000
+    batch_size: int = 32
+    lr: float = 1e-3
+    lr_steps: list[int] = field(default_factory=list)
+    lr_factor: float = 0.1
+    weight_decay: float = 0.0
+    amp: bool = True
+    device: str = "auto"
+    workers: int = 0
+    seed: int = 0
+    eval_every: int = 100
+    checkpoint_every: int = 100
+    log_every: int = 10
+    threads: int = 0
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run needs; ``out_dir`` receives last.pt, best.pt, log.csv, curve.png, config.yaml."""
+
+    out_dir: str = "runs/pose2d"
+    input_size: tuple[int, int] = (192, 256)
+    sigma: float = 2.0
+    flip_test: bool = False
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    augment: Augmentation | None = field(default_factory=Augmentation)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], where: str = "config") -> TrainConfig:
+        """Build from nested dicts, rejecting unknown keys and wrong types (ConfigError)."""
+        d = dict(d or {})
+        kw: dict[str, Any] = {}
+        sub = {"model": ModelConfig, "data": DataConfig, "optim": OptimConfig, "augment": Augmentation}
+        _check_keys(d, {f.name for f in fields(cls)}, where)
+        for key, value in d.items():
+            if key in sub:
+                if key == "augment" and value in (None, False):
+                    kw[key] = None
+                    continue
+                if not isinstance(value, dict):
+                    raise ConfigError(f"{where}: '{key}' must be a mapping, got {value!r}")
+                _check_keys(value, {f.name for f in fields(sub[key])}, f"{where}: {key}")
+                kw[key] = sub[key](**value)
+            else:
+                kw[key] = value
+        cfg = cls(**kw)
+        size = cfg.input_size
+        if (not isinstance(size, (list, tuple)) or len(size) != 2 or not all(isinstance(s, int) for s in size)
+                or any(s % 4 or s < 16 for s in size)):
+            raise ConfigError(f"{where}: input_size must be [width, height], multiples of 4 and >= 16, got {size!r}")
+        cfg.input_size = (int(size[0]), int(size[1]))
+        if cfg.optim.steps < 1 or cfg.optim.batch_size < 1 or cfg.optim.lr <= 0:
+            raise ConfigError(f"{where}: optim.steps, optim.batch_size and optim.lr must be positive")
+        return cfg
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (for YAML and checkpoints)."""
+        d = asdict(self)
+        d["input_size"] = list(self.input_size)
+        return d
+
+
+def _check_keys(d: dict, allowed: set[str], where: str) -> None:
+    unknown = sorted(set(d) - allowed)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    """Read a YAML training config (see configs/pose2d/)."""
+    path = Path(path)
+    try:
+        d = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read the training config ({exc})") from exc
+    return TrainConfig.from_dict(d, where=str(path))
+
+
+def heatmap_loss(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Weighted MSE, 0.5 * mean over joints and pixels of ((pred - target) * w)^2 (Simple Baselines)."""
+    w = weight[:, :, None, None]
+    return 0.5 * ((pred.float() - target) * w).pow(2).mean()
+
+
+@torch.no_grad()
+def predict_dataset(model: torch.nn.Module, dataset: TopDownDataset, device: str = "cpu", flip: bool = False,
+                    batch_size: int = 16) -> np.ndarray:
+    """Keypoints (N, J, 3) in original image pixels for the deterministic crops of ``dataset``."""
+    model.eval()
+    out = []
+    for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
+        x = batch["image"].to(device)
+        hm = model(x).float()
+        if flip:
+            perm = torch.as_tensor(FLIP_INDEX[:hm.shape[1]], device=hm.device)
+            hm = 0.5 * (hm + model(x.flip(-1)).float().flip(-1)[:, perm])
+        coords, conf = decode_heatmaps(hm.cpu())
+        uv = heatmap_to_input(coords.double(), dataset.input_size, dataset.heatmap_size)
+        xy = apply_affine(batch["affine"].double(), uv)
+        out.append(torch.cat([xy, conf.double()[..., None]], -1).numpy())
+    return np.concatenate(out)
+
+
+def evaluate_pck(model: torch.nn.Module, source: SampleSource, cfg: TrainConfig, device: str,
+                 alpha: float = 0.05) -> float:
+    """PCK@alpha (of the box's longer side) over the labelled joints of ``source``."""
+    ds = TopDownDataset(source, cfg.input_size, cfg.sigma, augment=None)
+    pred = predict_dataset(model, ds, device, cfg.flip_test)
+    gt = np.stack([source[i].keypoints for i in range(len(source))])
+    norm = np.array([max(source[i].box[2], source[i].box[3]) for i in range(len(source))])
+    return pck(pred, gt, norm, alpha)
+
+
+def _device(name: str) -> str:
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+def _write_log(out_dir: Path, rows: list[dict[str, float]]) -> None:
+    """log.csv and curve.png (loss and validation PCK against step), both written atomically."""
+    keys = ["step", "epoch", "lr", "loss", "val_pck", "seconds"]
+    with atomic_write(out_dir / "log.csv", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=keys)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: r.get(k, "") for k in keys})
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    steps = [r["step"] for r in rows if "loss" in r]
+    ax.semilogy(steps, [r["loss"] for r in rows if "loss" in r], label="train loss")
+    ax.set_xlabel("step")
+    ax.set_ylabel("heatmap MSE")
+    val = [(r["step"], r["val_pck"]) for r in rows if r.get("val_pck") is not None]
+    if val:
+        ax2 = ax.twinx()
+        ax2.plot(*zip(*val), "o-", color="C1", label="val PCK@0.05")
+        ax2.set_ylabel("PCK@0.05")
+        ax2.set_ylim(0, 1)
+        ax2.legend(loc="center right")
+    ax.legend(loc="upper right")
+    fig.tight_layout()
+    with atomic_path(out_dir / "curve.png") as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+
+
+def train(cfg: TrainConfig, source: SampleSource | None = None, val_source: SampleSource | None = None,
+          resume: bool = True) -> dict[str, Any]:
+    """Train a network; returns {"step", "loss", "val_pck", "best_val_pck", "out_dir"}.
+
+    source / val_source default to the COCO-WholeBody files of ``cfg.data``; validation defaults to
+    the training people without augmentation.
+    """
+    o = cfg.optim
+    device = _device(o.device)
+    if o.threads:
+        torch.set_num_threads(o.threads)
+    torch.manual_seed(o.seed)
+    if source is None:
+        if not cfg.data.train_annotations:
+            raise ConfigError("no training data: set data.train_annotations (COCO-WholeBody json) in the config")
+        source = CocoWholeBody(cfg.data.train_annotations, cfg.data.train_images)
+    if val_source is None:
+        val_source = (CocoWholeBody(cfg.data.val_annotations, cfg.data.val_images) if cfg.data.val_annotations
+                      else source)
+    out_dir = Path(cfg.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_write(out_dir / "config.yaml") as fh:
+        yaml.safe_dump(cfg.to_dict(), fh, sort_keys=False)
+
+    model = build_model(cfg.model.name, cfg.model.num_joints).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(o.lr_steps), gamma=o.lr_factor)
+    use_amp = o.amp and device.startswith("cuda")
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    step, rows, best = 0, [], -1.0
+    last = out_dir / "last.pt"
+    if resume and last.exists():
+        ck = torch.load(last, map_location=device, weights_only=False)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        sched.load_state_dict(ck["scheduler"])
+        scaler.load_state_dict(ck["scaler"])
+        step, rows, best = ck["step"], ck["log"], ck.get("best_val_pck", -1.0)
+        log.info("resumed %s at step %d", last, step)
+    elif cfg.model.pretrained:
+        report = load_weights(model, cfg.model.pretrained, backbone_only=cfg.model.backbone_only)
+        log.info("initial weights: %s", report.summary())
+
+    dataset = TopDownDataset(source, cfg.input_size, cfg.sigma, cfg.augment, seed=o.seed + step)
+
+    def _seed_worker(worker_id: int) -> None:
+        info = torch.utils.data.get_worker_info()
+        info.dataset.rng = np.random.default_rng(o.seed + step + 1000 * (worker_id + 1))
+
+    loader = DataLoader(dataset, batch_size=min(o.batch_size, len(dataset)), shuffle=True, drop_last=True,
+                        num_workers=o.workers, worker_init_fn=_seed_worker if o.workers else None,
+                        pin_memory=device.startswith("cuda"))
+    per_epoch = max(len(loader), 1)
+
+    def _save(path: Path, val_pck: float | None) -> None:
+        state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                 "scaler": scaler.state_dict(), "step": step, "log": rows, "config": cfg.to_dict(),
+                 "best_val_pck": best, "val_pck": val_pck}
+        with atomic_path(path) as tmp:
+            torch.save(state, tmp)
+
+    t0, running, n_run = time.perf_counter(), 0.0, 0
+    val_pck = None
+    while step < o.steps:
+        for batch in loader:
+            model.train()
+            x = batch["image"].to(device, non_blocking=True)
+            target = batch["target"].to(device, non_blocking=True)
+            weight = batch["target_weight"].to(device, non_blocking=True)
+            with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=use_amp):
+                loss = heatmap_loss(model(x), target, weight)
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            sched.step()
+            step += 1
+            running += float(loss.detach())
+            n_run += 1
+            row = None
+            if step % o.log_every == 0 or step == o.steps:
+                row = {"step": step, "epoch": step / per_epoch, "lr": opt.param_groups[0]["lr"],
+                       "loss": running / n_run, "seconds": time.perf_counter() - t0}
+                running, n_run = 0.0, 0
+            if step % o.eval_every == 0 or step == o.steps:
+                val_pck = evaluate_pck(model, val_source, cfg, device)
+                row = row or {"step": step, "epoch": step / per_epoch, "lr": opt.param_groups[0]["lr"],
+                              "seconds": time.perf_counter() - t0}
+                row["val_pck"] = val_pck
+                log.info("step %d: val PCK@0.05 %.4f", step, val_pck)
+                if val_pck > best:
+                    best = val_pck
+                    _save(out_dir / "best.pt", val_pck)
+            if row is not None:
+                rows.append(row)
+                log.info("step %d loss %.3e lr %.1e", step, row.get("loss", float("nan")), row["lr"])
+            if step % o.checkpoint_every == 0 or step == o.steps:
+                _save(last, val_pck)
+                _write_log(out_dir, rows)
+            if step >= o.steps:
+                break
+    losses = [r["loss"] for r in rows if "loss" in r]
+    return {"step": step, "loss": losses[-1] if losses else float("nan"), "val_pck": val_pck,
+            "best_val_pck": best, "out_dir": str(out_dir)}

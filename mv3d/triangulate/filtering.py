@@ -1,0 +1,73 @@
+"""Gap filling and low-pass filtering of 3D trajectories (F, J, 3)."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from mv3d.errors import InputError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FilterSpec:
+    """A parsed filter: kind ("none", "butterworth" or "kalman") and its parameter
+    (Butterworth cutoff in Hz; Kalman trust ratio = measurement / process trust)."""
+
+    kind: str = "none"
+    value: float | None = None
+
+    @classmethod
+    def parse(cls, text: str | None) -> FilterSpec:
+        """Parse "butterworth:6", "kalman:500", "kalman" or "none"."""
+        if text is None or text.strip().lower() in ("", "none", "off"):
+            return cls()
+        kind, _, value = text.strip().lower().partition(":")
+        if kind not in ("butterworth", "kalman"):
+            raise InputError(f"unknown filter {text!r}; use butterworth:CUTOFF_HZ (e.g. butterworth:6), "
+                             f"kalman[:TRUST_RATIO] or none")
+        try:
+            number = float(value) if value else None
+        except ValueError:
+            raise InputError(f"filter {text!r}: {value!r} is not a number") from None
+        if kind == "butterworth" and (number is None or number <= 0):
+            raise InputError(f"filter {text!r}: give the cutoff frequency in Hz, e.g. butterworth:6")
+        return cls(kind, number)
+
+
+def smooth_trajectory(points: np.ndarray, fps: float, spec: FilterSpec | str | None = None,
+                      max_gap: int = 10) -> tuple[np.ndarray, list]:
+    """Fill gaps of at most max_gap frames, then low-pass filter.
+
+    points: (F, J, 3) metres, NaN = missing; fps: frame rate (Hz). Returns the smoothed
+    (F, J, 3) and the gaps left unfilled (``mv3d.timeseries.Gap``, index = (joint, axis)),
+    which stay NaN. Butterworth: zero-lag, order 4 (``mv3d.timeseries.butter_lowpass``).
+    Kalman: constant-acceleration RTS smoother of ``mv3d.video.kalman`` (required).
+    """
+    from mv3d.timeseries import butter_lowpass, fill_gaps
+
+    spec = spec if isinstance(spec, FilterSpec) else FilterSpec.parse(spec)
+    points = np.asarray(points, dtype=float)
+    res = fill_gaps(points, max_gap) if points.shape[0] > 1 else None
+    filled = points if res is None else res.filled
+    gaps = [] if res is None else [g for g in res.gaps_left if g.index[1] == 0]
+    for g in gaps:
+        log.info("joint %d: frames %d-%d stay missing (%s gap of %d frames)", g.index[0], g.start, g.stop - 1,
+                 g.reason, g.length)
+    if spec.kind == "butterworth":
+        if spec.value >= fps / 2:
+            raise InputError(f"butterworth cutoff {spec.value} Hz must be below half the frame rate ({fps / 2} Hz)")
+        filled = butter_lowpass(filled, fs=fps, cutoff=spec.value, order=4)
+    elif spec.kind == "kalman":
+        try:
+            from mv3d.video import kalman
+        except ImportError:
+            kalman = None
+        smoother = getattr(kalman, "rts_smooth", None)
+        if smoother is None:
+            raise InputError("the Kalman RTS smoother (mv3d.video.kalman.rts_smooth) is not available in this "
+                             "installation; use --filter butterworth:CUTOFF")
+        filled = smoother(filled, fps=fps, **({} if spec.value is None else {"trust_ratio": spec.value}))
+    return filled, gaps

@@ -1,0 +1,189 @@
+"""Constant bone lengths: robust estimation over a trial and trajectory refinement.
+
+``estimate_limb_lengths`` takes the median bone length over frames where both joints are
+reliably triangulated (optionally blended with an anthropometric prior from the height).
+``refine_with_limbs`` then minimises over the whole trajectory
+
+    sum rho(|project(X) - uv| / sigma_px) * conf              (inlier views only; soft-L1)
+  + sum ((|X_a - X_b| - L_ab) / sigma_bone)^2                 (every limb, every frame)
+  + sum (|X_{f+1} - 2 X_f + X_{f-1}| / (sigma_acc / fps^2))^2  (smoothness)
+
+by L-BFGS in torch (float64, analytic gradients), in overlapping chunks of frames. The
+bone term makes lengths constant to a fraction of a millimetre while the image term keeps
+the points on their detections.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from mv3d.errors import InputError
+from mv3d.skeleton import LIMB_INDEX, LIMBS, MV3D23
+
+log = logging.getLogger(__name__)
+
+#: Segment lengths as fractions of body height, from Winter (2009), "Biomechanics and Motor
+#: Control of Human Movement", 4th ed., Fig. 4.1 (Drillis & Contini): upper arm 0.186,
+#: forearm 0.146, thigh (hip-knee) 0.245, shank (knee-ankle) 0.246, shoulder width 0.259,
+#: hip width 0.191, trunk side (shoulder-hip, 0.818 - 0.530) 0.288, heel-ankle 0.039.
+ANTHROPOMETRIC_RATIOS: dict[tuple[str, str], float] = {
+    ("l_shoulder", "l_elbow"): 0.186, ("r_shoulder", "r_elbow"): 0.186,
+    ("l_elbow", "l_wrist"): 0.146, ("r_elbow", "r_wrist"): 0.146,
+    ("l_hip", "l_knee"): 0.245, ("r_hip", "r_knee"): 0.245,
+    ("l_knee", "l_ankle"): 0.246, ("r_knee", "r_ankle"): 0.246,
+    ("l_shoulder", "r_shoulder"): 0.259, ("l_hip", "r_hip"): 0.191,
+    ("l_shoulder", "l_hip"): 0.288, ("r_shoulder", "r_hip"): 0.288,
+    ("l_ankle", "l_heel"): 0.039, ("r_ankle", "r_heel"): 0.039,
+}
+
+
+def limb_lengths_from_height(height: float) -> np.ndarray:
+    """(B,) prior bone lengths (metres) of LIMBS from the body height; NaN where no ratio is known."""
+    return np.array([height * ANTHROPOMETRIC_RATIOS.get(limb, np.nan) for limb in LIMBS])
+
+
+def estimate_limb_lengths(points: np.ndarray, used: np.ndarray | None = None, min_views: int = 3,
+                          height: float | None = None, prior_weight: float = 0.0) -> np.ndarray:
+    """Robust bone lengths (B,) of LIMBS over a trial.
+
+    points: (F, 23, 3) metres; used: optional (C, F, 23) inlier views; a frame counts for a
+    bone when both joints are finite and (if used is given) seen by at least min_views
+    cameras (falls back to >= 2 views when fewer than 10 frames qualify). The median over
+    those frames; with height and prior_weight in (0, 1], blended with the anthropometric
+    prior (prior_weight 1: the prior only where known). NaN for a bone never measured.
+    """
+    points = np.asarray(points, dtype=float)
+    if points.ndim != 3 or points.shape[1:] != (len(MV3D23), 3):
+        raise InputError(f"estimate_limb_lengths expects (F, {len(MV3D23)}, 3) points, got {points.shape}")
+    a, b = LIMB_INDEX[:, 0], LIMB_INDEX[:, 1]
+    L = np.linalg.norm(points[:, a] - points[:, b], axis=-1)  # (F, B)
+    ok = np.isfinite(L)
+    if used is not None:
+        n = np.asarray(used).sum(0)  # (F, J)
+        strict = ok & (n[:, a] >= min_views) & (n[:, b] >= min_views)
+        ok = np.where(strict.sum(0) >= 10, strict, ok)
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            lengths = np.nanmedian(np.where(ok, L, np.nan), axis=0)
+    if height is not None and prior_weight > 0:
+        prior = limb_lengths_from_height(height)
+        known = np.isfinite(prior)
+        blend = np.where(np.isfinite(lengths), (1 - prior_weight) * lengths + prior_weight * prior, prior)
+        lengths = np.where(known, blend, lengths)
+    return lengths
+
+
+#: Bones between keypoints that are not joint centres of one rigid segment (the torso
+#: quadrilateral bends and twists; face points are close together): a softer constraint.
+SOFT_LIMBS: frozenset[tuple[str, str]] = frozenset({
+    ("l_shoulder", "r_shoulder"), ("l_hip", "r_hip"), ("l_shoulder", "l_hip"), ("r_shoulder", "r_hip"),
+    ("nose", "l_eye"), ("nose", "r_eye"), ("l_eye", "l_ear"), ("r_eye", "r_ear"),
+})
+
+
+@dataclass(frozen=True)
+class LimbParams:
+    """Weights of the refinement: sigma_px (image noise, pixels); sigma_bone (metres) for the
+    limb segments and sigma_bone_soft for SOFT_LIMBS (torso, face); sigma_acc (m/s^2,
+    smoothness prior), fps; chunk/overlap in frames; max_iter of L-BFGS."""
+
+    sigma_px: float = 3.0
+    sigma_bone: float = 0.001
+    sigma_bone_soft: float = 0.004
+    sigma_acc: float = 100.0
+    fps: float = 60.0
+    chunk: int = 600
+    overlap: int = 30
+    max_iter: int = 150
+
+
+def _refine_chunk(trig, X0: np.ndarray, uv: np.ndarray, w: np.ndarray, lengths: np.ndarray,
+                  known: np.ndarray, p: LimbParams) -> np.ndarray:
+    import torch
+
+    dt = torch.float64
+    x0 = torch.as_tensor(np.where(known[..., None], X0, 0.0), dtype=dt)
+    obs = torch.as_tensor(np.nan_to_num(uv), dtype=dt)
+    wt = torch.as_tensor(w, dtype=dt)
+    L = torch.as_tensor(np.nan_to_num(lengths), dtype=dt)
+    has_L = torch.as_tensor(np.isfinite(lengths))
+    kn = torch.as_tensor(known)
+    a, b = torch.as_tensor(LIMB_INDEX[:, 0]), torch.as_tensor(LIMB_INDEX[:, 1])
+    bone_ok = (kn[:, a] & kn[:, b] & has_L).to(dt)
+    acc_ok = (kn[2:] & kn[1:-1] & kn[:-2]).to(dt)
+    s_acc = p.sigma_acc / p.fps ** 2
+    sig_b = torch.as_tensor([p.sigma_bone_soft if limb in SOFT_LIMBS else p.sigma_bone for limb in LIMBS], dtype=dt)
+    scale = 1e-3  # optimise millimetre offsets: well-scaled variables for L-BFGS
+    delta = torch.zeros_like(x0, requires_grad=True)
+    opt = torch.optim.LBFGS([delta], lr=1.0, max_iter=p.max_iter, history_size=20,
+                            tolerance_grad=1e-9, tolerance_change=1e-12, line_search_fn="strong_wolfe")
+
+    def loss_fn():
+        opt.zero_grad()
+        X = x0 + scale * delta
+        proj, z = trig.project(X)
+        r2 = ((proj - obs) ** 2).sum(-1) / p.sigma_px ** 2
+        reproj = (wt * 2 * (torch.sqrt(1 + r2) - 1)).sum()
+        bl = torch.linalg.norm(X[:, a] - X[:, b], dim=-1)
+        bone = (bone_ok * ((bl - L) / sig_b) ** 2).sum()
+        acc = X[2:] - 2 * X[1:-1] + X[:-2]
+        smooth = (acc_ok[..., None] * (acc / s_acc) ** 2).sum()
+        loss = reproj + bone + smooth
+        loss.backward()
+        return loss
+
+    opt.step(loss_fn)
+    return (x0 + scale * delta).detach().numpy()
+
+
+def refine_with_limbs(rig, keypoints: np.ndarray, points: np.ndarray, used: np.ndarray,
+                      lengths: np.ndarray | None = None, params: LimbParams | None = None,
+                      max_gap: int = 10) -> np.ndarray:
+    """Refine a trajectory so bone lengths are constant while staying on the images.
+
+    rig: CameraRig (C); keypoints: (C, F, 23, 3) the 2D detections (with any swaps already
+    corrected); points: (F, 23, 3) initial 3D (NaN = missing); used: (C, F, 23) inlier views
+    (only those pull on the points). lengths: (B,) bone lengths (default
+    ``estimate_limb_lengths(points, used)``). Missing points in gaps of at most max_gap
+    frames are initialised by interpolation and estimated from bones and smoothness; longer
+    gaps stay NaN. Returns (F, 23, 3).
+    """
+    from mv3d.timeseries import fill_gaps
+    from mv3d.triangulate.torch_camera import TorchRig, single_thread
+
+    p = params or LimbParams()
+    points = np.asarray(points, dtype=float)
+    F, J, _ = points.shape
+    if J != len(MV3D23):
+        raise InputError(f"limb refinement needs the {len(MV3D23)} MV3D23 joints, got {J}")
+    if lengths is None:
+        lengths = estimate_limb_lengths(points, used)
+    init = fill_gaps(points, max_gap).filled if F > 1 else points
+    known = np.isfinite(init).all(-1)
+    kp = np.asarray(keypoints, dtype=float)
+    w = np.where(used & np.isfinite(kp[..., :2]).all(-1), np.nan_to_num(kp[..., 2]), 0.0)
+    trig = TorchRig.from_rig(rig)
+    out = np.full_like(points, np.nan)
+    with single_thread():
+        _refine_chunks(trig, init, kp, w, lengths, known, p, out)
+    out[~known] = np.nan
+    log.info("limb refinement: %d frames, bone lengths (mm) %s", F,
+             np.array2string(np.round(lengths * 1000), separator=","))
+    return out
+
+
+def _refine_chunks(trig, init, kp, w, lengths, known, p: LimbParams, out: np.ndarray) -> None:
+    F = init.shape[0]
+    step = max(p.chunk - 2 * p.overlap, 1)
+    for s in range(0, F, step):
+        lo, hi = max(s - p.overlap, 0), min(s + step + p.overlap, F)
+        res = _refine_chunk(trig, init[lo:hi], kp[:, lo:hi, :, :2], w[:, lo:hi], lengths, known[lo:hi], p)
+        stop = F if hi == F else s + step
+        out[s:stop] = res[s - lo:stop - lo]
+        if hi == F:
+            break

@@ -1,0 +1,272 @@
+"""Robust view selection for algebraic triangulation, vectorised over every point.
+
+For each point, hypotheses are triangulated from every pair of its ``max_views`` most
+confident views (6 pairs for 4 cameras, 15 for 6 or more), each scored in all views by a
+truncated quadratic (MSAC) of the pixel reprojection error. The views within
+``threshold_px`` of the best hypothesis are re-solved by the confidence- and depth-weighted
+DLT, inliers re-estimated and solved once more. Left/right swaps are tested explicitly per
+camera, frame and flip pair: a pair whose swapped observations fit the 3D points of the
+opposite side is swapped back and its points re-solved. Points with fewer than
+``min_views`` consistent views are NaN and flagged. The cost is a fixed number of batched
+3x3 solves and projections per point: no subset enumeration, no Python loop over points.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from itertools import combinations
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from mv3d.errors import InputError
+from mv3d.triangulate.algebraic import (camera_rows, focal_lengths, normal_terms, reprojection_errors,
+                                        residuals_px, solve_sym3, solve_weighted)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mv3d.camera import CameraRig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RobustParams:
+    """Settings of the robust view selection.
+
+    min_confidence: 2D detections below are ignored. threshold_px: a view whose reprojection
+    error exceeds this is an outlier. max_views: hypotheses come from pairs of the point's
+    most confident views (cost grows as max_views^2). min_views: fewer consistent views ->
+    NaN. swaps: test left/right swap hypotheses per camera. temporal_radius: metres; points
+    farther than this from the median of their +-2 neighbouring frames are re-selected among
+    the hypotheses near that median, and left/right pairs closer to the other side's
+    neighbours are flipped (None: frames independent). chunk: points per batch (memory).
+    """
+
+    min_confidence: float = 0.3
+    threshold_px: float = 15.0
+    max_views: int = 6
+    min_views: int = 2
+    swaps: bool = True
+    temporal_radius: float | None = 0.2
+    chunk: int = 60_000
+
+    def __post_init__(self) -> None:
+        if self.min_views < 2:
+            raise InputError(f"min_views must be at least 2 (two rays meet in a point), got {self.min_views}")
+        if self.threshold_px <= 0:
+            raise InputError(f"threshold_px must be positive, got {self.threshold_px}")
+        if self.max_views < 2:
+            raise InputError(f"max_views must be at least 2, got {self.max_views}")
+
+
+def check_keypoints(rig: CameraRig, keypoints: np.ndarray) -> np.ndarray:
+    """Validate 2D keypoints (C, ..., 3) against a rig; returns them as float64."""
+    kp = np.asarray(keypoints, dtype=float)
+    if kp.ndim < 2 or kp.shape[-1] != 3:
+        raise InputError(f"keypoints must have shape (C, F, J, 3) = x, y, confidence; got {kp.shape}")
+    if kp.shape[0] != len(rig):
+        raise InputError(f"keypoints hold {kp.shape[0]} cameras but the calibration has {len(rig)} "
+                         f"({', '.join(rig.names)}); select the matching cameras")
+    if len(rig) < 2:
+        raise InputError(f"triangulation needs at least 2 cameras, got {len(rig)} ({', '.join(rig.names)})")
+    return kp
+
+
+def _select_hypothesis(P, focal, rows, xy, conf, valid, p: RobustParams, prior: np.ndarray | None = None
+                       ) -> np.ndarray:
+    """Initial inlier mask (C, N) from the best pair hypothesis of each point.
+
+    prior: optional (N, 3) expected positions (NaN = none); hypotheses farther than
+    p.temporal_radius from it lose to any hypothesis within it.
+    """
+    C, N = valid.shape
+    k = min(C, p.max_views)
+    order = np.argsort(-np.where(valid, conf, -1.0), axis=0, kind="stable")[:k]  # (k, N)
+    pairs = np.array(list(combinations(range(k), 2)))
+    ia, ib = order[pairs[:, 0]], order[pairs[:, 1]]  # (H, N)
+    M1, b1 = normal_terms(rows, np.where(valid, 1.0, 0.0) * (focal ** 2)[:, None])
+    Mh = np.take_along_axis(M1, ia[..., None], 0) + np.take_along_axis(M1, ib[..., None], 0)
+    bh = np.take_along_axis(b1, ia[..., None], 0) + np.take_along_axis(b1, ib[..., None], 0)
+    Xh = solve_sym3(Mh, bh)  # (H, N, 3)
+    pair_ok = np.take_along_axis(valid, ia, 0) & np.take_along_axis(valid, ib, 0)
+    err = residuals_px(P, focal, xy, np.nan_to_num(Xh, nan=0.0))  # (C, H, N)
+    tau2 = p.threshold_px ** 2
+    cost = np.where(valid[:, None], np.minimum(np.nan_to_num(err, nan=np.inf, posinf=1e30), 1e30) ** 2, 0.0)
+    cost = np.minimum(cost, tau2).sum(0)
+    cost = np.where(pair_ok & np.isfinite(Xh).all(-1), cost, np.inf)
+    if prior is not None:
+        far = np.linalg.norm(Xh - prior, axis=-1) > p.temporal_radius
+        cost = cost + np.where(far & np.isfinite(prior).all(-1), 1e12, 0.0)
+    best = np.argmin(cost, axis=0)  # (N,)
+    err_best = np.take_along_axis(err, best[None, None, :], 1)[:, 0]
+    return valid & (err_best < p.threshold_px)
+
+
+def _solve_flat(P, focal, rows, xy, conf, valid, p: RobustParams, prior: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Robust points (N, 3) and inlier views (C, N) of flattened observations."""
+    inl = _select_hypothesis(P, focal, rows, xy, conf, valid, p, prior)
+    for _ in range(2):
+        X = solve_weighted(P, focal, rows, np.where(inl, conf, 0.0))
+        err = residuals_px(P, focal, xy, np.nan_to_num(X))
+        inl = valid & (err < p.threshold_px) & np.isfinite(X).all(-1)
+    X = solve_weighted(P, focal, rows, np.where(inl, conf, 0.0))
+    bad = inl.sum(0) < p.min_views
+    X[bad] = np.nan
+    inl[:, bad] = False
+    return X, inl
+
+
+@dataclass
+class _Obs:
+    """Flattened observations of a chunk of points."""
+
+    uv: np.ndarray     # (C, N, 2) pixels
+    xy: np.ndarray     # (C, N, 2) undistorted normalised (0 where invalid)
+    conf: np.ndarray   # (C, N)
+    valid: np.ndarray  # (C, N)
+
+
+def _observations(rig: CameraRig, kp: np.ndarray, p: RobustParams) -> _Obs:
+    C = kp.shape[0]
+    uv = kp[..., :2].reshape(C, -1, 2)
+    conf = np.nan_to_num(kp[..., 2].reshape(C, -1))
+    valid = np.isfinite(uv).all(-1) & (conf >= p.min_confidence) & (conf > 0)
+    xy = rig.undistort_points(np.where(valid[..., None], uv, 0.0))
+    valid &= np.isfinite(xy).all(-1)
+    xy = np.where(valid[..., None], xy, 0.0)
+    return _Obs(uv, xy, conf, valid)
+
+
+def _solve_all(rig: CameraRig, obs: _Obs, p: RobustParams, prior: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Robust solve of all observations in chunks: X (N, 3), inliers (C, N)."""
+    P = rig.normalized_projection_matrices()
+    focal = focal_lengths(rig)
+    N = obs.valid.shape[1]
+    X = np.full((N, 3), np.nan)
+    inl = np.zeros(obs.valid.shape, bool)
+    for s in range(0, N, p.chunk):
+        sl = slice(s, s + p.chunk)
+        rows = camera_rows(P, obs.xy[:, sl])
+        X[sl], inl[:, sl] = _solve_flat(P, focal, rows, obs.xy[:, sl], obs.conf[:, sl], obs.valid[:, sl], p,
+                                        None if prior is None else prior[sl])
+    return X, inl
+
+
+def _swap_mask(rig: CameraRig, obs: _Obs, X: np.ndarray, inl: np.ndarray, shape: tuple[int, int],
+               pairs: np.ndarray, p: RobustParams) -> np.ndarray:
+    """(C, F, B) True where camera c's observations of flip pair b in frame f fit the other side better."""
+    C = len(rig)
+    F, J = shape
+    P = rig.normalized_projection_matrices()
+    focal = focal_lengths(rig)
+    Xj = X.reshape(F, J, 3)
+    xy = obs.xy.reshape(C, F, J, 2)
+    valid = obs.valid.reshape(C, F, J)
+    XL, XR = Xj[:, pairs[:, 0]].reshape(-1, 3), Xj[:, pairs[:, 1]].reshape(-1, 3)
+    xl, xr = xy[:, :, pairs[:, 0]].reshape(C, -1, 2), xy[:, :, pairs[:, 1]].reshape(C, -1, 2)
+    e_ll, e_rr = residuals_px(P, focal, xl, np.nan_to_num(XL)), residuals_px(P, focal, xr, np.nan_to_num(XR))
+    e_lr, e_rl = residuals_px(P, focal, xl, np.nan_to_num(XR)), residuals_px(P, focal, xr, np.nan_to_num(XL))
+    both = (valid[:, :, pairs[:, 0]] & valid[:, :, pairs[:, 1]]).reshape(C, -1)
+    known = (np.isfinite(XL).all(-1) & np.isfinite(XR).all(-1))[None]
+    tau = p.threshold_px
+    # Swap only where the current assignment is inconsistent and the swapped one consistent:
+    # where both sides project close together (a side view) both fit, and nothing changes.
+    inconsistent = np.maximum(e_ll, e_rr) > tau
+    fits_swapped = np.maximum(e_lr, e_rl) < tau
+    return (both & known & inconsistent & fits_swapped).reshape(C, F, len(pairs))
+
+
+def temporal_reference(X: np.ndarray) -> np.ndarray:
+    """(F, J, 3) median of each point's frames f-2, f-1, f+1, f+2 (NaN ignored; unbiased for constant velocity)."""
+    F = X.shape[0]
+    pad = np.full((2,) + X.shape[1:], np.nan)
+    Xp = np.concatenate([pad, X, pad])
+    stack = np.stack([Xp[k:k + F] for k in (0, 1, 3, 4)])
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.nanmedian(stack, axis=0)
+
+
+def _temporal_flips(X: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """(F, B) True where a left/right pair matches the opposite sides of its neighbouring frames."""
+    ref = temporal_reference(X)
+    L, R, Lr, Rr = X[:, pairs[:, 0]], X[:, pairs[:, 1]], ref[:, pairs[:, 0]], ref[:, pairs[:, 1]]
+    keep = np.linalg.norm(L - Lr, axis=-1) + np.linalg.norm(R - Rr, axis=-1)
+    flip = np.linalg.norm(L - Rr, axis=-1) + np.linalg.norm(R - Lr, axis=-1)
+    return np.isfinite(keep) & np.isfinite(flip) & (flip < 0.5 * keep)
+
+
+def robust_triangulate(rig: CameraRig, keypoints: np.ndarray, params: RobustParams | None = None
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Robust algebraic triangulation of 2D keypoints.
+
+    rig: C cameras; keypoints: (C, F, J, 3) pixels + confidence. Returns points (F, J, 3)
+    (NaN where fewer than min_views consistent views), used (C, F, J) inlier views,
+    errors (C, F, J) pixel reprojection errors with distortion (NaN where not detected) and
+    swapped (C, F, J) True where the camera's left/right observations were swapped back.
+    Left/right swaps are tested when J is the 23 joints of MV3D23.
+    """
+    from mv3d.skeleton import FLIP_PAIRS, JOINT_INDEX, MV3D23
+
+    p = params or RobustParams()
+    kp = check_keypoints(rig, keypoints)
+    if kp.ndim != 4:
+        raise InputError(f"keypoints must have shape (C, F, J, 3), got {kp.shape}")
+    C, F, J, _ = kp.shape
+    obs = _observations(rig, kp, p)
+    X, inl = _solve_all(rig, obs, p)
+    X = X.reshape(F, J, 3)
+    temporal = p.temporal_radius is not None and F >= 5
+    flip_pairs = np.array([(JOINT_INDEX[a], JOINT_INDEX[b]) for a, b in FLIP_PAIRS]) if J == len(MV3D23) else None
+
+    def resolve(redo: np.ndarray, prior: np.ndarray | None) -> None:
+        idx = np.flatnonzero(redo.ravel())
+        if idx.size:
+            sub = _Obs(obs.uv[:, idx], obs.xy[:, idx], obs.conf[:, idx], obs.valid[:, idx])
+            Xs, inl[:, idx] = _solve_all(rig, sub, p, None if prior is None else prior.reshape(-1, 3)[idx])
+            X.reshape(-1, 3)[idx] = Xs
+
+    if temporal:
+        # Only points that rejected some of their views are in doubt: a point all of whose
+        # views agree is never changed by the temporal checks.
+        doubtful = (inl.sum(0) < obs.valid.sum(0)).reshape(F, J)
+        # Whole-side confusions (e.g. two of four cameras swapped) win the per-frame vote:
+        # flip the 3D labels where the neighbouring frames disagree, then let the camera
+        # swap test below put the swapped cameras right.
+        if flip_pairs is not None:
+            flips = _temporal_flips(X, flip_pairs) & (doubtful[:, flip_pairs[:, 0]] | doubtful[:, flip_pairs[:, 1]])
+            f, b = np.nonzero(flips)
+            lft, rgt = flip_pairs[b, 0], flip_pairs[b, 1]
+            X[f, lft], X[f, rgt] = X[f, rgt].copy(), X[f, lft].copy()
+            # The flipped points are re-solved from their views right after (as "far" or as
+            # swapped); until then they keep no views.
+            inl.reshape(C, F, J)[:, f, lft] = inl.reshape(C, F, J)[:, f, rgt] = False
+        ref = temporal_reference(X)
+        far = (np.linalg.norm(X - ref, axis=-1) > p.temporal_radius) & doubtful
+        if flip_pairs is not None:
+            far[f, lft] = far[f, rgt] = True
+        resolve(far, ref)
+    swapped = np.zeros((C, F, J), bool)
+    if p.swaps and flip_pairs is not None:
+        swap = _swap_mask(rig, obs, X.reshape(-1, 3), inl, (F, J), flip_pairs, p)
+        if swap.any():
+            kp = kp.copy()
+            c, f, b = np.nonzero(swap)
+            left, right = flip_pairs[b, 0], flip_pairs[b, 1]
+            kp[c, f, left], kp[c, f, right] = kp[c, f, right].copy(), kp[c, f, left].copy()
+            swapped[c, f, left] = swapped[c, f, right] = True
+            obs = _observations(rig, kp, p)
+            redo = np.zeros((F, J), bool)
+            redo[f, left] = redo[f, right] = True
+            resolve(redo, X.copy() if temporal else None)
+            log.info("left/right swaps corrected in %d (camera, frame, pair) cases", len(c))
+    err = np.where(obs.valid, reprojection_errors(rig, obs.uv, X.reshape(-1, 3)), np.nan)
+    n_missing = int(np.isnan(X).any(-1).sum())
+    if n_missing:
+        log.info("%d of %d points have fewer than %d consistent views (NaN)", n_missing, F * J, p.min_views)
+    return X, inl.reshape(C, F, J), err.reshape(C, F, J), swapped

@@ -1,0 +1,539 @@
+"""Camera time offsets from 2D keypoint motion, refined by multi-view reprojection error.
+
+1. Per camera, motion signals from the 2D keypoints (vertical speed of wrists and ankles,
+   confidence-weighted mean speed of all joints), band-pass filtered.
+2. Normalised cross-correlation of every camera's signals against the reference camera's
+   over a window of lags; the peak, refined to sub-frame by a parabola, is the first
+   estimate; peak height and its margin over the second peak give a confidence.
+3. With a calibrated rig, the candidate lags (the correlation's strongest peaks) are scored
+   by the reprojection error of points triangulated from all cameras, the camera's 2D
+   tracks resampled (cubic spline) at the candidate offset. Geometry tells apart peaks
+   that correlation cannot (periodic gait), and a bounded scalar search gives sub-frame
+   precision. The margin of the best candidate's error over the others is the confidence.
+4. Optionally a clock-rate difference (drift) is fitted: local lags in sliding windows give
+   offset and rate by a weighted line fit, then both are refined on reprojection error.
+
+Time model: frame k of camera c was taken at ``offsets[c] + k / rates[c]`` on the common
+clock, whose origin is the first frame of camera 0 (so ``offsets[0] == 0``).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import interpolate, optimize, signal
+
+from mv3d.camera import CameraRig
+from mv3d.errors import InputError
+from mv3d.skeleton import JOINT_INDEX
+from mv3d.timeseries import butter_lowpass
+from mv3d.triangulate.algebraic import solve_sym3
+
+log = logging.getLogger(__name__)
+
+#: Joints whose vertical image speed is a signal of its own.
+SIGNAL_JOINTS = ("l_wrist", "r_wrist", "l_ankle", "r_ankle")
+
+
+@dataclass(frozen=True)
+class SyncParams:
+    """max_offset: largest |offset| searched (s); band: band-pass of the motion signals (Hz);
+    min_conf: detections at or below this confidence are ignored; min_overlap: fraction of the
+    shorter track two cameras must share at any lag; n_candidates: correlation peaks scored by
+    reprojection; robust_px: reprojection errors are truncated here (wrong detections);
+    smooth_hz: low-pass of the 2D tracks before the reprojection refinement;
+    min_confidence: offsets below this confidence are reported with a warning;
+    fit_drift: also fit each camera's clock rate; drift_window: window (s) of the local lags."""
+
+    max_offset: float = 1.0
+    band: tuple[float, float] = (0.2, 6.0)
+    min_conf: float = 0.2
+    min_overlap: float = 0.5
+    n_candidates: int = 3
+    robust_px: float = 25.0
+    min_confidence: float = 0.5
+    smooth_hz: float = 8.0
+    fit_drift: bool = False
+    drift_window: float = 3.0
+
+
+@dataclass
+class SyncResult:
+    """Offsets (C,) s of each camera's first frame relative to camera 0's; rates (C,) frames/s
+    on the common clock; confidence (C,) in [0, 1]; correlation (C, L) combined NCC over lags
+    (frames, ``lags``) against the reference; warnings for the user."""
+
+    cameras: list[str]
+    offsets: np.ndarray
+    rates: np.ndarray
+    confidence: np.ndarray
+    lags: np.ndarray
+    correlation: np.ndarray
+    reference: int = 0
+    methods: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def times(self, camera: int | str, n_frames: int) -> np.ndarray:
+        """(n_frames,) common-clock times of the camera's frames."""
+        c = self.cameras.index(camera) if isinstance(camera, str) else camera
+        return self.offsets[c] + np.arange(n_frames) / self.rates[c]
+
+    def as_dict(self) -> dict:
+        """``{camera: seconds, ..., "confidence": {camera: value}}`` (plus rates when fitted)."""
+        out: dict = {name: float(o) for name, o in zip(self.cameras, self.offsets)}
+        out["confidence"] = {name: round(float(c), 3) for name, c in zip(self.cameras, self.confidence)}
+        return out
+
+
+# ----------------------------------------------------------------------------- signals
+
+def _fill_nan(x: np.ndarray) -> np.ndarray:
+    """Linear interpolation over NaN of each column of (F, S) (ends held); all-NaN columns -> 0."""
+    out = x.copy()
+    t = np.arange(x.shape[0])
+    for s in range(x.shape[1]):
+        ok = np.isfinite(x[:, s])
+        out[:, s] = np.interp(t, t[ok], x[ok, s]) if ok.sum() >= 2 else 0.0
+    return out
+
+
+def bandpass(x: np.ndarray, fs: float, band: tuple[float, float]) -> np.ndarray:
+    """Zero-phase band-pass of (F, S) signals, NaN-aware (gaps bridged for filtering, NaN again after)."""
+    lo, hi = band
+    hi = min(hi, 0.45 * fs)
+    sos = signal.butter(2, [lo, hi], btype="band", fs=fs, output="sos")
+    ok = np.isfinite(x)
+    if x.shape[0] < 16:
+        return np.full_like(x, np.nan)
+    y = signal.sosfiltfilt(sos, _fill_nan(x), axis=0, padlen=min(3 * 7, x.shape[0] - 1))
+    return np.where(ok, y, np.nan)
+
+
+def motion_signals(keypoints: np.ndarray, fs: float, params: SyncParams = SyncParams()) -> np.ndarray:
+    """Band-passed motion signals (F, S) of one camera's keypoints (F, J, 3); NaN where unknown.
+
+    Columns: vertical image speed of each of SIGNAL_JOINTS, then the confidence-weighted
+    mean speed of all joints. Units are irrelevant (correlation is normalised).
+    """
+    xy = keypoints[..., :2]
+    conf = np.nan_to_num(keypoints[..., 2])
+    ok = np.isfinite(xy).all(-1) & (conf > params.min_conf)
+    xy = np.where(ok[..., None], xy, np.nan)
+    v = np.gradient(xy, axis=0) * fs if xy.shape[0] > 1 else np.zeros_like(xy)
+    vy = v[:, [JOINT_INDEX[j] for j in SIGNAL_JOINTS], 1]
+    speed = np.linalg.norm(v, axis=-1)
+    w = np.where(np.isfinite(speed), conf, 0.0)
+    wsum = w.sum(1)
+    overall = np.where(wsum > 0, (np.nan_to_num(speed) * w).sum(1) / np.where(wsum > 0, wsum, 1), np.nan)
+    return bandpass(np.column_stack([vy, overall]), fs, params.band)
+
+
+def lagged_ncc(ref: np.ndarray, other: np.ndarray, lags: np.ndarray, min_overlap: int) -> np.ndarray:
+    """Normalised cross-correlation (L, S) of signals ref (Fr, S) and other (Fo, S) at integer lags (L,).
+
+    At lag l, sample k of ``other`` is paired with sample k + l of ``ref``; only pairs with
+    both finite count; NaN where fewer than ``min_overlap`` pairs or a flat signal.
+    """
+    k = np.arange(other.shape[0])
+    i = k[None, :] + lags[:, None]  # (L, Fo)
+    inside = (i >= 0) & (i < ref.shape[0])
+    A = ref[np.clip(i, 0, ref.shape[0] - 1)]  # (L, Fo, S)
+    B = np.broadcast_to(other[None], A.shape)
+    m = inside[..., None] & np.isfinite(A) & np.isfinite(B)
+    n = m.sum(1)
+    A0, B0 = np.where(m, A, 0.0), np.where(m, B, 0.0)
+    nn = np.maximum(n, 1)
+    ma, mb = A0.sum(1) / nn, B0.sum(1) / nn
+    cov = (A0 * B0).sum(1) / nn - ma * mb
+    va = (A0 * A0).sum(1) / nn - ma * ma
+    vb = (B0 * B0).sum(1) / nn - mb * mb
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ncc = cov / np.sqrt(va * vb)
+    ncc[(n < min_overlap) | ~(va > 0) | ~(vb > 0)] = np.nan
+    return ncc
+
+
+def _peaks(curve: np.ndarray) -> np.ndarray:
+    """Indices of the local maxima of a (L,) curve (window edges included), highest first."""
+    c = np.where(np.isfinite(curve), curve, -np.inf)
+    left = np.concatenate([[-np.inf], c[:-1]])
+    right = np.concatenate([c[1:], [-np.inf]])
+    idx = np.flatnonzero((c >= left) & (c > right) & np.isfinite(c))
+    return idx[np.argsort(-c[idx])]
+
+
+def _parabolic(curve: np.ndarray, i: int) -> float:
+    """Sub-sample position of the maximum near index i by a parabola through its neighbours."""
+    if i == 0 or i == len(curve) - 1 or not np.isfinite(curve[i - 1:i + 2]).all():
+        return float(i)
+    a, b, c = curve[i - 1:i + 2]
+    den = a - 2 * b + c
+    return float(i + (0.5 * (a - c) / den if den < 0 else 0.0))
+
+
+# ----------------------------------------------------------------------------- reprojection
+
+class _Track:
+    """One camera's undistorted normalised 2D tracks as a cubic spline over frame positions."""
+
+    def __init__(self, xy: np.ndarray, conf: np.ndarray) -> None:
+        # xy (F, J, 2) normalised coordinates, conf (F, J); missing = NaN / 0.
+        self.n = xy.shape[0]
+        self.valid = np.isfinite(xy).all(-1) & (conf > 0)
+        vals = np.concatenate([xy, conf[..., None]], axis=-1).reshape(self.n, -1)
+        vals = np.where(np.repeat(self.valid, 3, axis=1), vals, np.nan)
+        self.spline = interpolate.CubicSpline(np.arange(self.n), _fill_nan(vals), axis=0)
+
+    def at(self, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Tracks at fractional frame positions pos (G,): xy (G, J, 2), weights (G, J) (0 = missing)."""
+        inside = (pos >= 0) & (pos <= self.n - 1)
+        p = np.clip(pos, 0, self.n - 1)
+        lo = np.minimum(np.floor(p).astype(int), self.n - 1)
+        hi = np.minimum(lo + 1, self.n - 1)
+        ok = inside[:, None] & self.valid[lo] & self.valid[hi]
+        vals = self.spline(p).reshape(len(pos), -1, 3)
+        return vals[..., :2], np.where(ok, np.clip(vals[..., 2], 0.0, None), 0.0)
+
+
+class _Geometry:
+    """Reprojection cost of all cameras' tracks placed on the reference's frame times.
+
+    A small weighted DLT of its own: the normal equations of the cameras held fixed are
+    summed once per active set (``freeze``), so scoring an offset of one camera costs only
+    that camera's terms, a batched 3x3 solve and the reprojection. Rows are weighted by
+    confidence * (f / depth)^2 (depth: camera to scene centre) so residuals are ~pixels.
+    """
+
+    def __init__(self, rig: CameraRig, keypoints: np.ndarray, min_conf: float, ref: int,
+                 fps: np.ndarray, robust_px: float, smooth_hz: float, center: bool = True,
+                 step: int = 1) -> None:
+        conf = np.nan_to_num(keypoints[..., 2])
+        ok = np.isfinite(keypoints[..., :2]).all(-1) & (conf > min_conf)
+        uv = np.where(ok[..., None], keypoints[..., :2], 0.0)
+        xy = np.where(ok[..., None], rig.undistort_points(uv), np.nan)
+        # Low-pass first: spline values between noisy samples are smoother than the samples
+        # themselves, which would pull the cost minimum towards half-frame offsets.
+        smooth = [butter_lowpass(xy[c], fps[c], min(smooth_hz, 0.4 * fps[c])) for c in range(len(rig))]
+        self.tracks = [_Track(smooth[c], np.where(ok[c], conf[c], 0.0)) for c in range(len(rig))]
+        self.P = rig.normalized_projection_matrices()
+        self.focal = 0.5 * (rig.K[:, 0, 0] + rig.K[:, 1, 1])
+        X0 = np.nanmedian(_dlt(self.P, np.nan_to_num(xy[:, ::5].reshape(len(rig), -1, 2)),
+                               ok[:, ::5].reshape(len(rig), -1) * 1.0), axis=0)
+        depth = np.linalg.norm(rig.centers - (X0 if np.isfinite(X0).all() else 0.0), axis=1)
+        self.scale = (self.focal / depth) ** 2
+        self.grid = np.arange(0, keypoints.shape[1], step) / fps[ref]  # reference frame times
+        self.n_joints = keypoints.shape[2]
+        self.center = center
+        self.robust = robust_px
+        self.cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self.frozen: tuple[int, tuple[int, ...], np.ndarray, np.ndarray] | None = None
+
+    def place(self, c: int, offset: float, rate: float) -> tuple[np.ndarray, np.ndarray]:
+        """Camera c's tracks at the grid times given its offset (s) and rate (frames/s)."""
+        return self.tracks[c].at((self.grid - offset) * rate)
+
+    def set(self, c: int, offset: float, rate: float) -> None:
+        self.cache[c] = self.place(c, offset, rate)
+        self.frozen = None
+
+    def _fixed(self, c: int, others: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        key = (c, tuple(others))
+        if self.frozen is None or self.frozen[:2] != key:
+            xy = np.stack([self.cache[a][0] for a in others]).reshape(len(others), -1, 2)
+            w = np.stack([self.cache[a][1] for a in others]).reshape(len(others), -1)
+            M, b = _normal(self.P[others], np.nan_to_num(xy), w * self.scale[others, None])
+            self.frozen = (c, tuple(others), M, b)
+        return self.frozen[2], self.frozen[3]
+
+    def cost(self, c: int, offset: float, rate: float, active: list[int],
+             mask: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+        """Mean truncated squared reprojection error (px^2) at the points camera c sees, with
+        the ``active`` cameras at their set offsets. mask (G, J): restrict to these points.
+        Returns (cost, points used (G, J))."""
+        others = [a for a in active if a != c]
+        xy_c, w_c = self.place(c, offset, rate)
+        w_o = np.stack([self.cache[a][1] for a in others])
+        used = (w_c > 0) & (w_o > 0).any(0)
+        if mask is not None:
+            used &= mask
+        if used.sum() < 10 or not others:
+            return np.inf, used
+        M_o, b_o = self._fixed(c, others)
+        sel = used.ravel()
+        xy1 = np.nan_to_num(xy_c.reshape(-1, 2)[sel])[None]
+        w1 = (w_c.ravel()[sel] * self.scale[c])[None]
+        M_c, b_c = _normal(self.P[[c]], xy1, w1)
+        X = solve_sym3(M_o[sel] + M_c, b_o[sel] + b_c)
+        cams = [c] + others
+        xy = np.concatenate([xy1, np.stack([self.cache[a][0] for a in others]).reshape(len(others), -1, 2)[:, sel]])
+        w = np.concatenate([w_c.ravel()[sel][None], w_o.reshape(len(others), -1)[:, sel]])
+        proj = np.matmul(X[None], self.P[cams, :, :3].transpose(0, 2, 1)) + self.P[cams, None, :, 3]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            res = np.nan_to_num(proj[..., :2] / proj[..., 2:] - xy) * self.focal[cams, None, None]
+        if self.center:
+            res = res - _joint_means(res, w, np.flatnonzero(sel) % self.n_joints, self.n_joints)
+        e2 = (res ** 2).sum(-1)
+        e2 = np.minimum(np.nan_to_num(e2, nan=self.robust ** 2), self.robust ** 2)
+        total = w.sum()
+        return (float((w * e2).sum() / total) if total > 0 else np.inf), used
+
+
+def _joint_means(res: np.ndarray, w: np.ndarray, joint: np.ndarray, n_joints: int) -> np.ndarray:
+    """Weighted mean residual of each camera and joint over frames, per point: (C, N, 2).
+
+    res (C, N, 2) pixels, w (C, N), joint (N,) joint index of each point. Subtracting it keeps
+    the frame-to-frame part of the reprojection error, the part an offset changes, and
+    removes static biases (calibration error, detector habits) that would pull the optimum.
+    """
+    n_cams = res.shape[0]
+    idx = (np.arange(n_cams)[:, None] * n_joints + joint[None]).ravel()
+    size = n_cams * n_joints
+    ws = np.maximum(np.bincount(idx, w.ravel(), size), 1e-12)
+    means = np.stack([np.bincount(idx, (w * res[..., k]).ravel(), size) / ws for k in range(2)], -1)
+    means = means.reshape(n_cams, n_joints, 2)
+    return means[:, joint]
+
+
+def _normal(P: np.ndarray, xy: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Summed DLT normal equations over cameras: P (C, 3, 4), xy (C, N, 2), w (C, N) ->
+    M (N, 6) upper triangles (xx, xy, xz, yy, yz, zz), b (N, 3) of the inhomogeneous point
+    (rows x P3 - P1 and y P3 - P2, as in ``mv3d.triangulate.algebraic``)."""
+    rows = xy[..., :, None] * P[:, None, 2:3, :] - P[:, None, :2, :]  # (C, N, 2, 4)
+    a = rows[..., :3]
+    wa = a * w[..., None, None]
+    M = np.stack([(wa[..., i] * a[..., j]).sum((0, 2)) for i, j in _UPPER], axis=-1)
+    b = -(wa * rows[..., 3:4]).sum((0, 2))
+    return M, b
+
+
+_UPPER = ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))
+
+
+def _dlt(P: np.ndarray, xy: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Weighted DLT points (N, 3) of xy (C, N, 2) with weights (C, N); NaN with < 2 views."""
+    M, b = _normal(P, xy, w)
+    X = solve_sym3(M, b)
+    X[(w > 0).sum(0) < 2] = np.nan
+    return X
+
+
+# ----------------------------------------------------------------------------- main entry
+
+def _check_cameras(keypoints: np.ndarray, cameras: list[str], min_conf: float) -> None:
+    frac = ((np.nan_to_num(keypoints[..., 2]) > min_conf).sum(-1) >= 3).mean(1)
+    for name, f in zip(cameras, frac):
+        if f == 0:
+            raise InputError(f"camera {name}: no detections (no frame with 3 or more joints above confidence "
+                             f"{min_conf}); check its 2D keypoints or leave the camera out")
+        if f < 0.2:
+            log.warning("camera %s: the person is detected in only %.0f%% of the frames; its offset may be "
+                        "unreliable", name, 100 * f)
+
+
+def _drift(ref_sig: np.ndarray, sig: np.ndarray, lag0: float, fs: float, window: float,
+           min_overlap: int) -> tuple[float, float] | None:
+    """Line lag(k) = a + b k fitted to local correlation lags in sliding windows, or None."""
+    w = int(round(window * fs))
+    n = sig.shape[0]
+    if n < 3 * w:
+        return None
+    starts = np.arange(0, n - w + 1, max(w // 2, 1))
+    ks, ls, ws = [], [], []
+    base = int(round(lag0))
+    lags = np.arange(base - 3, base + 4)
+    for s in starts:
+        seg = np.full_like(sig, np.nan)
+        seg[s:s + w] = sig[s:s + w]
+        ncc = lagged_ncc(ref_sig, seg, lags, min(min_overlap, w // 2))
+        curve = np.nanmean(ncc, axis=1) if np.isfinite(ncc).any() else None
+        if curve is None or not np.isfinite(curve).any():
+            continue
+        i = int(np.nanargmax(curve))
+        if i in (0, len(lags) - 1) or curve[i] < 0.5:
+            continue
+        ks.append(s + w / 2)
+        ls.append(lags[0] + _parabolic(curve, i))
+        ws.append(curve[i])
+    if len(ks) < 3:
+        return None
+    b, a = np.polyfit(ks, ls, 1, w=ws)
+    return float(a), float(b)
+
+
+def synchronize(keypoints: np.ndarray, fps: float | np.ndarray, rig: CameraRig | None = None,
+                cameras: list[str] | None = None, reference: int = 0,
+                params: SyncParams = SyncParams()) -> SyncResult:
+    """Estimate camera time offsets from 2D keypoints (C, F, J, 3) (pixels, confidence).
+
+    fps: nominal frame rate (scalar or (C,)); rig: calibrated cameras in the keypoints' order
+    (enables the reprojection refinement); reference: camera index the correlation is done
+    against (offsets are reported relative to camera 0 all the same).
+    Raises InputError for a camera without detections or an offset beyond ``max_offset``.
+    """
+    kp = np.asarray(keypoints, dtype=float)
+    if kp.ndim != 4 or kp.shape[-1] != 3 or kp.shape[0] < 2:
+        raise InputError(f"synchronize expects keypoints (C >= 2, F, J, 3), got {kp.shape}")
+    n_cams, n_frames = kp.shape[:2]
+    cameras = list(cameras) if cameras is not None else [f"cam{c}" for c in range(n_cams)]
+    if len(cameras) != n_cams:
+        raise InputError(f"synchronize: {len(cameras)} camera names for {n_cams} cameras of keypoints")
+    if rig is not None and len(rig) != n_cams:
+        raise InputError(f"synchronize: the calibration has {len(rig)} cameras but the keypoints {n_cams} "
+                         f"({', '.join(cameras)})")
+    fps_arr = np.broadcast_to(np.asarray(fps, dtype=float), (n_cams,)).copy()
+    _check_cameras(kp, cameras, params.min_conf)
+    fs = fps_arr[reference]
+
+    sigs = [motion_signals(kp[c], fps_arr[c], params) for c in range(n_cams)]
+    max_lag = int(np.ceil(params.max_offset * fs))
+    min_overlap = int(params.min_overlap * n_frames)
+    max_lag = min(max_lag, n_frames - min_overlap)
+    lags = np.arange(-max_lag, max_lag + 1)
+    warnings: list[str] = []
+
+    lag_est = np.zeros(n_cams)
+    corr_conf = np.ones(n_cams)
+    corr = np.full((n_cams, lags.size), np.nan)
+    cands: dict[int, list[float]] = {}
+    rates = fps_arr.copy()
+    for c in range(n_cams):
+        if c == reference:
+            continue
+        ncc = lagged_ncc(sigs[reference], sigs[c], lags, min_overlap)
+        good = np.isfinite(ncc).any(0)
+        curve = np.nanmean(ncc[:, good], axis=1) if good.any() else np.full(lags.size, np.nan)
+        corr[c] = curve
+        peaks = _peaks(curve)
+        if peaks.size == 0:
+            raise InputError(f"camera {cameras[c]}: no usable motion overlaps the reference camera "
+                             f"{cameras[reference]} within ±{params.max_offset} s; check its detections")
+        best = peaks[0]
+        p1 = curve[best]
+        others = [p for p in peaks[1:] if abs(p - best) >= 3]
+        p2 = max(curve[others[0]], 0.0) if others else 0.0
+        corr_conf[c] = float(np.clip((p1 - 0.25) / 0.35, 0, 1) * np.clip((p1 - p2) / (0.3 * max(p1, 1e-9)), 0, 1))
+        lag_est[c] = lags[0] + _parabolic(curve, int(best))
+        cands[c] = [lags[0] + _parabolic(curve, int(p)) for p in [best] + others[:params.n_candidates - 1]]
+        log.info("camera %s: correlation peak %.3f at lag %.2f frames (second %.3f), confidence %.2f",
+                 cameras[c], p1, lag_est[c], p2, corr_conf[c])
+        if best in (0, lags.size - 1) and p1 > 0.5 and rig is None:
+            raise InputError(f"camera {cameras[c]}: the motion correlates best at the edge of the lag window "
+                             f"(±{max_lag / fs:.2f} s): its offset is probably larger; rerun with a larger "
+                             f"max offset (--max-offset)")
+        if params.fit_drift:
+            fit = _drift(sigs[reference], sigs[c], lag_est[c], fs, params.drift_window, min_overlap)
+            if fit is not None:
+                a, b = fit
+                rates[c] = fps_arr[reference] / (1.0 + b)
+                lag_est[c] = a
+                log.info("camera %s: drift %.1f ppm from windowed correlation", cameras[c], 1e6 * b)
+
+    offsets = lag_est / fs  # relative to the reference camera
+    conf = corr_conf.copy()
+    methods = ["reference" if c == reference else "correlation" for c in range(n_cams)]
+    if rig is not None:
+        offsets, rates, conf = _refine(rig, kp, fps_arr, reference, offsets, rates, cands, corr_conf,
+                                       cameras, params, max_lag, methods)
+    conf[reference] = 1.0
+    offsets = offsets - offsets[0]
+    for c in range(n_cams):
+        if conf[c] < params.min_confidence:
+            msg = (f"camera {cameras[c]}: offset {offsets[c]:+.4f} s is uncertain (confidence {conf[c]:.2f}): "
+                   f"the movement is near-static or repetitive, so the cameras cannot be told apart in time; "
+                   f"check it, or record a distinct movement (a jump, a clap) in every camera")
+            warnings.append(msg)
+            log.warning(msg)
+    return SyncResult(cameras, offsets, rates, conf, lags, corr, reference, methods, warnings)
+
+
+def _local_minima(curve: np.ndarray) -> np.ndarray:
+    """Indices of the local minima of a (L,) curve (edges included), lowest first."""
+    return _peaks(-curve)
+
+
+def _refine(rig: CameraRig, kp: np.ndarray, fps: np.ndarray, ref: int, offsets: np.ndarray,
+            rates: np.ndarray, cands: dict[int, list[float]], corr_conf: np.ndarray, cameras: list[str],
+            params: SyncParams, max_lag: int, methods: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Choose and refine each camera's lag by reprojection error (see module doc).
+
+    Pass 1, cameras in order of correlation confidence, each against the cameras placed so
+    far: the cost over every integer lag of the window (on every fourth frame), its lowest
+    minima and the correlation peaks refined by a bounded scalar search; the confidence is
+    the margin of the best minimum over the next one and over its own flanks (3 frames away).
+    Pass 2 (3+ cameras): each camera refined again against all the others.
+    """
+    geo = _Geometry(rig, kp, params.min_conf, ref, fps, params.robust_px, params.smooth_hz)
+    scan = _Geometry(rig, kp, params.min_conf, ref, fps, params.robust_px, params.smooth_hz, step=4)
+    fs = fps[ref]
+    frame = 1.0 / fs
+    offsets, rates = offsets.copy(), rates.copy()
+    conf = corr_conf.copy()
+    for g in (geo, scan):
+        g.set(ref, 0.0, rates[ref])
+    active = [ref]
+    lags = np.arange(-max_lag, max_lag + 1)
+    order = sorted((c for c in range(len(rig)) if c != ref), key=lambda c: -corr_conf[c])
+    for c in order:
+        profile = np.array([scan.cost(c, lag * frame, rates[c], active)[0] for lag in lags])
+        if not np.isfinite(profile).any():
+            raise InputError(f"camera {cameras[c]}: shares no detected joints with the cameras "
+                             f"{', '.join(cameras[a] for a in active)} at any offset within "
+                             f"±{params.max_offset} s; check its detections or the calibration")
+        minima = _local_minima(profile)
+        starts = [float(lags[m]) for m in minima[:params.n_candidates] if profile[m] < 1.5 * profile[minima[0]]]
+        refined = [_minimise(geo, c, x, rates[c], active, frame, half_width=1.0) for x in starts]
+        costs = [geo.cost(c, x * frame, rates[c], active)[0] for x in refined]
+        lag = refined[int(np.argmin(costs))]
+        best = profile[minima[0]]
+        far = [profile[m] for m in minima[1:] if abs(lags[m] - lags[minima[0]]) >= 3]
+        r_second = (min(far) if far else np.inf) / max(best, 1e-12)
+        flank = profile[np.clip(minima[0] + np.array([-3, 3]), 0, lags.size - 1)]
+        r_flank = np.nanmin(flank) / max(best, 1e-12)
+        conf[c] = float(np.clip((r_second - 1.1) / 0.4, 0, 1) * np.clip((r_flank - 1.02) / 0.1, 0, 1))
+        log.info("camera %s: lag %.3f frames, reprojection %.2f px rms, next minimum x%.2f, flanks x%.2f, "
+                 "confidence %.2f", cameras[c], lag, np.sqrt(min(costs)), r_second, r_flank, conf[c])
+        if abs(lag) >= max_lag - 1.0:
+            raise InputError(f"camera {cameras[c]}: the best offset lies at the edge of the searched window "
+                             f"(±{max_lag * frame:.2f} s): the offset is probably larger; rerun with a larger "
+                             f"max offset (--max-offset)")
+        if abs(lag - offsets[c] * fs) > 1.0:
+            log.info("camera %s: reprojection moved the correlation offset by %.2f frames",
+                     cameras[c], lag - offsets[c] * fs)
+        offsets[c] = lag * frame
+        methods[c] = "reprojection"
+        for g in (geo, scan):
+            g.set(c, offsets[c], rates[c])
+        active.append(c)
+    if len(rig) > 2:
+        for c in order:
+            offsets[c] = _minimise(geo, c, offsets[c] * fs, rates[c], active, frame, half_width=0.75) * frame
+            geo.set(c, offsets[c], rates[c])
+    if params.fit_drift:
+        for c in order:
+            offsets[c], rates[c] = _minimise_drift(geo, c, offsets[c], rates[c], active, frame)
+            geo.set(c, offsets[c], rates[c])
+    return offsets, rates, conf
+
+
+def _minimise(geo: _Geometry, c: int, lag0: float, rate: float, active: list[int], frame: float,
+              half_width: float = 0.75) -> float:
+    """Lag (frames) of least reprojection cost within lag0 ± half_width, on a fixed point set."""
+    lo, hi = lag0 - half_width, lag0 + half_width
+    mask = geo.cost(c, lo * frame, rate, active)[1] & geo.cost(c, hi * frame, rate, active)[1]
+    res = optimize.minimize_scalar(lambda g: geo.cost(c, g * frame, rate, active, mask)[0],
+                                   bounds=(lo, hi), method="bounded", options={"xatol": 1e-3})
+    return float(res.x)
+
+
+def _minimise_drift(geo: _Geometry, c: int, offset: float, rate: float, active: list[int],
+                    frame: float) -> tuple[float, float]:
+    """Offset (s) and rate (frames/s) of least reprojection cost, from the given start."""
+    mask = geo.cost(c, offset - frame, rate, active)[1] & geo.cost(c, offset + frame, rate, active)[1]
+
+    def f(p: np.ndarray) -> float:
+        return geo.cost(c, offset + p[0] * frame, rate * (1 + 1e-4 * p[1]), active, mask)[0]
+
+    res = optimize.minimize(f, np.zeros(2), method="Nelder-Mead",
+                            options={"xatol": 1e-3, "fatol": 1e-9, "initial_simplex": [[0, 0], [0.3, 0], [0, 1]]})
+    return offset + res.x[0] * frame, rate * (1 + 1e-4 * res.x[1])

@@ -1,0 +1,68 @@
+"""``mv3d simulate``: a synthetic OpenCap-style session (videos, calibration, detections, mocap, truth)."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+
+def _rig_or_name(value: str):
+    """(None, name) for a built-in rig, or (CameraRig, None) read from a calibration file/folder."""
+    from mv3d.errors import InputError
+    from mv3d.simulate.rigs import RIG_NAMES
+
+    if value in RIG_NAMES:
+        return None, value
+    if not Path(value).exists():
+        raise InputError(f"--rig {value!r} is neither a built-in rig ({', '.join(RIG_NAMES)}) nor an existing "
+                         "calibration file (Pose2Sim .toml, OpenCap .pickle or folder, Qualisys .qca.txt, ...)")
+    from calibration import load_rig
+
+    return load_rig(value), None
+
+
+def register(cli: click.Group) -> None:
+    @cli.command("simulate")
+    @click.option("--motion", default="squat", show_default=True,
+                  help="Built-in motion (squat, sit_to_stand, walk_in_place/walk, arm_raises), an OpenSim .mot, "
+                       "or a .trc of MV3D23 keypoints.")
+    @click.option("--model", type=click.Path(exists=True, dir_okay=False), default=None,
+                  help="OpenSim model for a .mot motion (default: mv3d's built-in model).")
+    @click.option("--markers", type=click.Path(exists=True, dir_okay=False), multiple=True,
+                  help="MarkerSet .xml added to the model (repeatable).")
+    @click.option("--rig", default="opencap3", show_default=True,
+                  help="opencap2, opencap3, opencap5, ring4, ring8, or a calibration file.")
+    @click.option("--seconds", type=float, default=10.0, show_default=True,
+                  help="Duration (a motion file is trimmed to it; 0 = the whole file).")
+    @click.option("--seed", type=int, default=0, show_default=True)
+    @click.option("--resolution", type=int, default=720, show_default=True, help="Short image side: 720 or 1080.")
+    @click.option("--height", type=float, default=1.75, show_default=True, help="Subject height (m).")
+    @click.option("--mass", type=float, default=70.0, show_default=True, help="Subject mass (kg).")
+    @click.option("--trial", default=None, help="Trial name (default: the motion's name).")
+    @click.option("--motion-blur", type=int, default=1, show_default=True, help="Sub-exposures per frame.")
+    @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+    @click.option("--no-video", is_flag=True, help="Skip rendering the videos (calibration images are kept).")
+    def simulate_cmd(motion: str, model: str | None, markers: tuple[str, ...], rig: str, seconds: float, seed: int,
+                     resolution: int, height: float, mass: float, trial: str | None, motion_blur: int, out: Path,
+                     no_video: bool) -> None:
+        """Simulate a session from a motion and write it in OpenCap layout, with truth/ beside it."""
+        from mv3d.simulate.session import SimulationConfig, simulate, write_session
+
+        cam_rig, rig_name = _rig_or_name(rig)
+        config = SimulationConfig(motion=motion, seconds=seconds or None, rig=rig_name or "file", resolution=resolution,
+                                  seed=seed, height=height, mass=mass, trial=trial, motion_blur=motion_blur)
+        t0 = time.perf_counter()
+        sim = simulate(config, rig=cam_rig, model=model, marker_files=markers)
+        t1 = time.perf_counter()
+        from calibration import save_rig
+
+        write_session(sim, out, video=not no_video,
+                      calibration_writer=lambda r, folder: save_rig(r, folder, format="opencap"))
+        t2 = time.perf_counter()
+        frames = sum(len(c.times) for c in sim.timing.cameras)
+        click.echo(f"{out}: trial {sim.trial}, {len(sim.rig)} cameras ({', '.join(sim.rig.names)}), "
+                   f"{frames} camera frames, {sim.source.duration:.2f} s of motion; "
+                   f"simulated in {t1 - t0:.1f} s, written in {t2 - t1:.1f} s")
+        if sim.unseen_cameras:
+            click.echo(f"warning: cameras {', '.join(sim.unseen_cameras)} do not see the whole subject", err=True)

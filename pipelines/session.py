@@ -1,0 +1,219 @@
+"""Find the trials, cameras, calibration and metadata of a session on disk.
+
+Three input layouts are read as they are:
+
+- OpenCap: ``Videos/Cam<i>/InputMedia/<trial>/<trial>.(mov|mp4)``, one
+  ``Videos/Cam<i>/cameraIntrinsicsExtrinsics.pickle`` per camera, ``sessionMetadata.yaml``;
+  imported 2D detections, when there are any, in ``Videos/Cam<i>/OutputJson/<trial>/``
+  (OpenPose JSON, one file per frame).
+- Pose2Sim: ``calibration/Calib*.toml`` (or ``.qca.txt``), ``videos/<cam>.mp4``,
+  ``pose/<cam>_json/`` (one trial per folder; a ``static-trial/`` sub-folder in
+  the same layout is the static trial).
+- A session YAML (``mv3d_session.yaml`` or any file passed in) naming everything.
+
+Outputs use OpenCap's names (DESIGN.md) in the session folder.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from mv3d.errors import InputError
+
+VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".MOV", ".MP4")
+SESSION_YAML = "mv3d_session.yaml"
+
+
+@dataclass
+class Trial:
+    """One trial: videos and/or 2D detections per camera, optional mocap."""
+
+    name: str
+    videos: dict[str, Path] = field(default_factory=dict)
+    detections: dict[str, Path] = field(default_factory=dict)
+    detections_format: str = "openpose"
+    mocap_trc: Path | None = None
+    mocap_mot: Path | None = None
+    static: bool = False
+
+    @property
+    def cameras(self) -> list[str]:
+        return sorted(set(self.videos) | set(self.detections))
+
+
+@dataclass
+class Session:
+    """A session folder: where inputs are and where outputs go."""
+
+    root: Path
+    layout: str
+    calibration: Path | None
+    trials: dict[str, Trial]
+    height: float | None = None
+    mass: float | None = None
+    metadata: dict = field(default_factory=dict)
+
+    # --- output paths (OpenCap names) -------------------------------------------------
+    def pre_augmentation_trc(self, trial: str) -> Path:
+        return self.root / "MarkerData" / "PreAugmentation" / f"{trial}.trc"
+
+    def post_augmentation_trc(self, trial: str) -> Path:
+        return self.root / "MarkerData" / "PostAugmentation" / f"{trial}.trc"
+
+    def model_dir(self) -> Path:
+        return self.root / "OpenSimData" / "Model"
+
+    def kinematics_mot(self, trial: str) -> Path:
+        return self.root / "OpenSimData" / "Kinematics" / f"{trial}.mot"
+
+    def work_dir(self) -> Path:
+        return self.root / "mv3d"
+
+    def store_path(self, trial: str) -> Path:
+        return self.work_dir() / f"{trial}.h5"
+
+    def report_path(self, trial: str) -> Path:
+        return self.work_dir() / "report" / f"{trial}.html"
+
+    def comparison_csv(self, trial: str) -> Path:
+        return self.work_dir() / f"{trial}_comparison.csv"
+
+    def trial(self, name: str | None) -> Trial:
+        """The named trial, or the only dynamic one when name is None."""
+        if name is not None:
+            if name not in self.trials:
+                raise InputError(f"session {self.root}: no trial {name!r} (trials: {', '.join(self.trials) or 'none'})")
+            return self.trials[name]
+        dynamic = [t for t in self.trials.values() if not t.static]
+        if len(dynamic) != 1:
+            raise InputError(f"session {self.root}: {len(dynamic)} dynamic trials "
+                             f"({', '.join(t.name for t in dynamic)}); choose one with --trial")
+        return dynamic[0]
+
+    def static_trial(self) -> Trial | None:
+        static = [t for t in self.trials.values() if t.static]
+        return static[0] if static else None
+
+
+def discover_session(path: str | Path) -> Session:
+    """Read a session folder (OpenCap or Pose2Sim layout) or a session YAML file."""
+    path = Path(path)
+    if path.is_file():
+        return _from_yaml(path)
+    if not path.is_dir():
+        raise InputError(f"session {path} does not exist: give a session folder or a session YAML file")
+    if (path / SESSION_YAML).is_file():
+        return _from_yaml(path / SESSION_YAML)
+    if (path / "Videos").is_dir():
+        return _opencap_session(path)
+    if (path / "calibration").is_dir() and ((path / "videos").is_dir() or (path / "pose").is_dir()):
+        return _pose2sim_session(path)
+    raise InputError(f"session {path}: not an OpenCap layout (no Videos/), not a Pose2Sim layout "
+                     f"(calibration/ with videos/ or pose/), and no {SESSION_YAML}")
+
+
+def _camera_sort_key(name: str) -> tuple:
+    digits = re.findall(r"\d+", name)
+    return (int(digits[-1]) if digits else 1 << 30, name)
+
+
+def _read_metadata(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path}: not valid YAML ({exc})") from exc
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected a mapping of metadata keys, got {type(data).__name__}")
+    return data
+
+
+def _opencap_session(root: Path) -> Session:
+    cams = sorted((d for d in (root / "Videos").iterdir() if d.is_dir() and d.name.startswith("Cam")),
+                  key=lambda d: _camera_sort_key(d.name))
+    if not cams:
+        raise InputError(f"session {root}: Videos/ holds no Cam<i> folders")
+    trials: dict[str, Trial] = {}
+    for cam in cams:
+        for trial_dir in sorted((cam / "InputMedia").glob("*")) if (cam / "InputMedia").is_dir() else []:
+            videos = [p for p in trial_dir.iterdir() if p.suffix in VIDEO_SUFFIXES and not p.stem.endswith("_sync")]
+            if videos:
+                trials.setdefault(trial_dir.name, Trial(trial_dir.name)).videos[cam.name] = videos[0]
+        for det_dir in sorted((cam / "OutputJson").glob("*")) if (cam / "OutputJson").is_dir() else []:
+            if det_dir.is_dir():
+                trials.setdefault(det_dir.name, Trial(det_dir.name)).detections[cam.name] = det_dir
+    pickles = [cam / "cameraIntrinsicsExtrinsics.pickle" for cam in cams]
+    calibration = root / "Videos" if all(p.is_file() for p in pickles) else None
+    meta = _read_metadata(root / "sessionMetadata.yaml")
+    for name, trial in trials.items():
+        trial.static = "static" in name.lower() or "neutral" in name.lower()
+        mocap = root / "MocapData" / f"{name}.trc"
+        trial.mocap_trc = mocap if mocap.is_file() else None
+        mot = root / "MocapData" / f"{name}.mot"
+        trial.mocap_mot = mot if mot.is_file() else None
+    return Session(root, "opencap", calibration, trials, _float(meta.get("height_m")),
+                   _float(meta.get("mass_kg")), meta)
+
+
+def _pose2sim_trial(folder: Path, name: str, static: bool) -> Trial:
+    trial = Trial(name, static=static)
+    if (folder / "videos").is_dir():
+        for video in sorted(p for p in (folder / "videos").iterdir() if p.suffix in VIDEO_SUFFIXES):
+            trial.videos[video.stem] = video
+    if (folder / "pose").is_dir():
+        for det in sorted(p for p in (folder / "pose").iterdir() if p.is_dir()):
+            cam = re.sub(r"_json$", "", det.name)
+            trial.detections[cam] = det
+    return trial
+
+
+def _pose2sim_session(root: Path) -> Session:
+    calib_dir = root / "calibration"
+    candidates = sorted(calib_dir.glob("Calib*.toml")) + sorted(calib_dir.glob("*.toml")) + sorted(calib_dir.glob("*.qca.txt"))
+    trials = {root.name: _pose2sim_trial(root, root.name, static=False)}
+    for sub in sorted(p for p in root.iterdir() if p.is_dir() and "static" in p.name.lower()):
+        trials[sub.name] = _pose2sim_trial(sub, sub.name, static=True)
+    trials = {k: t for k, t in trials.items() if t.cameras}
+    if not trials:
+        raise InputError(f"session {root}: Pose2Sim layout with neither videos/ nor pose/ detections")
+    meta = _read_metadata(root / "sessionMetadata.yaml")
+    return Session(root, "pose2sim", candidates[0] if candidates else None, trials,
+                   _float(meta.get("height_m")), _float(meta.get("mass_kg")), meta)
+
+
+def _from_yaml(path: Path) -> Session:
+    data = _read_metadata(path)
+    base = path.parent
+
+    def rel(value) -> Path | None:
+        return None if value in (None, "") else (base / value)
+
+    trials = {}
+    for name, spec in (data.get("trials") or {}).items():
+        if not isinstance(spec, dict):
+            raise InputError(f"{path}: trials.{name} must be a mapping (videos, detections, mocap_trc, static)")
+        unknown = set(spec) - {"videos", "detections", "detections_format", "mocap_trc", "mocap_mot", "static"}
+        if unknown:
+            raise InputError(f"{path}: unknown key(s) trials.{name}.{sorted(unknown)[0]}")
+        trials[name] = Trial(
+            name,
+            videos={k: rel(v) for k, v in (spec.get("videos") or {}).items()},
+            detections={k: rel(v) for k, v in (spec.get("detections") or {}).items()},
+            detections_format=spec.get("detections_format", "openpose"),
+            mocap_trc=rel(spec.get("mocap_trc")),
+            mocap_mot=rel(spec.get("mocap_mot")),
+            static=bool(spec.get("static", False)),
+        )
+    if not trials:
+        raise InputError(f"{path}: no trials listed under 'trials:'")
+    root = rel(data.get("output", ".")) or base
+    return Session(root, "yaml", rel(data.get("calibration")), trials,
+                   _float(data.get("height_m")), _float(data.get("mass_kg")), data)
+
+
+def _float(value) -> float | None:
+    return None if value is None else float(value)

@@ -1,0 +1,56 @@
+"""What a pipeline stage declares: its inputs, outputs and the config it depends on."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One step of the pipeline.
+
+    name: unique stage name; run: ``run(ctx) -> None`` does the work and writes the
+    outputs (arrays through ``ctx.store``, files under the session); inputs: names of
+    outputs of earlier stages it reads; outputs: names it produces (array names or
+    ``file:<relative path>``); config_keys: the config sections (dotted) whose values it
+    depends on; version: bump when the stage's algorithm changes so caches invalidate.
+    """
+
+    name: str
+    run: Callable[[Any], None]
+    inputs: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+    config_keys: tuple[str, ...] = ()
+    version: int = 1
+    description: str = ""
+    external_inputs: Callable[[Any], list[Path]] = field(default=lambda ctx: [])
+
+
+def config_subset(config: dict, keys: tuple[str, ...]) -> dict:
+    """The values of the dotted keys of a nested config dict (missing keys map to None)."""
+    out = {}
+    for key in keys:
+        node: Any = config
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        out[key] = node
+    return out
+
+
+def fingerprint(stage: Stage, config: dict, upstream: list[str], files: list[Path]) -> str:
+    """Hash of everything a stage's result depends on: code version, config, upstream results, input files."""
+    file_ids = []
+    for path in files:
+        stat = path.stat() if path.exists() else None
+        file_ids.append([str(path), stat.st_size if stat else None, stat.st_mtime_ns if stat else None])
+    payload = {
+        "stage": stage.name,
+        "version": stage.version,
+        "config": config_subset(config, stage.config_keys),
+        "upstream": upstream,
+        "files": file_ids,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]

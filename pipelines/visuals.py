@@ -1,0 +1,622 @@
+"""Pictures of a trial: 2D overlays, 3D skeleton animations and diagnostic figures.
+
+Plain functions over arrays. Figures are ``matplotlib.figure.Figure`` objects made
+without pyplot (no global state, never shown); media files (mp4, gif) are written
+atomically. Colours follow one rule everywhere: left joints and bones blue, right
+ones red, the midline green, re-projected 3D points yellow.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import warnings
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from mv3d.errors import InputError
+from mv3d.io.atomic import atomic_path
+from mv3d.skeleton import JOINT_INDEX, LIMB_INDEX, LIMBS, MV3D23, MV3D25, add_derived
+
+log = logging.getLogger(__name__)
+
+#: BGR colours of left, right and midline joints, and of re-projected 3D points.
+LEFT_BGR = (230, 120, 20)
+RIGHT_BGR = (40, 40, 220)
+MIDDLE_BGR = (40, 170, 40)
+REPROJ_BGR = (0, 230, 255)
+
+_BONES25 = np.vstack([LIMB_INDEX, [[MV3D25.index("neck"), JOINT_INDEX["nose"]],
+                                   [MV3D25.index("neck"), MV3D25.index("mid_hip")]]])
+
+
+def _side(name: str) -> int:
+    """0 left, 1 right, 2 midline."""
+    return 0 if name.startswith("l_") else 1 if name.startswith("r_") else 2
+
+
+def _joint_colors(names: Sequence[str]) -> list[tuple[int, int, int]]:
+    palette = (LEFT_BGR, RIGHT_BGR, MIDDLE_BGR)
+    return [palette[_side(n)] for n in names]
+
+
+def _bone_colors(bones: np.ndarray, names: Sequence[str]) -> list[tuple[int, int, int]]:
+    """A bone is left/right when both ends are on that side, midline otherwise."""
+    palette = (LEFT_BGR, RIGHT_BGR, MIDDLE_BGR)
+    out = []
+    for a, b in bones:
+        sa, sb = _side(names[a]), _side(names[b])
+        out.append(palette[sa if sa == sb else 2])
+    return out
+
+
+#: BGR colour of each MV3D23 joint and of each bone of LIMBS.
+JOINT_BGR = _joint_colors(MV3D23)
+LIMB_BGR = _bone_colors(LIMB_INDEX, MV3D23)
+
+
+# ------------------------------------------------------------------------------------
+# Atomic media files
+# ------------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def _media_path(out: Path) -> Iterator[Path]:
+    """A temp path beside ``out`` that keeps its suffix (cv2 and Pillow pick the format from it).
+
+    On success the file replaces ``out`` atomically; on an error nothing is left behind.
+    """
+    out = Path(out)
+    with atomic_path(out) as tmp:
+        media = tmp.with_name(tmp.stem + out.suffix)
+        try:
+            yield media
+            if not media.is_file() or media.stat().st_size == 0:
+                raise OSError(f"{out}: the writer produced no data")
+            os.replace(media, tmp)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                media.unlink()
+
+
+# ------------------------------------------------------------------------------------
+# 2D overlays
+# ------------------------------------------------------------------------------------
+
+def _valid_xy(kp: np.ndarray, min_conf: float) -> np.ndarray:
+    """(J,) bool: finite coordinates and, with a confidence column, confidence above min_conf."""
+    ok = np.isfinite(kp[:, :2]).all(axis=1)
+    if kp.shape[1] > 2:
+        ok &= np.nan_to_num(kp[:, 2], nan=0.0) > min_conf
+    return ok
+
+
+def overlay_frame(image: np.ndarray, kp2d: np.ndarray, reproj: np.ndarray | None = None,
+                  min_conf: float = 0.0, legend: bool = True) -> np.ndarray:
+    """Draw detected keypoints, the skeleton and re-projected 3D points on a copy of ``image``.
+
+    image: (H, W, 3) uint8 BGR; kp2d: (23, 3) detected (x, y, conf) pixels, missing NaN/conf 0;
+    reproj: (23, 2) re-projected triangulated points or None. Detections are filled dots
+    (left blue, right red, midline green) joined by bones; re-projections are yellow rings
+    with a line to their detection, so the line length is the re-projection error.
+    Returns the (H, W, 3) uint8 annotated image.
+    """
+    import cv2
+
+    img = np.ascontiguousarray(image, dtype=np.uint8).copy()
+    if img.ndim != 3 or img.shape[2] != 3:
+        raise InputError(f"overlay_frame expects an (H, W, 3) BGR image, got shape {img.shape}")
+    kp = np.asarray(kp2d, dtype=float)
+    if kp.shape[0] != len(MV3D23) or kp.shape[1] not in (2, 3):
+        raise InputError(f"overlay_frame expects (23, 3) keypoints (x, y, conf), got shape {kp.shape}")
+    h, w = img.shape[:2]
+    radius = max(3, round(min(h, w) / 120))
+    thick = max(1, round(min(h, w) / 400))
+    ok = _valid_xy(kp, min_conf)
+    pts = np.zeros((len(kp), 2), dtype=np.int32)
+    pts[ok] = np.round(kp[ok, :2]).astype(np.int32)
+
+    for (a, b), color in zip(LIMB_INDEX, LIMB_BGR):
+        if ok[a] and ok[b]:
+            cv2.line(img, tuple(map(int, pts[a])), tuple(map(int, pts[b])), color, thick + 1, cv2.LINE_AA)
+    if reproj is not None:
+        rp = np.asarray(reproj, dtype=float)[:, :2]
+        if rp.shape != (len(MV3D23), 2):
+            raise InputError(f"overlay_frame expects (23, 2) re-projected points, got shape {rp.shape}")
+        rok = np.isfinite(rp).all(axis=1) & (np.abs(rp) < 1e6).all(axis=1)
+        rpts = np.zeros((len(rp), 2), dtype=np.int32)
+        rpts[rok] = np.round(rp[rok]).astype(np.int32)
+        for j in np.flatnonzero(rok):
+            if ok[j]:
+                cv2.line(img, tuple(map(int, pts[j])), tuple(map(int, rpts[j])), REPROJ_BGR, thick, cv2.LINE_AA)
+            cv2.circle(img, tuple(map(int, rpts[j])), radius + 2 * thick + 1, REPROJ_BGR, thick, cv2.LINE_AA)
+    for j in np.flatnonzero(ok):
+        cv2.circle(img, tuple(map(int, pts[j])), radius, JOINT_BGR[j], -1, cv2.LINE_AA)
+    if legend:
+        _draw_legend(img, with_reproj=reproj is not None)
+    return img
+
+
+def _draw_legend(img: np.ndarray, with_reproj: bool) -> None:
+    """A small key in the top-left corner on a dark box."""
+    import cv2
+
+    entries = [("left", LEFT_BGR, "dot"), ("right", RIGHT_BGR, "dot"), ("midline", MIDDLE_BGR, "dot")]
+    if with_reproj:
+        entries.append(("3D re-projected", REPROJ_BGR, "ring"))
+    scale = max(0.4, min(img.shape[:2]) / 1200)
+    line_h = int(22 * scale / 0.5)
+    box_w = int(190 * scale / 0.5)
+    overlay = img[: line_h * len(entries) + 8, :box_w]
+    overlay[:] = (overlay * 0.35).astype(np.uint8)
+    for i, (text, color, kind) in enumerate(entries):
+        cy = 4 + line_h * i + line_h // 2
+        r = max(3, line_h // 4)
+        cv2.circle(img, (4 + r + 2, cy), r, color, -1 if kind == "dot" else 2, cv2.LINE_AA)
+        cv2.putText(img, text, (4 + 3 * r + 6, cy + r), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255),
+                    1, cv2.LINE_AA)
+
+
+def _video_frames(video: str | os.PathLike) -> tuple[Iterator[np.ndarray], float]:
+    """Frames (BGR) of a video file and its frame rate."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(video))
+    if not cap.isOpened():
+        raise InputError(f"cannot open video {video}: check the file exists and is a readable video")
+    fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
+
+    def frames() -> Iterator[np.ndarray]:
+        try:
+            while True:
+                ok, frame = cap.read()
+                if not ok:
+                    return
+                yield frame
+        finally:
+            cap.release()
+
+    return frames(), float(fps)
+
+
+def write_overlay_video(video: str | os.PathLike | Iterable[np.ndarray], kp2d: np.ndarray,
+                        reproj: np.ndarray | None, out_mp4: str | os.PathLike, fps: float | None = None,
+                        scale: float = 1.0, min_conf: float = 0.0) -> Path:
+    """Write one camera's overlay video (mp4, codec mp4v).
+
+    video: a video file or an iterable of (H, W, 3) BGR frames; kp2d: (F, 23, 3) detections;
+    reproj: (F, 23, 2) re-projected 3D points or None; fps: output rate (default: the
+    video's own); scale: resize factor of the written frames (drawing is done at full
+    resolution). Writes min(F, number of frames) frames and returns ``out_mp4``.
+    """
+    import cv2
+    from tqdm import tqdm
+
+    kp2d = np.asarray(kp2d, dtype=float)
+    if kp2d.ndim != 3 or kp2d.shape[1] != len(MV3D23):
+        raise InputError(f"write_overlay_video expects (F, 23, 3) keypoints, got shape {kp2d.shape}")
+    if reproj is not None and np.shape(reproj)[:2] != kp2d.shape[:2]:
+        raise InputError(f"re-projections of shape {np.shape(reproj)} do not match keypoints {kp2d.shape}")
+    if isinstance(video, (str, os.PathLike)):
+        frames, video_fps = _video_frames(video)
+        fps = fps or video_fps
+    else:
+        frames = iter(video)
+    if not fps or fps <= 0:
+        raise InputError(f"{out_mp4}: unknown frame rate; pass fps=")
+    out_mp4 = Path(out_mp4)
+    n = 0
+    with _media_path(out_mp4) as tmp:
+        writer = None
+        try:
+            for i, frame in enumerate(tqdm(frames, total=len(kp2d), desc=f"overlay {out_mp4.name}",
+                                           unit="frame", disable=None)):
+                if i >= len(kp2d):
+                    break
+                img = overlay_frame(frame, kp2d[i], None if reproj is None else reproj[i], min_conf)
+                if scale != 1.0:
+                    img = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+                if writer is None:
+                    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps),
+                                             (img.shape[1], img.shape[0]))
+                    if not writer.isOpened():
+                        raise OSError(f"{out_mp4}: OpenCV cannot write mp4 (mp4v) video here")
+                writer.write(img)
+                n += 1
+        finally:
+            if writer is not None:
+                writer.release()
+        if n == 0:
+            raise InputError(f"{out_mp4}: no frames to write (the video is empty or unreadable)")
+    if n < len(kp2d):
+        log.warning("%s: the video has %d frames but there are %d keypoint frames; wrote %d",
+                    out_mp4, n, len(kp2d), n)
+    log.info("wrote %s (%d frames, %.3g fps)", out_mp4, n, fps)
+    return out_mp4
+
+
+# ------------------------------------------------------------------------------------
+# 3D skeleton animation (orthographic front + side views drawn with OpenCV)
+# ------------------------------------------------------------------------------------
+
+_AXES = {"y": (0, 2, 1), "z": (0, 1, 2)}  # (first horizontal, second horizontal, up)
+
+
+#: Palette (BGR) of the skeleton animation: background, divider, ground, label, stamp, sides.
+_ANIM_PALETTE = np.array([(255, 255, 255), (215, 215, 215), (160, 160, 160), (110, 110, 110), (40, 40, 40),
+                          LEFT_BGR, RIGHT_BGR, MIDDLE_BGR], dtype=np.uint8)
+
+
+def skeleton_frames(points3d: np.ndarray, up_axis: str = "y", size: int = 320, follow: bool = True,
+                    times: np.ndarray | None = None) -> np.ndarray:
+    """Render a 3D skeleton as two orthographic views side by side.
+
+    points3d: (F, 25, 3) MV3D25 (or (F, 23, 3) MV3D23, neck and mid-hip derived) metres;
+    up_axis: the vertical world axis ("y" for OpenSim, "z" for most calibrations);
+    size: pixels of each square view; follow: centre each frame horizontally on the pelvis
+    (a walk stays in view) instead of fitting the whole path; times: (F,) s stamped on frames.
+    Returns (F, size, 2 * size, 3) uint8 BGR frames.
+    """
+    return _ANIM_PALETTE[_skeleton_index_frames(points3d, up_axis, size, follow, times)]
+
+
+def _skeleton_index_frames(points3d: np.ndarray, up_axis: str, size: int, follow: bool,
+                           times: np.ndarray | None) -> np.ndarray:
+    """Like :func:`skeleton_frames` but (F, size, 2 * size) indices into ``_ANIM_PALETTE``.
+
+    Drawing palette indices on one channel is several times faster than BGR, and GIF frames
+    need indices anyway.
+    """
+    import cv2
+
+    pts = _as_mv3d25(points3d)
+    if up_axis not in _AXES:
+        raise InputError(f"up_axis must be 'y' or 'z', got {up_axis!r}")
+    h1, h2, up = _AXES[up_axis]
+    f = len(pts)
+    finite = np.isfinite(pts).all(axis=-1)
+    if not finite.any():
+        raise InputError("skeleton animation: every 3D point is missing (NaN)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if follow:
+            centre = np.nanmean(pts[:, [JOINT_INDEX["l_hip"], JOINT_INDEX["r_hip"]]], axis=1)
+            centre = np.where(np.isfinite(centre), centre, np.nanmean(pts, axis=1))
+            centre = _fill_forward(centre, np.nanmedian(pts.reshape(-1, 3), axis=0))
+        else:
+            lo, hi = np.nanmin(pts.reshape(-1, 3), axis=0), np.nanmax(pts.reshape(-1, 3), axis=0)
+            centre = np.broadcast_to((lo + hi) / 2, (f, 3))
+        rel = pts - centre[:, None, :]
+        up_lo, up_hi = np.nanmin(pts[..., up]), np.nanmax(pts[..., up])
+        half_h = np.nanmax(np.abs(rel[..., [h1, h2]]))
+    extent = max(up_hi - up_lo, 2 * half_h, 1e-6) * 1.1
+    px = (size - 1) / extent
+    mid_up = (up_lo + up_hi) / 2
+    # Pixel coordinates of both views for all frames at once: (F, 2 views, 25, 2).
+    v = (size - 1) / 2 - (pts[..., up] - mid_up) * px
+    uv = np.stack([np.stack([(size - 1) / 2 + rel[..., h1] * px, v], axis=-1),
+                   np.stack([(size - 1) / 2 + size + rel[..., h2] * px, v], axis=-1)], axis=1)
+    uv = np.round(np.nan_to_num(uv, nan=-1.0)).astype(np.int32).tolist()
+    bone_ok = (finite[:, _BONES25[:, 0]] & finite[:, _BONES25[:, 1]]).tolist()
+    finite_l = finite.tolist()
+
+    side_index = {LEFT_BGR: 5, RIGHT_BGR: 6, MIDDLE_BGR: 7}
+    joint_ci = [side_index[c] for c in _joint_colors(MV3D25)]
+    bone_ci = [side_index[c] for c in _bone_colors(_BONES25, MV3D25)]
+    bones = _BONES25.tolist()
+    ground = int(round((size - 1) / 2 - (up_lo - mid_up) * px))
+    base = np.zeros((size, 2 * size), np.uint8)
+    cv2.line(base, (size, 0), (size, size), 1, 1)
+    for k, label in enumerate((f"{'xyz'[h1]}-{'xyz'[up]} view", f"{'xyz'[h2]}-{'xyz'[up]} view")):
+        cv2.line(base, (k * size + 4, ground), ((k + 1) * size - 4, ground), 2, 1)
+        cv2.putText(base, label, (k * size + 6, size - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.4, 3, 1)
+    radius = max(2, size // 110)
+    out = np.empty((f, size, 2 * size), np.uint8)
+    for i in range(f):  # drawing is per frame by nature; the geometry above is vectorised
+        img = out[i]
+        img[:] = base
+        for view in uv[i]:
+            for (a, b), ci, ok in zip(bones, bone_ci, bone_ok[i]):
+                if ok:
+                    cv2.line(img, view[a], view[b], ci, 2)
+            for j, (p, ci) in enumerate(zip(view, joint_ci)):
+                if finite_l[i][j]:
+                    cv2.circle(img, p, radius, ci, -1)
+        stamp = f"frame {i}" if times is None else f"t = {times[i]:.2f} s"
+        cv2.putText(img, stamp, (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, 4, 1)
+    return out
+
+
+def _fill_forward(x: np.ndarray, default: np.ndarray) -> np.ndarray:
+    """Replace NaN rows of (F, 3) by the last finite row (``default`` before the first)."""
+    ok = np.isfinite(x).all(axis=1)
+    idx = np.where(ok, np.arange(len(x)), -1)
+    np.maximum.accumulate(idx, out=idx)
+    return np.where((idx >= 0)[:, None], x[np.maximum(idx, 0)], default)
+
+
+def _as_mv3d25(points3d: np.ndarray) -> np.ndarray:
+    pts = np.asarray(points3d, dtype=float)
+    if pts.ndim != 3 or pts.shape[2] != 3 or pts.shape[1] not in (len(MV3D23), len(MV3D25)):
+        raise InputError(f"expected (F, 25, 3) MV3D25 or (F, 23, 3) MV3D23 points, got shape {pts.shape}")
+    return add_derived(pts) if pts.shape[1] == len(MV3D23) else pts
+
+
+def skeleton_animation(points3d: np.ndarray, out_path: str | os.PathLike, fps: float = 30.0,
+                       up_axis: str = "y", stride: int = 1, size: int = 320, follow: bool = True,
+                       times: np.ndarray | None = None) -> Path:
+    """Write an animation of the 3D skeleton (front + side orthographic views).
+
+    points3d: (F, 25, 3) MV3D25 or (F, 23, 3) metres; out_path: ``.gif`` (Pillow; embeddable
+    in the HTML report) or ``.mp4`` (OpenCV mp4v); fps: rate of the points; stride: keep
+    every stride-th frame (the animation still plays in real time); times: (F,) seconds
+    shown on each frame. Writes ceil(F / stride) frames and returns ``out_path``.
+    """
+    out_path = Path(out_path)
+    suffix = out_path.suffix.lower()
+    if suffix not in (".gif", ".mp4"):
+        raise InputError(f"{out_path}: the animation must be a .gif or an .mp4 file")
+    if stride < 1 or fps <= 0:
+        raise InputError(f"skeleton_animation: stride must be >= 1 and fps > 0 (got {stride}, {fps})")
+    pts = _as_mv3d25(points3d)[::stride]
+    if times is None:
+        times = np.arange(len(points3d)) / fps
+    frames = _skeleton_index_frames(pts, up_axis, size, follow, np.asarray(times)[::stride])
+    rate = fps / stride
+    with _media_path(out_path) as tmp:
+        if suffix == ".gif":
+            _write_gif(frames, tmp, rate)
+        else:
+            _write_mp4(frames, tmp, rate)
+    log.info("wrote %s (%d frames at %.3g fps)", out_path, len(frames), rate)
+    return out_path
+
+
+def _write_gif(index_frames: np.ndarray, path: Path, fps: float) -> None:
+    """(N, H, W) indices into ``_ANIM_PALETTE`` as a looping GIF (delays are whole 10 ms)."""
+    from PIL import Image
+
+    palette = _ANIM_PALETTE[:, ::-1].ravel().tolist()  # RGB
+    images = []
+    for fr in index_frames:
+        im = Image.fromarray(fr, mode="P")
+        im.putpalette(palette)
+        images.append(im)
+    images[0].save(path, format="GIF", save_all=True, append_images=images[1:],
+                   duration=max(20, 10 * round(100 / fps)), loop=0, optimize=False, disposal=1)
+
+
+def _write_mp4(index_frames: np.ndarray, path: Path, fps: float) -> None:
+    """(N, H, W) indices into ``_ANIM_PALETTE`` as an mp4 (mp4v) video."""
+    import cv2
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), float(fps),
+                             (index_frames.shape[2], index_frames.shape[1]))
+    if not writer.isOpened():
+        raise OSError(f"{path}: OpenCV cannot write mp4 (mp4v) video here")
+    try:
+        for fr in index_frames:
+            writer.write(_ANIM_PALETTE[fr])
+    finally:
+        writer.release()
+
+
+# ------------------------------------------------------------------------------------
+# Diagnostic figures
+# ------------------------------------------------------------------------------------
+
+def _nanmedian(x: np.ndarray, axis) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmedian(x, axis=axis)
+
+
+def reprojection_error_figure(errors: np.ndarray, camera_names: Sequence[str],
+                              joint_names: Sequence[str] = MV3D23) -> Figure:
+    """Re-projection errors: median per camera x joint (heatmap) and per-camera box plots.
+
+    errors: (C, F, J) pixels, NaN where a joint was not detected or not triangulated.
+    """
+    errors = np.asarray(errors, dtype=float)
+    c, _, j = errors.shape
+    if len(camera_names) != c or len(joint_names) != j:
+        raise InputError(f"errors of shape {errors.shape} but {len(camera_names)} camera and "
+                         f"{len(joint_names)} joint names")
+    med = _nanmedian(errors, axis=1)  # (C, J)
+    fig = Figure(figsize=(max(8.0, 0.38 * j + 3), 2.2 + 0.45 * c + 3.2), layout="constrained")
+    ax_map, ax_box = fig.subplots(2, 1, height_ratios=[0.5 * c + 1.2, 3])
+    vmax = np.nanpercentile(med, 95) if np.isfinite(med).any() else 1.0
+    im = ax_map.imshow(np.ma.masked_invalid(med), aspect="auto", cmap="viridis", vmin=0, vmax=max(vmax, 1e-3))
+    ax_map.set_xticks(range(j), joint_names, rotation=60, ha="right", fontsize=8)
+    ax_map.set_yticks(range(c), camera_names, fontsize=8)
+    ax_map.set_title("median re-projection error per camera and joint (px)")
+    fig.colorbar(im, ax=ax_map, label="px")
+    per_cam = [e[np.isfinite(e)] for e in errors.reshape(c, -1)]
+    ax_box.boxplot([p if p.size else [np.nan] for p in per_cam], showfliers=False)
+    ax_box.set_xticks(range(1, c + 1), [f"{n}\n(median {np.median(p):.1f})" if p.size else f"{n}\n(no data)"
+                                        for n, p in zip(camera_names, per_cam)], fontsize=8)
+    ax_box.set_ylabel("re-projection error (px)")
+    ax_box.set_title("per camera, all joints and frames (whiskers 1.5 IQR, outliers hidden)")
+    ax_box.grid(axis="y", alpha=0.3)
+    return fig
+
+
+def bone_lengths(points3d: np.ndarray) -> np.ndarray:
+    """Lengths (F, B) of the bones of ``mv3d.skeleton.LIMBS``; points3d (F, 23 or 25, 3)."""
+    pts = np.asarray(points3d, dtype=float)
+    return np.linalg.norm(pts[:, LIMB_INDEX[:, 1]] - pts[:, LIMB_INDEX[:, 0]], axis=-1)
+
+
+def bone_length_figure(points3d: np.ndarray, times: np.ndarray) -> Figure:
+    """Bone lengths over time and their coefficient of variation (a rigid body has CV 0).
+
+    points3d: (F, 23 or 25, 3) metres; times: (F,) seconds.
+    """
+    lengths = bone_lengths(points3d) * 100.0  # cm
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        cv = 100.0 * np.nanstd(lengths, axis=0) / np.nanmean(lengths, axis=0)
+    names = [f"{a}–{b}" for a, b in LIMBS]
+    fig = Figure(figsize=(13, 6.5), layout="constrained")
+    ax_t, ax_cv = fig.subplots(1, 2, width_ratios=[2.2, 1])
+    cmap = _colormap("tab20")
+    for b, name in enumerate(names):
+        ax_t.plot(times, lengths[:, b], color=cmap(b % 20), ls="-" if b < 20 else "--", lw=1.1, label=name)
+    ax_t.set_xlabel("time (s)")
+    ax_t.set_ylabel("bone length (cm)")
+    ax_t.set_title("bone lengths over time")
+    ax_t.grid(alpha=0.3)
+    ax_t.legend(fontsize=6.5, ncol=2, loc="upper left", bbox_to_anchor=(0, -0.1), frameon=False)
+    y = np.arange(len(names))
+    ax_cv.barh(y, np.nan_to_num(cv), color=[cmap(b % 20) for b in range(len(names))])
+    ax_cv.set_yticks(y, names, fontsize=7)
+    ax_cv.invert_yaxis()
+    ax_cv.set_xlabel("coefficient of variation (%)")
+    ax_cv.set_title("bone length variation")
+    ax_cv.grid(axis="x", alpha=0.3)
+    return fig
+
+
+def _colormap(name: str):
+    from matplotlib import colormaps
+
+    return colormaps[name]
+
+
+def sync_figure(offsets: Mapping[str, float], confidence: Mapping[str, float] | None = None,
+                fps: float | None = None) -> Figure:
+    """Camera time offsets found by synchronisation.
+
+    offsets: camera -> offset (s); confidence: camera -> confidence in [0, 1] (bar colour);
+    fps: frame rate, to show offsets in frames on a second axis.
+    """
+    names = list(offsets)
+    ms = np.array([1000.0 * offsets[n] for n in names])
+    conf = np.array([np.nan if confidence is None else float(confidence.get(n, np.nan)) for n in names])
+    fig = Figure(figsize=(max(5.0, 1.1 * len(names) + 2), 4), layout="constrained")
+    ax = fig.subplots()
+    cmap = _colormap("RdYlGn")
+    colors = [cmap(float(np.clip(c, 0, 1))) if np.isfinite(c) else (0.5, 0.5, 0.6, 1) for c in conf]
+    bars = ax.bar(names, ms, color=colors, edgecolor="k", lw=0.5)
+    for bar, c, v in zip(bars, conf, ms):
+        label = f"{v:+.1f} ms" + (f"\nconf {c:.2f}" if np.isfinite(c) else "")
+        ax.annotate(label, (bar.get_x() + bar.get_width() / 2, v), ha="center",
+                    va="bottom" if v >= 0 else "top", fontsize=8, xytext=(0, 2 if v >= 0 else -2),
+                    textcoords="offset points")
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_ylabel("offset (ms)")
+    ax.set_title("camera time offsets (colour: confidence, red low, green high)")
+    ax.grid(axis="y", alpha=0.3)
+    span = max(np.abs(ms).max() if ms.size else 1.0, 1.0)
+    ax.set_ylim(-1.35 * span, 1.35 * span)
+    if fps:
+        sec = ax.secondary_yaxis("right", functions=(lambda v: v * fps / 1000.0, lambda f: f * 1000.0 / fps))
+        sec.set_ylabel(f"offset (frames at {fps:g} fps)")
+    return fig
+
+
+_TRAJECTORY_DEFAULT = ("mid_hip", "l_wrist", "r_wrist", "l_ankle", "r_ankle", "nose")
+
+
+def keypoint_trajectory_figure(times: np.ndarray, points3d: np.ndarray, names: Sequence[str],
+                               select: Sequence[str] | None = None) -> Figure:
+    """x, y, z of a few keypoints over time.
+
+    times: (F,) s; points3d: (F, J, 3) metres; names: the J joint names; select: joints
+    to plot (default: pelvis, wrists, ankles and nose where present).
+    """
+    points3d = np.asarray(points3d, dtype=float)
+    if points3d.shape[1] != len(names):
+        raise InputError(f"{points3d.shape[1]} joints in the points but {len(names)} names")
+    select = [n for n in (select or _TRAJECTORY_DEFAULT) if n in names] or list(names[:6])
+    missing = [n for n in select if n not in names]
+    if missing:
+        raise InputError(f"keypoint_trajectory_figure: unknown joint(s) {missing}; known: {list(names)}")
+    fig = Figure(figsize=(10, 7.5), layout="constrained")
+    axes = fig.subplots(3, 1, sharex=True)
+    cmap = _colormap("tab10")
+    for k, ax in enumerate(axes):
+        for i, n in enumerate(select):
+            ax.plot(times, points3d[:, list(names).index(n), k], color=cmap(i), lw=1.2, label=n)
+        ax.set_ylabel(f"{'xyz'[k]} (m)")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8, ncol=min(6, len(select)), loc="lower left", bbox_to_anchor=(0, 1.02), frameon=False)
+    axes[-1].set_xlabel("time (s)")
+    return fig
+
+
+def camera_layout_figure(rig, points3d: np.ndarray | None = None) -> Figure:
+    """Camera centres and viewing directions seen from above and from the side.
+
+    rig: ``mv3d.camera.CameraRig`` (its ``R_to_opensim`` turns the world Y-up, so the top
+    view is OpenSim's x-z plane); points3d: (F, J, 3) world metres of the subject, or None.
+    """
+    to_os = rig.R_to_opensim
+    centers = rig.centers @ to_os.T  # (C, 3)
+    axis_world = np.stack([cam.R[2] for cam in rig.cameras])  # optical axes (C, 3), world
+    dirs = axis_world @ to_os.T
+    subject = None
+    if points3d is not None:
+        p = np.asarray(points3d, dtype=float).reshape(-1, 3)
+        subject = p[np.isfinite(p).all(axis=1)] @ to_os.T
+        if len(subject) > 4000:
+            subject = subject[:: len(subject) // 4000 + 1]
+    scene = centers if subject is None or not len(subject) else np.vstack([centers, subject])
+    arrow = 0.25 * max(np.ptp(scene, axis=0).max(), 1.0)
+    fig = Figure(figsize=(12, 5.5), layout="constrained")
+    axes = fig.subplots(1, 2)
+    cmap = _colormap("tab10")
+    for ax, (hx, vy, title) in zip(axes, ((0, 2, "top view (x-z, y up)"), (0, 1, "side view (x-y)"))):
+        if subject is not None and len(subject):
+            ax.scatter(subject[:, hx], subject[:, vy], s=2, c="0.4", alpha=0.3, label="subject")
+        for i, name in enumerate(rig.names):
+            c = cmap(i % 10)
+            ax.plot(centers[i, hx], centers[i, vy], "o", color=c, ms=8)
+            ax.annotate("", xy=(centers[i, hx] + arrow * dirs[i, hx], centers[i, vy] + arrow * dirs[i, vy]),
+                        xytext=(centers[i, hx], centers[i, vy]), arrowprops=dict(arrowstyle="->", color=c, lw=1.5))
+            ax.annotate(name, (centers[i, hx], centers[i, vy]), xytext=(5, 5), textcoords="offset points",
+                        fontsize=8, color=c)
+        ax.set_xlabel(f"{'xyz'[hx]} (m)")
+        ax.set_ylabel(f"{'xyz'[vy]} (m)")
+        ax.set_title(title)
+        ax.set_aspect("equal", adjustable="datalim")
+        ax.grid(alpha=0.3)
+    if subject is not None and len(subject):
+        axes[0].legend(loc="best", fontsize=8)
+    return fig
+
+
+def calibration_error_figure(per_camera_px: Mapping[str, float | np.ndarray]) -> Figure:
+    """Calibration re-projection error per camera.
+
+    per_camera_px: camera -> RMS error (px), or camera -> (N,) per-point errors (px), shown
+    as their RMS with the individual errors scattered over the bar.
+    """
+    names = list(per_camera_px)
+    values = [np.atleast_1d(np.asarray(per_camera_px[n], dtype=float)) for n in names]
+    values = [v[np.isfinite(v)] for v in values]
+    rms = np.array([np.sqrt(np.mean(v ** 2)) if v.size else np.nan for v in values])
+    fig = Figure(figsize=(max(5.0, 1.0 * len(names) + 2), 4), layout="constrained")
+    ax = fig.subplots()
+    bars = ax.bar(names, np.nan_to_num(rms), color="#4c72b0", alpha=0.8)
+    rng = np.random.default_rng(0)
+    for i, v in enumerate(values):
+        if v.size > 1:
+            ax.scatter(i + rng.uniform(-0.25, 0.25, v.size), v, s=4, color="k", alpha=0.4)
+    for bar, r in zip(bars, rms):
+        ax.annotate("–" if not np.isfinite(r) else f"{r:.2f}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                    ha="center", va="bottom", fontsize=8, xytext=(0, 2), textcoords="offset points")
+    ax.set_ylabel("re-projection error, RMS (px)")
+    ax.set_title("calibration error per camera")
+    ax.grid(axis="y", alpha=0.3)
+    return fig
+
+
+def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 110) -> Path:
+    """Save a figure atomically (format from the suffix: png, svg, pdf)."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=path.suffix.lstrip(".").lower() or "png", dpi=dpi, bbox_inches="tight")
+    return path

@@ -1,0 +1,115 @@
+"""Built-in motions, the motion sources and their grounding, and bad motion/model input."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mv3d.errors import InputError
+from mv3d.simulate.motions import COORDINATES, make_motion, motion_library
+from mv3d.skeleton import MV3D25
+
+
+def test_library_names_and_shapes():
+    lib = motion_library()
+    assert set(lib) == {"squat", "sit_to_stand", "walk_in_place", "arm_raises"}
+    for name, make in lib.items():
+        t, c = make(2.0, 50.0)
+        assert t.shape == (101,) and np.allclose(np.diff(t), 0.02)
+        assert set(c) == set(COORDINATES), name
+        assert all(v.shape == t.shape and np.isfinite(v).all() for v in c.values()), name
+
+
+@pytest.mark.parametrize("name, coord, lo, hi", [
+    # Peak angles (deg) within the ranges of real squats / sit-to-stand / marching / raises
+    # (OpenCap squats1: hip 106, knee 88, ankle 28; sit-to-stand knee ~90-100 seated).
+    ("squat", "hip_flexion_r", 85, 120), ("squat", "knee_angle_l", 80, 120), ("squat", "ankle_angle_r", 15, 35),
+    ("sit_to_stand", "knee_angle_r", 80, 110), ("walk_in_place", "hip_flexion_l", 30, 60),
+    ("arm_raises", "arm_flex_r", 120, 170),
+])
+def test_motion_amplitudes(name, coord, lo, hi):
+    _, c = make_motion(name, 6.0, 100.0)
+    peak = np.degrees(c[coord]).max()
+    assert lo <= peak <= hi
+
+
+def test_motions_are_smooth():
+    # Joint velocities of everyday movements stay below ~600 deg/s; a jump in a curve would not.
+    for name, make in motion_library().items():
+        t, c = make(6.0, 200.0)
+        for k, v in c.items():
+            if k.startswith("pelvis_t"):
+                continue
+            assert np.abs(np.degrees(np.diff(v)) * 200).max() < 600, (name, k)
+
+
+def test_unknown_motion_lists_known_ones():
+    with pytest.raises(InputError) as err:
+        make_motion("backflip", 2.0, 60.0)
+    msg = str(err.value)
+    assert "backflip" in msg
+    for name in motion_library():
+        assert name in msg
+
+
+@pytest.fixture(scope="module")
+def model():
+    from mv3d.simulate.source import load_model
+
+    return load_model(None, 1.75, 70.0)
+
+
+def test_grounding_puts_lowest_foot_on_floor_and_pins_feet(model):
+    from mv3d.simulate.source import FOOT_POINTS, builtin_source
+
+    src = builtin_source("squat", 3.0, model, rate=60.0, stand_at=(0.2, -0.3))
+    feet = src.keypoints[:, [MV3D25.index(n) for n in FOOT_POINTS]]
+    # The lowest foot point is exactly on the floor in every frame (the shift is exact: pelvis
+    # translations move every point rigidly); 1e-9 m allows for float rounding.
+    assert np.abs(feet[..., 1].min(axis=1)).max() < 1e-9
+    # Feet stay where they were put: without the pin the heels would travel ~0.3 m (the pelvis
+    # moves back by that much); with it they move < 3 cm (the foot pitches ~2 deg in the squat,
+    # a rolling contact in joint space) and centre on stand_at.
+    heels = src.keypoints[:, [MV3D25.index("l_heel"), MV3D25.index("r_heel")]][..., [0, 2]]
+    assert np.ptp(heels, axis=0).max() < 0.03
+    # The pin holds the mean of the foot points weighted towards the lowest ones; the plain mean
+    # lies within a third of a foot length (~9 cm) of it, never further.
+    centre = feet[..., [0, 2]].mean(axis=(0, 1))
+    assert np.allclose(centre, [0.2, -0.3], atol=0.09)
+    # The pelvis drops during the squat (hip ~0.9 m standing, < 0.7 m at the bottom).
+    hip_y = src.keypoints[:, MV3D25.index("mid_hip"), 1]
+    assert hip_y.max() > 0.85 and hip_y.min() < 0.7
+
+
+def test_keypoints_at_arbitrary_times_follow_the_motion(model):
+    from mv3d.simulate.source import builtin_source
+
+    src = builtin_source("walk_in_place", 2.0, model, rate=120.0)
+    # At the sample times, evaluation reproduces the stored samples (spline through the samples).
+    assert np.abs(src.keypoints_at(src.times[10:20]) - src.keypoints[10:20]).max() < 1e-9
+    # Between samples it interpolates: half-way values lie within 1 mm of the chord midpoint
+    # (marching moves a foot < 2 m/s, i.e. < 8 mm per 1/240 s).
+    mid = 0.5 * (src.times[10:20] + src.times[11:21])
+    chord = 0.5 * (src.keypoints[10:20] + src.keypoints[11:21])
+    assert np.abs(src.keypoints_at(mid) - chord).max() < 1e-3
+    with pytest.raises(InputError, match="covers"):
+        src.keypoints_at(np.array([src.times[-1] + 1.0]))
+
+
+def test_model_without_keypoint_markers_is_named(shared_data):
+    from mv3d.simulate.source import load_model
+
+    models = shared_data / "opencap" / "models"
+    with pytest.raises(InputError) as err:
+        load_model(models / "LaiUhlrich2022.osim", marker_files=[models / "LaiUhlrich2022_markers_openpose.xml"])
+    msg = str(err.value)
+    assert "LaiUhlrich2022.osim" in msg
+    # Its OpenPose marker set has no face points and names the body points differently.
+    for name in ("nose", "l_eye", "r_ear", "l_big_toe"):
+        assert name in msg
+
+
+def test_missing_marker_file_is_named(tmp_path):
+    from mv3d.simulate.source import load_model
+
+    with pytest.raises(InputError, match="nomarkers.xml"):
+        load_model(None, marker_files=[tmp_path / "nomarkers.xml"])
