@@ -119,22 +119,26 @@ class BundleResult:
 class _Reduced:
     """Reprojection residuals as a function of the camera parameters only (variable projection).
 
-    For given cameras every point is re-estimated by a few robustly weighted Gauss-Newton steps
-    (3x3 systems, all points at once), and the Jacobian is the camera Jacobian with the point
-    directions projected out, ``(I - J_p (J_p^T W J_p)^-1 J_p^T W) J_c`` — the Schur complement of
-    the full bundle problem — given to least_squares as a LinearOperator. Because the points are
-    optimal, the gradient equals the full problem's, so the optimum is the full bundle optimum.
+    For given cameras every point is re-estimated by Gauss-Newton steps (3x3 systems, all
+    points at once), and the Jacobian is the camera Jacobian with the point directions projected
+    out, ``(I - J_p (J_p^T J_p)^-1 J_p^T) J_c`` — the Schur complement of the full bundle
+    problem — given to least_squares as a LinearOperator over sparse J_c and J_p. Because the
+    points are optimal, the gradient equals the full problem's, so the optimum is the full
+    bundle optimum, while the trust-region solver only sees a few dozen camera parameters.
+    Observations must be grouped by camera (cam_idx sorted).
     """
 
-    def __init__(self, rig: CameraRig, cam_idx, pt_idx, uv, sw, X0, gauge, refine_focal, refine_k1,
-                 loss: str, f_scale: float):
+    def __init__(self, rig: CameraRig, cam_idx, pt_idx, uv, sw, X0, gauge, refine_focal, refine_k1):
+        if np.any(np.diff(cam_idx) < 0):
+            raise ValueError("observations must be sorted by camera")
         self.rig, self.C = rig, len(rig)
         self.cam, self.pt, self.uv, self.sw = cam_idx, pt_idx, uv, sw
-        self.P = len(X0)
+        bounds = np.searchsorted(cam_idx, np.arange(self.C + 1))
+        self.slices = [slice(bounds[c], bounds[c + 1]) for c in range(self.C)]
+        self.P, self.O = len(X0), len(cam_idx)
         self.X = X0.copy()
         self.K, self.dist, self.R0 = rig.K.copy(), rig.dist.copy(), rig.R.copy()
         self.refine_focal, self.refine_k1 = refine_focal, refine_k1
-        self.loss, self.f_scale = loss, f_scale
         nc = 6 + refine_focal + refine_k1
         cols = -np.ones((self.C, nc), int)
         n = 0
@@ -144,7 +148,13 @@ class _Reduced:
                     cols[c, j] = n
                     n += 1
         self.cam_cols, self.n_params = cols, n
-        self.obs_cols = cols[cam_idx]  # (O, nc), -1 = fixed
+        # fixed sparsity of J_c (2O x n) and J_p (2O x 3P)
+        row_cols = np.repeat(cols[cam_idx], 2, axis=0)  # (2O, nc)
+        self.c_keep = row_cols >= 0
+        self.c_indices = row_cols[self.c_keep]
+        self.c_indptr = np.concatenate([[0], np.cumsum(self.c_keep.sum(1))])
+        self.p_indices = np.repeat(3 * pt_idx[:, None] + np.arange(3), 2, axis=0).ravel()
+        self.p_indptr = np.arange(0, 6 * self.O + 1, 3)
         self._key = None
 
     # --- parameters ---------------------------------------------------------------
@@ -154,11 +164,15 @@ class _Reduced:
         x[self.cam_cols[:, 3:6][mask]] = self.rig.t[mask]
         return x
 
-    def cameras(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """R (C, 3, 3), t (C, 3), K (C, 3, 3), dist (C, 5) at parameters x."""
+    def _params(self, x: np.ndarray) -> np.ndarray:
         cams = np.zeros(self.cam_cols.shape)
         mask = self.cam_cols >= 0
         cams[mask] = x[self.cam_cols[mask]]
+        return cams
+
+    def cameras(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """R (C, 3, 3), t (C, 3), K (C, 3, 3), dist (C, 5) at parameters x."""
+        cams = self._params(x)
         expw, _ = _so3(cams[:, :3])
         t = np.where(self.cam_cols[:, 3:6] >= 0, cams[:, 3:6], self.rig.t)
         K, dist = self.K.copy(), self.dist.copy()
@@ -170,72 +184,71 @@ class _Reduced:
         return expw @ self.R0, t, K, dist
 
     # --- model ----------------------------------------------------------------------
-    def _linearise(self, x: np.ndarray, X: np.ndarray):
-        """Weighted residuals r (O, 2), d r / d Xc (O, 2, 3) and the pieces of the camera Jacobian."""
-        R, t, K, dist = self.cameras(x)
-        c = self.cam
-        Xc = _mv(R[c], X[self.pt]) + t[c]
+    def _to_camera(self, R: np.ndarray, t: np.ndarray, X: np.ndarray) -> np.ndarray:
+        Xo = X[self.pt]
+        out = np.empty_like(Xo)
+        for c, sl in enumerate(self.slices):
+            out[sl] = Xo[sl] @ R[c].T + t[c]
+        return out
+
+    def _per_camera(self, values: np.ndarray) -> np.ndarray:
+        """Per-camera rows (C, k) expanded to observations (O, k)."""
+        return np.repeat(values, [sl.stop - sl.start for sl in self.slices], axis=0)
+
+    def _residual(self, cams, X: np.ndarray, jacobian: bool):
+        R, t, K, dist = cams
+        Xc = self._to_camera(R, t, X)
         z = Xc[:, 2]
         xy = Xc[:, :2] / z[:, None]
-        xyd = _distort_rows(xy, dist[c])
-        f = np.stack([K[c, 0, 0], K[c, 1, 1]], 1)
-        r = (xyd * f + K[c, :2, 2] - self.uv) * self.sw[:, None]
-        Jn = np.zeros((len(z), 2, 3))
-        Jn[:, 0, 0] = Jn[:, 1, 1] = 1 / z
-        Jn[:, 0, 2] = -xy[:, 0] / z
-        Jn[:, 1, 2] = -xy[:, 1] / z
-        A = (f * self.sw[:, None])[:, :, None] * _mm(_distortion_jacobian(xy, dist[c]), Jn)
-        return r, A, R, t, Xc, xy, xyd, f
+        d = self._per_camera(dist)
+        xyd = _distort_rows(xy, d)
+        f = self._per_camera(np.stack([K[:, 0, 0], K[:, 1, 1]], 1))
+        r = (xyd * f + self._per_camera(K[:, :2, 2]) - self.uv) * self.sw[:, None]
+        if not jacobian:
+            return r
+        J = _distortion_jacobian(xy, d)  # (O, 2, 2)
+        fs = f * self.sw[:, None]
+        inv_z = 1 / z
+        A = np.empty((self.O, 2, 3))  # d r / d Xc = diag(f sw) Jd Jn
+        for k in range(2):
+            A[:, k, 0] = J[:, k, 0] * inv_z
+            A[:, k, 1] = J[:, k, 1] * inv_z
+            A[:, k, 2] = -(J[:, k, 0] * xy[:, 0] + J[:, k, 1] * xy[:, 1]) * inv_z
+            A[:, k] *= fs[:, k:k + 1]
+        return r, A, Xc, xy, xyd, f
 
-    def _irls(self, r: np.ndarray) -> np.ndarray:
-        """Per-coordinate weights (O, 2) of the robust loss at residuals r (O, 2)."""
-        z = (r / self.f_scale) ** 2
-        if self.loss == "soft_l1":
-            return 1 / np.sqrt(1 + z)
-        if self.loss == "huber":
-            return np.where(z <= 1, 1.0, 1 / np.sqrt(np.maximum(z, 1)))
-        if self.loss == "cauchy":
-            return 1 / (1 + z)
-        return np.ones_like(r)
+    def _rotate_rows(self, A: np.ndarray, M: np.ndarray) -> np.ndarray:
+        """A (O, 2, 3) @ M[camera] (C, 3, 3) -> (O, 2, 3)."""
+        out = np.empty_like(A)
+        for c, sl in enumerate(self.slices):
+            out[sl] = (A[sl].reshape(-1, 3) @ M[c]).reshape(-1, 2, 3)
+        return out
 
-    def _rho(self, r: np.ndarray) -> np.ndarray:
-        """Robust cost (O,) of residuals r (O, 2), in px^2 (least_squares' definition x f_scale^2)."""
-        z = (r / self.f_scale) ** 2
-        if self.loss == "soft_l1":
-            rho = 2 * (np.sqrt(1 + z) - 1)
-        elif self.loss == "huber":
-            rho = np.where(z <= 1, z, 2 * np.sqrt(np.maximum(z, 1)) - 1)
-        elif self.loss == "cauchy":
-            rho = np.log1p(z)
-        else:
-            rho = z
-        return rho.sum(1)
-
-    def _point_systems(self, A_p: np.ndarray, W: np.ndarray, r: np.ndarray | None):
-        """Per-point normal matrices H = sum J_p^T W J_p as packed inverses (P, 6) and g = sum J_p^T W r (P, 3)."""
-        WA = A_p * W[:, :, None]
-        H = _tmm(WA, A_p).reshape(-1, 9)[:, [0, 1, 2, 4, 5, 8]]
-        Hp = np.stack([np.bincount(self.pt, H[:, k], minlength=self.P) for k in range(6)], 1)
-        Hinv = _sym3_inverse(Hp)
+    def _point_systems(self, A_p: np.ndarray, r: np.ndarray | None):
+        """Per-point H = sum J_p^T J_p as packed inverses (P, 6), and g = sum J_p^T r (P, 3)."""
+        a0, a1 = A_p[:, 0], A_p[:, 1]
+        H = np.stack([a0[:, i] * a0[:, j] + a1[:, i] * a1[:, j] for i, j in
+                      ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))], 1)
+        Hinv = _sym3_inverse(np.stack([np.bincount(self.pt, H[:, k], minlength=self.P) for k in range(6)], 1))
         if r is None:
             return Hinv, None
-        g = _tmv(WA, r)
+        g = a0 * r[:, :1] + a1 * r[:, 1:]
         return Hinv, np.stack([np.bincount(self.pt, g[:, k], minlength=self.P) for k in range(3)], 1)
 
     def solve_points(self, x: np.ndarray, iterations: int = 3) -> None:
-        """Robust Gauss-Newton on every point for the cameras at x (warm start from the last points);
+        """Gauss-Newton on every point for the cameras at x (warm start from the last points);
         a point keeps its previous value when a step would raise its cost."""
-        X = self.X
-        cost = None
+        cams = self.cameras(x)
+        X, cost = self.X, None
         for _ in range(iterations):
-            r, A, R, *_ = self._linearise(x, X)
+            r, A, *_ = self._residual(cams, X, True)
             if cost is None:
-                cost = np.bincount(self.pt, self._rho(r), minlength=self.P)
-            Hinv, gp = self._point_systems(_mm(A, R[self.cam]), self._irls(r), r)
+                cost = np.bincount(self.pt, (r * r).sum(1), minlength=self.P)
+            Hinv, gp = self._point_systems(self._rotate_rows(A, cams[0]), r)
             X_new = X - _sym3_mv(Hinv, gp)
-            r_new = self._linearise(x, X_new)[0]
+            r_new = self._residual(cams, X_new, False)
             with np.errstate(invalid="ignore"):
-                cost_new = np.bincount(self.pt, self._rho(r_new), minlength=self.P)
+                cost_new = np.bincount(self.pt, (r_new * r_new).sum(1), minlength=self.P)
                 better = np.isfinite(cost_new) & (cost_new <= cost)
             X = np.where(better[:, None], X_new, X)
             cost = np.where(better, cost_new, cost)
@@ -245,68 +258,42 @@ class _Reduced:
         key = x.tobytes()
         if key != self._key:
             self.solve_points(x)
-            self._lin = self._linearise(x, self.X)
+            self._lin = self._residual(self.cameras(x), self.X, True)
             self._key = key
         return self._lin
 
     def residuals(self, x: np.ndarray) -> np.ndarray:
         return self._state(x)[0].ravel()
 
-    def errors(self, x: np.ndarray) -> np.ndarray:
-        """Unweighted reprojection error (O,) px at x (points re-solved)."""
-        r = self._state(x)[0]
-        return np.linalg.norm(r, axis=1) / np.maximum(self.sw, 1e-12)
-
     def jacobian(self, x: np.ndarray, *_):
         from scipy.sparse.linalg import LinearOperator
 
-        r, A, R, t, Xc, xy, xyd, f = self._state(x)
-        c = self.cam
-        _, Jl = _so3(self._omegas(x))
-        blocks = [_mm(A, _mm(-_skew(Xc - t[c]), Jl[c])), A]
+        r, A, Xc, xy, xyd, f = self._state(x)
+        R, t, K, _ = self.cameras(x)
+        _, Jl = _so3(self._params(x)[:, :3])
+        # d Xc / d omega = -[Xc - t]x J_l, so d r / d omega = (v x a) J_l for each row a of A, v = Xc - t
+        v = Xc - self._per_camera(t)
+        blocks = [self._rotate_rows(np.cross(v[:, None, :], A), Jl), A]
         if self.refine_focal:
-            f0 = np.stack([self.K[c, 0, 0], self.K[c, 1, 1]], 1)
+            f0 = self._per_camera(np.stack([self.K[:, 0, 0], self.K[:, 1, 1]], 1))
             blocks.append((f0 * xyd * self.sw[:, None])[:, :, None])
         if self.refine_k1:
             r2 = (xy ** 2).sum(1, keepdims=True)
             blocks.append((f * xy * r2 * self.sw[:, None])[:, :, None])
-        Jc = np.concatenate(blocks, axis=2)  # (O, 2, nc)
-        Jc[np.broadcast_to((self.obs_cols < 0)[:, None, :], Jc.shape)] = 0.0
-        cols = np.where(self.obs_cols < 0, 0, self.obs_cols)
-        A_p = _mm(A, R[c])
-        W = self._irls(r)
-        Hinv, _ = self._point_systems(A_p, W, None)
-        WA = A_p * W[:, :, None]
-        pt, P, n = self.pt, self.P, self.n_params
+        Jc_dense = np.concatenate(blocks, axis=2).reshape(2 * self.O, -1)
+        Jc = sp.csr_matrix((Jc_dense[self.c_keep], self.c_indices, self.c_indptr), shape=(2 * self.O, self.n_params))
+        A_p = self._rotate_rows(A, R)
+        Jp = sp.csr_matrix((A_p.ravel(), self.p_indices, self.p_indptr), shape=(2 * self.O, 3 * self.P))
+        JcT, JpT = Jc.T.tocsr(), Jp.T.tocsr()
+        Hinv, _ = self._point_systems(A_p, None)
 
-        def project_out(s: np.ndarray) -> np.ndarray:  # (I - A_p H^-1 A_p^T W) s, s (O, 2)
-            g = _tmv(WA, s)
-            gp = np.stack([np.bincount(pt, g[:, k], minlength=P) for k in range(3)], 1)
-            y = _sym3_mv(Hinv, gp)
-            return s - _mv(A_p, y[pt])
+        def project_out(s: np.ndarray) -> np.ndarray:  # (I - J_p H^-1 J_p^T) s, symmetric
+            y = _sym3_mv(Hinv, (JpT @ s).reshape(-1, 3))
+            return s - Jp @ y.ravel()
 
-        def project_out_t(u: np.ndarray) -> np.ndarray:  # transpose: (I - W A_p H^-1 A_p^T) u
-            g = _tmv(A_p, u)
-            gp = np.stack([np.bincount(pt, g[:, k], minlength=P) for k in range(3)], 1)
-            y = _sym3_mv(Hinv, gp)
-            return u - _mv(WA, y[pt])
-
-        def matvec(v: np.ndarray) -> np.ndarray:
-            s = _mv(Jc, np.ravel(v)[cols])
-            return project_out(s).ravel()
-
-        def rmatvec(u: np.ndarray) -> np.ndarray:
-            q = project_out_t(np.ravel(u).reshape(-1, 2))
-            contrib = _tmv(Jc, q)
-            return np.bincount(cols.ravel(), contrib.ravel(), minlength=n)
-
-        return LinearOperator((2 * len(pt), n), matvec=matvec, rmatvec=rmatvec, dtype=float)
-
-    def _omegas(self, x: np.ndarray) -> np.ndarray:
-        cams = np.zeros(self.cam_cols.shape)
-        mask = self.cam_cols >= 0
-        cams[mask] = x[self.cam_cols[mask]]
-        return cams[:, :3]
+        return LinearOperator((2 * self.O, self.n_params), dtype=float,
+                              matvec=lambda w: project_out(Jc @ np.ravel(w)),
+                              rmatvec=lambda u: JcT @ project_out(np.ravel(u)))
 
 
 def _distort_rows(xy: np.ndarray, dist: np.ndarray) -> np.ndarray:
@@ -330,6 +317,20 @@ def _distortion_jacobian(xy: np.ndarray, dist: np.ndarray) -> np.ndarray:
     jxy = 2 * x * y * d_radial + 2 * p1 * x + 2 * p2 * y
     jyy = radial + 2 * y * y * d_radial + 6 * p1 * y + 2 * p2 * x
     return np.stack([np.stack([jxx, jxy], -1), np.stack([jxy, jyy], -1)], -2)
+
+
+def _robust_weights(err: np.ndarray, loss: str, f_scale: float) -> np.ndarray:
+    """IRLS weights rho'(e^2 / f_scale^2) (O,) of reprojection errors err (O,) px for a robust loss."""
+    z = (err / f_scale) ** 2
+    if loss == "soft_l1":
+        return 1 / np.sqrt(1 + z)
+    if loss == "huber":
+        return np.where(z <= 1, 1.0, 1 / np.sqrt(np.maximum(z, 1)))
+    if loss == "cauchy":
+        return 1 / (1 + z)
+    if loss == "linear":
+        return np.ones_like(err)
+    raise InputError(f"unknown robust loss {loss!r}; use soft_l1, huber, cauchy or linear")
 
 
 def _per_camera_median(err: np.ndarray, cam: np.ndarray, C: int) -> np.ndarray:
@@ -391,19 +392,21 @@ def bundle_adjust(rig: CameraRig, observations: np.ndarray, weights: np.ndarray 
     history = [f"initial: median {np.median(err):.2f} px over {len(err)} observations"]
     current = rig
     active = np.ones(len(cam_idx), bool)
+    robust = np.ones(len(cam_idx))
     for rnd, thr in enumerate((np.inf,) + tuple(thresholds)):
         if rnd > 0:
+            # annealing: drop what is above this round's threshold, re-weight the rest by the robust loss
             active = err < thr
-        # a point needs two observations in the round
-        counts = np.bincount(pt_idx[active], minlength=P)
+            robust = _robust_weights(err, loss, f_scale)
+        counts = np.bincount(pt_idx[active], minlength=P)  # a point needs two observations in the round
         active &= counts[pt_idx] >= 2
         pts = np.flatnonzero(np.bincount(pt_idx[active], minlength=P) > 0)
         remap = -np.ones(P, int)
         remap[pts] = np.arange(len(pts))
-        prob = _Reduced(current, cam_idx[active], remap[pt_idx[active]], uv_all[active], sw_all[active], X[pts],
-                        gauge_i, refine_focal, refine_k1, loss, f_scale)
-        sol = least_squares(prob.residuals, prob.x0(), jac=prob.jacobian, method="trf", loss=loss,
-                            f_scale=f_scale, tr_solver="lsmr", max_nfev=max_nfev, xtol=1e-10, ftol=1e-9)
+        prob = _Reduced(current, cam_idx[active], remap[pt_idx[active]], uv_all[active],
+                        sw_all[active] * np.sqrt(robust[active]), X[pts], gauge_i, refine_focal, refine_k1)
+        sol = least_squares(prob.residuals, prob.x0(), jac=prob.jacobian, method="trf", tr_solver="lsmr",
+                            max_nfev=max_nfev, xtol=1e-10, ftol=1e-9)
         prob.residuals(sol.x)  # points at the solution
         R, t, K, dist = prob.cameras(sol.x)
         current = CameraRig([Camera(cam.name, cam.size, K[c], dist[c], R[c], t[c]) for c, cam in enumerate(rig)],

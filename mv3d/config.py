@@ -47,11 +47,15 @@ def _convert(value: Any, tp: Any, key: str, where: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        for option in (a for a in args if a is not type(None)):
+        options = [a for a in args if a is not type(None)]
+        errors = []
+        for option in options:
             try:
                 return _convert(value, option, key, where)
-            except ConfigError:
-                continue
+            except ConfigError as exc:
+                errors.append(str(exc))
+        if len(options) == 1:  # X | None: report X's own message, plus that null is allowed
+            raise ConfigError(errors[0] + (" (or null)" if type(None) in args else ""))
         raise fail(" or ".join(_type_name(a) for a in args))
     if origin is Literal:
         if value not in args:
@@ -163,11 +167,21 @@ def save_config(config: Any, path: str | os.PathLike) -> Path:
 # ---------------------------------------------------------------------------- pipeline defaults
 
 @dataclass
+class KeypointsConfig:
+    """Where the 2D keypoints come from."""
+
+    source: Literal["auto", "detections", "network"] = "auto"  # auto: imported detections when present
+    format: Literal["openpose", "mmpose"] = "openpose"          # format of imported detections
+    fps: float | None = None          # frame rate of detections without video; None: from the videos
+    weights: str | None = None        # 2D network weights for source "network"; None: the shipped demo weights
+
+
+@dataclass
 class TriangulationConfig:
     """3D keypoints from the cameras' 2D keypoints."""
 
     method: Literal["algebraic", "volumetric"] = "algebraic"
-    limb_constraints: bool = False
+    limb_constraints: bool = True
     min_confidence: float = 0.3       # 2D detections below it are ignored
     filter_cutoff_hz: float = 6.0     # zero-lag Butterworth low-pass of the 3D trajectories (-3 dB point)
     filter_order: int = 4             # order of the combined zero-lag filter
@@ -188,16 +202,17 @@ class AugmentConfig:
     """Marker augmentation (video keypoints -> anatomical markers)."""
 
     enabled: bool = True
-    weights: str | None = None        # folder of trained weights; None: the project's default
+    weights: str | None = None        # .pt file or opencap-v0.3:DIR; None: the project's default weights
 
 
 @dataclass
 class KinematicsConfig:
     """OpenSim model scaling and inverse kinematics."""
 
-    height_m: float = 1.75
-    mass_kg: float = 70.0
-    static_trial: str | None = None   # trial used for scaling; None: the first frames of the trial
+    model: str = "builtin"            # "builtin" (mv3d's own model) or an .osim path
+    height_m: float | None = None     # None: the session's sessionMetadata.yaml
+    mass_kg: float | None = None      # None: the session's sessionMetadata.yaml
+    static_trial: str | None = None   # trial used for scaling; None: the stillest second of the trial
     ik_accuracy: float = 1e-5
 
 
@@ -205,6 +220,7 @@ class KinematicsConfig:
 class PipelineConfig:
     """Defaults of a session run (``configs/default.yaml``); stages read their own section."""
 
+    keypoints: KeypointsConfig = field(default_factory=KeypointsConfig)
     triangulation: TriangulationConfig = field(default_factory=TriangulationConfig)
     sync: SyncConfig = field(default_factory=SyncConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)

@@ -40,7 +40,8 @@ class Runner:
     """Runs a list of stages for one trial.
 
     stages: in execution order; ctx: the object handed to each stage's ``run`` (it must
-    have ``session``, ``trial`` and ``config`` attributes and ``has_output(name) -> bool``);
+    have ``session``, ``trial`` and ``config`` attributes, ``has_output(name) -> bool`` and
+    ``begin_stage(name)``, called before a stage runs);
     manifest_path: JSON file keeping the fingerprints of finished stages.
     """
 
@@ -112,6 +113,7 @@ class Runner:
             self._save_manifest(manifest)
             if progress:
                 progress(stage, "running", 0.0)
+            self.ctx.begin_stage(stage.name)
             t0 = time.perf_counter()
             try:
                 stage.run(self.ctx)

@@ -5,7 +5,8 @@ Three input layouts are read as they are:
 - OpenCap: ``Videos/Cam<i>/InputMedia/<trial>/<trial>.(mov|mp4)``, one
   ``Videos/Cam<i>/cameraIntrinsicsExtrinsics.pickle`` per camera, ``sessionMetadata.yaml``;
   imported 2D detections, when there are any, in ``Videos/Cam<i>/OutputJson/<trial>/``
-  (OpenPose JSON, one file per frame).
+  (OpenPose JSON, one file per frame), or for a session made by ``mv3d simulate``, in
+  ``truth/detections/<camera>/``.
 - Pose2Sim: ``calibration/Calib*.toml`` (or ``.qca.txt``), ``videos/<cam>.mp4``,
   ``pose/<cam>_json/`` (one trial per folder; a ``static-trial/`` sub-folder in
   the same layout is the static trial).
@@ -137,6 +138,9 @@ def _opencap_session(root: Path) -> Session:
                   key=lambda d: _camera_sort_key(d.name))
     if not cams:
         raise InputError(f"session {root}: Videos/ holds no Cam<i> folders")
+    if not (root / "sessionMetadata.yaml").is_file():
+        raise InputError(f"session {root}: sessionMetadata.yaml is missing; OpenCap sessions keep the subject's "
+                         f"height_m and mass_kg there (create it, e.g. from OpenCap's defaultSessionMetadata.yaml)")
     trials: dict[str, Trial] = {}
     for cam in cams:
         for trial_dir in sorted((cam / "InputMedia").glob("*")) if (cam / "InputMedia").is_dir() else []:
@@ -146,6 +150,7 @@ def _opencap_session(root: Path) -> Session:
         for det_dir in sorted((cam / "OutputJson").glob("*")) if (cam / "OutputJson").is_dir() else []:
             if det_dir.is_dir():
                 trials.setdefault(det_dir.name, Trial(det_dir.name)).detections[cam.name] = det_dir
+    _simulated_detections(root, [c.name for c in cams], trials)
     pickles = [cam / "cameraIntrinsicsExtrinsics.pickle" for cam in cams]
     calibration = root / "Videos" if all(p.is_file() for p in pickles) else None
     meta = _read_metadata(root / "sessionMetadata.yaml")
@@ -157,6 +162,26 @@ def _opencap_session(root: Path) -> Session:
         trial.mocap_mot = mot if mot.is_file() else None
     return Session(root, "opencap", calibration, trials, _float(meta.get("height_m")),
                    _float(meta.get("mass_kg")), meta)
+
+
+def _simulated_detections(root: Path, cams: list[str], trials: dict[str, Trial]) -> None:
+    """A simulated session (``mv3d simulate``) keeps its detector-like 2D output in
+    ``truth/detections/<camera>/``: use it for the simulated trial when no OutputJson exists.
+    Camera folders are matched by name, else in order."""
+    det_root = root / "truth" / "detections"
+    if not det_root.is_dir():
+        return
+    folders = sorted((d for d in det_root.iterdir() if d.is_dir()), key=lambda d: _camera_sort_key(d.name))
+    if len(folders) != len(cams):
+        return
+    names = {d.name for d in folders}
+    mapping = {c: det_root / c for c in cams} if names == set(cams) else dict(zip(cams, folders))
+    first = next(iter(sorted(folders[0].glob("*_keypoints.json"))), None)
+    match = re.fullmatch(r"(.+)_\d+_keypoints\.json", first.name) if first else None
+    if match:
+        trial = trials.setdefault(match.group(1), Trial(match.group(1)))
+        if not trial.detections:
+            trial.detections = mapping
 
 
 def _pose2sim_trial(folder: Path, name: str, static: bool) -> Trial:

@@ -159,28 +159,6 @@ def _draw_legend(img: np.ndarray, with_reproj: bool) -> None:
                     1, cv2.LINE_AA)
 
 
-def _video_frames(video: str | os.PathLike) -> tuple[Iterator[np.ndarray], float]:
-    """Frames (BGR) of a video file and its frame rate."""
-    import cv2
-
-    cap = cv2.VideoCapture(str(video))
-    if not cap.isOpened():
-        raise InputError(f"cannot open video {video}: check the file exists and is a readable video")
-    fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
-
-    def frames() -> Iterator[np.ndarray]:
-        try:
-            while True:
-                ok, frame = cap.read()
-                if not ok:
-                    return
-                yield frame
-        finally:
-            cap.release()
-
-    return frames(), float(fps)
-
-
 def write_overlay_video(video: str | os.PathLike | Iterable[np.ndarray], kp2d: np.ndarray,
                         reproj: np.ndarray | None, out_mp4: str | os.PathLike, fps: float | None = None,
                         scale: float = 1.0, min_conf: float = 0.0) -> Path:
@@ -189,10 +167,14 @@ def write_overlay_video(video: str | os.PathLike | Iterable[np.ndarray], kp2d: n
     video: a video file or an iterable of (H, W, 3) BGR frames; kp2d: (F, 23, 3) detections;
     reproj: (F, 23, 2) re-projected 3D points or None; fps: output rate (default: the
     video's own); scale: resize factor of the written frames (drawing is done at full
-    resolution). Writes min(F, number of frames) frames and returns ``out_mp4``.
+    resolution). A video file is decoded upright by ``mv3d.video.frames.iter_frames`` and
+    each frame gets the keypoints of its true index (a dropped frame is skipped, not
+    shifted). Writes the frames with an index below F and returns ``out_mp4``.
     """
     import cv2
     from tqdm import tqdm
+
+    from mv3d.video.frames import iter_frames, probe
 
     kp2d = np.asarray(kp2d, dtype=float)
     if kp2d.ndim != 3 or kp2d.shape[1] != len(MV3D23):
@@ -200,10 +182,10 @@ def write_overlay_video(video: str | os.PathLike | Iterable[np.ndarray], kp2d: n
     if reproj is not None and np.shape(reproj)[:2] != kp2d.shape[:2]:
         raise InputError(f"re-projections of shape {np.shape(reproj)} do not match keypoints {kp2d.shape}")
     if isinstance(video, (str, os.PathLike)):
-        frames, video_fps = _video_frames(video)
-        fps = fps or video_fps
+        fps = fps or probe(video).fps
+        frames = ((i, frame) for i, _, frame in iter_frames(video))
     else:
-        frames = iter(video)
+        frames = enumerate(video)
     if not fps or fps <= 0:
         raise InputError(f"{out_mp4}: unknown frame rate; pass fps=")
     out_mp4 = Path(out_mp4)
@@ -211,8 +193,8 @@ def write_overlay_video(video: str | os.PathLike | Iterable[np.ndarray], kp2d: n
     with _media_path(out_mp4) as tmp:
         writer = None
         try:
-            for i, frame in enumerate(tqdm(frames, total=len(kp2d), desc=f"overlay {out_mp4.name}",
-                                           unit="frame", disable=None)):
+            for i, frame in tqdm(frames, total=len(kp2d), desc=f"overlay {out_mp4.name}", unit="frame",
+                                 disable=None):
                 if i >= len(kp2d):
                     break
                 img = overlay_frame(frame, kp2d[i], None if reproj is None else reproj[i], min_conf)
@@ -231,8 +213,7 @@ def write_overlay_video(video: str | os.PathLike | Iterable[np.ndarray], kp2d: n
         if n == 0:
             raise InputError(f"{out_mp4}: no frames to write (the video is empty or unreadable)")
     if n < len(kp2d):
-        log.warning("%s: the video has %d frames but there are %d keypoint frames; wrote %d",
-                    out_mp4, n, len(kp2d), n)
+        log.warning("%s: %d video frames matched the %d keypoint frames; wrote %d", out_mp4, n, len(kp2d), n)
     log.info("wrote %s (%d frames, %.3g fps)", out_mp4, n, fps)
     return out_mp4
 
@@ -411,6 +392,19 @@ def _nanmedian(x: np.ndarray, axis) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return np.nanmedian(x, axis=axis)
+
+
+def reprojection_errors(rig, keypoints: np.ndarray, points3d: np.ndarray) -> np.ndarray:
+    """Pixel distance between detections and re-projected 3D points.
+
+    rig: ``mv3d.camera.CameraRig`` (C cameras); keypoints: (C, F, J, 3) detections (x, y, conf);
+    points3d: (F, J, 3) world metres. Returns (C, F, J) pixels, NaN where the joint was not
+    detected (conf <= 0) or not triangulated.
+    """
+    kp = np.asarray(keypoints, dtype=float)
+    proj = rig.project(np.asarray(points3d, dtype=float))  # (C, F, J, 2)
+    err = np.linalg.norm(proj - kp[..., :2], axis=-1)
+    return np.where(np.nan_to_num(kp[..., 2], nan=0.0) > 0, err, np.nan)
 
 
 def reprojection_error_figure(errors: np.ndarray, camera_names: Sequence[str],

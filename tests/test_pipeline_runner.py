@@ -23,6 +23,9 @@ class Ctx:
         self.session = SimpleNamespace(root=self.root)
         self.trial = SimpleNamespace(name="trial1")
 
+    def begin_stage(self, name: str) -> None:
+        self.calls.append(f"begin {name}")
+
     def has_output(self, name: str) -> bool:
         return name in self.outputs
 
@@ -30,6 +33,8 @@ class Ctx:
 def _stages(fail_at: str | None = None) -> list[Stage]:
     def make(name, inputs, outputs):
         def run(ctx):
+            assert ctx.calls[-1] == f"begin {name}"
+            ctx.calls.pop()
             ctx.calls.append(name)
             if name == fail_at:
                 raise ValueError("boom")

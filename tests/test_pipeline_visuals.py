@@ -111,8 +111,8 @@ def test_overlay_video_from_frames_and_file(tmp_path: Path, caplog: pytest.LogCa
     cap = cv2.VideoCapture(str(out2))
     assert cap.get(cv2.CAP_PROP_FRAME_COUNT) == 8 and cap.get(cv2.CAP_PROP_FPS) == pytest.approx(25)
     assert (cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (w / 2, h / 2)
-    assert "the video has 8 frames but there are 12 keypoint frames" in caplog.text
-    with pytest.raises(InputError, match="cannot open video .*missing.mp4"):
+    assert "8 video frames matched the 12 keypoint frames" in caplog.text
+    with pytest.raises(InputError, match="missing.mp4: no such video file"):
         V.write_overlay_video(tmp_path / "missing.mp4", kp, None, tmp_path / "x.mp4")
     assert not (tmp_path / "x.mp4").exists()
 
@@ -266,6 +266,18 @@ def test_camera_layout_figure() -> None:
     assert np.allclose(side_y, [1.5, 1.2, 1.5, 1.8])
     assert [t.get_text() for t in top.texts if t.get_text()] == rig.names
     _assert_not_blank(fig)
+
+
+def test_reprojection_errors() -> None:
+    rig = CameraRig([_look_at("a", np.array([4.0, 0, 1.5])), _look_at("b", np.array([0, 4.0, 1.2]))])
+    points = _walking(5)[..., [0, 2, 1]] * [1, -1, 1]  # (5, 23, 3), z up, in front of both cameras
+    uv = rig.project(points)  # (2, 5, 23, 2)
+    offset = np.array([3.0, 4.0])  # 5 px from the exact projection
+    kp = np.concatenate([uv + offset, np.ones(uv.shape[:-1] + (1,))], axis=-1)
+    kp[1, 2, 4, 2] = 0.0  # undetected
+    err = V.reprojection_errors(rig, kp, points)
+    assert err.shape == (2, 5, 23) and np.isnan(err[1, 2, 4])
+    assert np.allclose(np.delete(err.ravel(), np.ravel_multi_index((1, 2, 4), err.shape)), 5.0)
 
 
 def test_save_figure_atomic(tmp_path: Path) -> None:

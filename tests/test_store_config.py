@@ -72,7 +72,7 @@ def test_config_partial_override_and_int_for_float(tmp_path):
     cfg = load_config(path, PipelineConfig)
     assert cfg.triangulation.filter_cutoff_hz == 8.0 and isinstance(cfg.triangulation.filter_cutoff_hz, float)
     assert cfg.triangulation.method == "volumetric" and cfg.sync.reference_camera == "cam2"
-    assert cfg.kinematics.height_m == 1.75  # untouched sections keep their defaults
+    assert cfg.kinematics.ik_accuracy == 1e-5 and cfg.kinematics.model == "builtin"  # untouched sections keep their defaults
     assert config_hash(cfg) != config_hash(PipelineConfig())
     out = save_config(cfg, tmp_path / "saved.yaml")
     assert load_config(out, PipelineConfig) == cfg
@@ -83,7 +83,7 @@ def test_config_partial_override_and_int_for_float(tmp_path):
     ("triangulation:\n  maxgap: 3\n", "unknown key 'triangulation.maxgap'; known keys here: method,"),
     ("triangulation:\n  max_gap: ten\n", "triangulation.max_gap: expected an integer, got str 'ten'"),
     ("triangulation:\n  max_gap: 2.5\n", "triangulation.max_gap: expected an integer, got float 2.5"),
-    ("kinematics:\n  mass_kg: yes\n", "kinematics.mass_kg: expected a number, got bool True"),
+    ("kinematics:\n  ik_accuracy: yes\n", "kinematics.ik_accuracy: expected a number, got bool True"),
     ("triangulation:\n  method: magic\n", "triangulation.method: expected one of 'algebraic', 'volumetric'"),
     ("sync: 3\n", "sync: expected a section (mapping) of SyncConfig, got int 3"),
     ("colour: red\n", "unknown key 'colour'"),

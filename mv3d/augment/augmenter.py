@@ -59,10 +59,12 @@ class Augmenter:
     long_gaps: what to do with longer gaps or missing first/last frames: "error" raises
     InputError naming the keypoint and frames; "split" runs the network on each gap-free
     stretch separately and leaves the markers NaN in the gaps.
+    threads: torch CPU threads for inference (see ``BodyPartModel.predict``).
     """
 
     def __init__(self, parts: list[BodyPartModel], source: str = "", max_gap: int = 12,
-                 long_gaps: str = "error", metadata: dict[str, Any] | None = None) -> None:
+                 long_gaps: str = "error", metadata: dict[str, Any] | None = None,
+                 threads: int | None = 1) -> None:
         if long_gaps not in ("error", "split"):
             raise InputError(f"long_gaps must be 'error' or 'split', got {long_gaps!r}")
         self.parts = parts
@@ -70,6 +72,7 @@ class Augmenter:
         self.max_gap = int(max_gap)
         self.long_gaps = long_gaps
         self.metadata = dict(metadata or {})
+        self.threads = threads
         for p in parts:
             p.network.eval()
 
@@ -146,7 +149,7 @@ class Augmenter:
                 kp = points[s:e, [index[k] for k in part.input_names]]
                 ref = points[s:e, index[part.reference]]
                 m = len(part.output_names)
-                out[s:e, col:col + m] = part.predict(kp, ref, height, mass)
+                out[s:e, col:col + m] = part.predict(kp, ref, height, mass, threads=self.threads)
                 col += m
         if not valid.all():
             log.warning("%s: %d of %d frames left without markers (keypoint gaps longer than %d frames)",

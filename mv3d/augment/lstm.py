@@ -10,6 +10,8 @@ divided by height, which are de-normalised back to world metres.
 """
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,6 +42,20 @@ class MarkerLSTM(nn.Module):
         """Constructor arguments (for saving and rebuilding)."""
         return {"n_inputs": self.n_inputs, "n_outputs": self.n_outputs, "hidden": self.hidden,
                 "layers": self.layers}
+
+
+@contextlib.contextmanager
+def cpu_threads(n: int | None) -> Iterator[None]:
+    """Temporarily use ``n`` torch CPU threads (None: leave the setting alone)."""
+    if n is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def keypoint_features(keypoints: np.ndarray, reference: np.ndarray, height: float, mass: float) -> np.ndarray:
@@ -86,15 +102,19 @@ class BodyPartModel:
         """(F, 3K + 2) raw features -> z-scored features."""
         return (features - self.mean) / self.std
 
-    def predict(self, keypoints: np.ndarray, reference: np.ndarray, height: float, mass: float) -> np.ndarray:
+    def predict(self, keypoints: np.ndarray, reference: np.ndarray, height: float, mass: float,
+                threads: int | None = 1) -> np.ndarray:
         """Markers of one continuous, gap-free trial.
 
         keypoints: (F, K, 3) world metres in ``input_names`` order; reference: (F, 3).
+        threads: torch CPU threads while predicting (None: torch's setting). The LSTM steps
+        through time with small matrix products, so 1 thread is as fast on an idle machine
+        and avoids OpenMP oversubscription (10x slower) on a loaded one.
         Returns (F, M, 3) world metres (network output x height + reference).
         """
         z = self.normalise(keypoint_features(keypoints, reference, height, mass))
         param = next(self.network.parameters())
-        with torch.no_grad():
+        with torch.no_grad(), cpu_threads(threads if param.device.type == "cpu" else None):
             x = torch.as_tensor(z[None], dtype=param.dtype, device=param.device)
             raw = self.network(x)[0].double().cpu().numpy()
         return raw.reshape(len(raw), -1, 3) * height + reference[:, None, :]

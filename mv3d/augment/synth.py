@@ -57,6 +57,10 @@ class SynthConfig:
     random_clip_seconds: float = 10.0
     random_max_frequency: float = 1.2
     seed: int = 0
+    #: Mocap trials turned into motions by OpenSim IK (run once, the .mot kept beside the cache):
+    #: each a dict with name, model, trc, setup (IK setup XML: marker weights), optional
+    #: scale_set (applied to the model) and marker_set (replaces the model's markers).
+    mocap_trials: list[dict[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -188,6 +192,48 @@ def motion_coordinates(model: Any, mot_path: str | os.PathLike, rate: float) -> 
     return times, {n: values[:, j] for j, n in enumerate(coords)}
 
 
+def mocap_motion(trial: dict[str, str], out_dir: str | os.PathLike) -> Path:
+    """The ``.mot`` of a mocap trial by OpenSim inverse kinematics (reused when already there).
+
+    trial: name, model, trc, setup, optional scale_set and marker_set (see SynthConfig).
+    Returns ``out_dir/<name>_ik.mot``.
+    """
+    from mv3d.io.atomic import atomic_path
+    from mv3d.kinematics._osim import load_model, opensim
+
+    osim = opensim()
+    out = Path(out_dir) / f"{trial['name']}_ik.mot"
+    if out.is_file():
+        return out
+    missing = [k for k in ("name", "model", "trc", "setup") if k not in trial]
+    if missing:
+        raise InputError(f"mocap trial {trial}: missing keys {missing} (name, model, trc, setup are required)")
+    model = load_model(trial["model"])
+    model.updForceSet().clearAndDestroy()  # kinematics only
+    state = model.initSystem()
+    if trial.get("scale_set"):
+        if not model.scale(state, osim.ScaleSet(str(trial["scale_set"])), True, -1.0):
+            raise RuntimeError(f"OpenSim could not apply scale set {trial['scale_set']}")
+    if trial.get("marker_set"):
+        model.updMarkerSet().clearAndDestroy()
+        mset = osim.MarkerSet(str(trial["marker_set"]))
+        for i in range(mset.getSize()):
+            model.addMarker(mset.get(i).clone())
+    model.finalizeConnections()
+    model.initSystem()
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    tool = osim.InverseKinematicsTool(str(trial["setup"]))
+    tool.setModel(model)
+    tool.setMarkerDataFileName(str(trial["trc"]))
+    tool.setResultsDir(str(out_dir))
+    with atomic_path(out) as tmp:
+        tool.setOutputMotionFileName(str(tmp))
+        if not tool.run():
+            raise RuntimeError(f"OpenSim inverse kinematics failed for mocap trial {trial['name']}")
+    log.info("IK of %s written to %s", trial["trc"], out)
+    return out
+
+
 def random_motion(model: Any, seconds: float, rate: float, rng: np.random.Generator,
                   max_frequency: float = 1.2) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Smooth random joint trajectories within each coordinate's range.
@@ -225,8 +271,11 @@ def _standing_ty(model: Any) -> float:
     return float(model.getCoordinateSet().get("pelvis_ty").getDefaultValue())
 
 
-def synthesize(config: SynthConfig, progress: bool | None = None) -> PairSet:
-    """Forward kinematics of every (subject, motion) pair; see the module docstring."""
+def synthesize(config: SynthConfig, progress: bool | None = None, work_dir: str | os.PathLike = ".") -> PairSet:
+    """Forward kinematics of every (subject, motion) pair; see the module docstring.
+
+    work_dir: where the IK motions of ``config.mocap_trials`` are written.
+    """
     from mv3d.kinematics.forward import forward_markers
 
     rng = np.random.default_rng(config.seed)
@@ -239,6 +288,9 @@ def synthesize(config: SynthConfig, progress: bool | None = None) -> PairSet:
     for mot in config.motions:
         times, coords = motion_coordinates(base, mot, config.rate)
         real.append((Path(mot).stem.split("_")[0], times, coords))
+    for trial in config.mocap_trials:
+        times, coords = motion_coordinates(base, mocap_motion(trial, work_dir), config.rate)
+        real.append((trial["name"], times, coords))
     base_ty = _standing_ty(base)
 
     kps, mks, clip = [], [], []
@@ -287,8 +339,8 @@ def cached_pairs(config: SynthConfig, cache: str | os.PathLike, progress: bool |
             log.info("synthesized pairs read from %s", cache)
             return pairs
         log.info("cache %s was made with another config; synthesizing again", cache)
-    pairs = synthesize(config, progress=progress)
     cache.parent.mkdir(parents=True, exist_ok=True)
+    pairs = synthesize(config, progress=progress, work_dir=cache.parent)
     pairs.save(cache)
     return pairs
 

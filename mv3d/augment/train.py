@@ -104,6 +104,8 @@ def load_config(path: str | os.PathLike) -> TrainConfig:
     synth_raw["model"] = _resolve(synth_raw["model"])
     synth_raw["marker_files"] = [_resolve(p) for p in synth_raw.get("marker_files", [])]
     synth_raw["motions"] = [_resolve(p) for p in synth_raw.get("motions", [])]
+    synth_raw["mocap_trials"] = [{k: (v if k == "name" else _resolve(v)) for k, v in t.items()}
+                                 for t in synth_raw.get("mocap_trials", [])]
     for key in ("height_range", "bmi_range"):
         if key in synth_raw:
             synth_raw[key] = tuple(synth_raw[key])
@@ -248,14 +250,19 @@ def _train(pairs: PairSet, config: TrainConfig, progress: bool | None) -> TrainR
                                      for _ in range(3)], dtype=torch.float32) for p in parts}
     params = [q for p in parts for q in p.network.parameters()]
     opt = torch.optim.Adam(params, lr=config.lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, config.max_steps) / config.max_steps)))
+    start = time.perf_counter()
+
+    def progress_fraction(step: int) -> float:
+        """Fraction of the budget used: steps or time, whichever runs out first."""
+        return min(1.0, max(step / config.max_steps, (time.perf_counter() - start) / (60 * config.max_minutes)))
+
+    # Cosine decay over the step or time budget, so a time-limited run still ends at a low rate.
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * progress_fraction(s))))
     sampler = WindowSampler(pairs, train_clips, config, rng)
     for p in parts:
         p.network.eval()
     history: list[dict[str, float]] = [{"step": 0, "val_rmse_mm": evaluate(augmenter, pairs, val_clips)[0]}]
     best = (math.inf, None)
-    start = time.perf_counter()
     step = 0
     bar = tqdm(total=config.max_steps, desc="train augmenter", disable=None if progress is None else not progress)
     while step < config.max_steps and (time.perf_counter() - start) < 60 * config.max_minutes:
@@ -373,7 +380,9 @@ def _write_card(path: Path, config: TrainConfig, pairs: PairSet, train_clips: li
         "",
         "## Data (synthesized by forward kinematics, `mv3d.augment.synth`)",
         f"- model: `{Path(s.model).name}` with marker sets {[Path(f).name for f in s.marker_files]}",
-        f"- motions: {[Path(m).name for m in s.motions]} resampled to {s.rate:g} Hz, plus "
+        f"- motions: {[Path(m).name for m in s.motions]}, IK of mocap trials "
+        f"{[(t['name'], Path(t['trc']).name, Path(t['model']).name) for t in s.mocap_trials]}, resampled to "
+        f"{s.rate:g} Hz, plus "
         f"{s.random_clips_per_subject} random clip(s) of {s.random_clip_seconds:g} s per subject (sum of 3 sinusoids, "
         f"0.05-{s.random_max_frequency:g} Hz, within each coordinate's range)",
         f"- subjects: {s.n_subjects}, height uniform {s.height_range[0]}-{s.height_range[1]} m, segment groups scaled "

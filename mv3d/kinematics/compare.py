@@ -223,15 +223,14 @@ def write_metrics_csv(path: str | os.PathLike, metrics: dict[str, dict[str, floa
 
 
 def write_comparison(result: MotComparison, out_dir: str | os.PathLike, figures: bool = True) -> dict[str, Path]:
-    """Write metrics.csv (rotations, deg), metrics_translations.csv (m), alignment.yaml and figures."""
+    """Write comparison.csv (rotations in degrees first, then translations in metres), alignment.yaml, figures."""
     import yaml
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rot = [c for c in result.coordinates if c not in result.translations]
-    paths = {"metrics": write_metrics_csv(out / "metrics.csv", result.metrics, rot),
-             "metrics_translations": write_metrics_csv(out / "metrics_translations.csv", result.metrics,
-                                                       result.translations)}
+    paths = {"comparison": write_metrics_csv(out / "comparison.csv", result.metrics,
+                                             rot + list(result.translations))}
     a = result.alignment
     with atomic_write(out / "alignment.yaml") as fh:
         yaml.safe_dump({"shift_s": float(a.shift_s), "correlation": float(a.correlation), "rate_hz": float(a.rate),

@@ -52,8 +52,11 @@ def find_static_window(times: np.ndarray, points: np.ndarray, seconds: float = 1
         raise InputError(f"the trial lasts {times[-1] - times[0]:.2f} s, shorter than the {seconds:g} s static "
                          "window; record a longer static trial or give --time-range")
     speed = np.linalg.norm(np.diff(points, axis=0), axis=-1) / np.diff(times)[:, None]   # (F-1, M)
-    frame_speed = np.nanmean(np.where(np.isfinite(speed), speed, np.nan), axis=1)
-    frame_speed = np.where(np.isfinite(frame_speed), frame_speed, np.inf)
+    seen = np.isfinite(speed)
+    frame_speed = np.where(seen.any(axis=1), np.where(seen, speed, 0).sum(axis=1) / np.maximum(seen.sum(axis=1), 1),
+                           np.nan)
+    # frames without markers can never be part of the window (a finite penalty keeps the cumsum finite)
+    frame_speed = np.where(np.isfinite(frame_speed), frame_speed, 1e12)
     n = int(np.searchsorted(times, times[0] + seconds - 1e-9))  # frames spanning `seconds`
     csum = np.concatenate([[0.0], np.cumsum(frame_speed)])
     window_mean = (csum[n:] - csum[:-n]) / n                          # over speed samples [i, i+n)

@@ -187,6 +187,10 @@ class TopDownEstimator:
             affine = crop_to_image_affine(center, size, self.input_size)
             crops = crop_images(images, affine, self.input_size, torch.as_tensor(idx[valid]))
             hm = self.heatmaps(normalize_crops(crops))
+            if (hm.shape[-1] * 4, hm.shape[-2] * 4) != tuple(self.input_size):
+                raise InputError(f"the network turns {self.input_size[0]}x{self.input_size[1]} crops into "
+                                 f"{hm.shape[-1]}x{hm.shape[-2]} heatmaps, not 1/4 of the input; use an input "
+                                 "size whose width and height are multiples of 32 (e.g. 192x256)")
             coords, conf = decode_heatmaps(hm, self.decode)
             hm_size = (hm.shape[-1], hm.shape[-2])
             uv = heatmap_to_input(coords.double(), self.input_size, hm_size)

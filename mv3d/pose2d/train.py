@@ -109,8 +109,9 @@ class TrainConfig:
         cfg = cls(**kw)
         size = cfg.input_size
         if (not isinstance(size, (list, tuple)) or len(size) != 2 or not all(isinstance(s, int) for s in size)
-                or any(s % 4 or s < 16 for s in size)):
-            raise ConfigError(f"{where}: input_size must be [width, height], multiples of 4 and >= 16, got {size!r}")
+                or any(s % 32 or s < 32 for s in size)):
+            raise ConfigError(f"{where}: input_size must be [width, height], multiples of 32 (the networks' "
+                              f"total stride), got {size!r}")
         cfg.input_size = (int(size[0]), int(size[1]))
         if cfg.optim.steps < 1 or cfg.optim.batch_size < 1 or cfg.optim.lr <= 0:
             raise ConfigError(f"{where}: optim.steps, optim.batch_size and optim.lr must be positive")
@@ -266,10 +267,12 @@ def train(cfg: TrainConfig, source: SampleSource | None = None, val_source: Samp
                         pin_memory=device.startswith("cuda"))
     per_epoch = max(len(loader), 1)
 
-    def _save(path: Path, val_pck: float | None) -> None:
-        state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                 "scaler": scaler.state_dict(), "step": step, "log": rows, "config": cfg.to_dict(),
-                 "best_val_pck": best, "val_pck": val_pck}
+    def _save(path: Path, val_pck: float | None, full: bool = True) -> None:
+        """last.pt: everything needed to resume; best.pt (full=False): weights, config and metrics."""
+        state = {"model": model.state_dict(), "step": step, "config": cfg.to_dict(), "val_pck": val_pck}
+        if full:
+            state.update(optimizer=opt.state_dict(), scheduler=sched.state_dict(), scaler=scaler.state_dict(),
+                         log=rows, best_val_pck=best)
         with atomic_path(path) as tmp:
             torch.save(state, tmp)
 
@@ -304,7 +307,7 @@ def train(cfg: TrainConfig, source: SampleSource | None = None, val_source: Samp
                 log.info("step %d: val PCK@0.05 %.4f", step, val_pck)
                 if val_pck > best:
                     best = val_pck
-                    _save(out_dir / "best.pt", val_pck)
+                    _save(out_dir / "best.pt", val_pck, full=False)
             if row is not None:
                 rows.append(row)
                 log.info("step %d loss %.3e lr %.1e", step, row.get("loss", float("nan")), row["lr"])

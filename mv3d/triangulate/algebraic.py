@@ -27,28 +27,40 @@ if TYPE_CHECKING:  # pragma: no cover
 _DET_EPS = 1e-12
 
 
-def camera_rows(P: np.ndarray, xy: np.ndarray) -> np.ndarray:
-    """DLT rows of each observation: (C, N, 2, 4).
+#: Index pairs (i, j) of the products a_i a_j kept by ``outer_terms``: the upper triangle of
+#: the 3x3 normal matrix (xx, xy, xz, yy, yz, zz), then the right-hand side terms (x4, y4, z4).
+_OUTER_I = np.array([0, 0, 0, 1, 1, 2, 0, 1, 2])
+_OUTER_J = np.array([0, 1, 2, 1, 2, 2, 3, 3, 3])
 
-    P: (C, 3, 4) normalised projection matrices; xy: (C, N, 2) undistorted normalised coordinates.
+
+def outer_terms(P: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    """Unweighted per-observation normal-equation terms: (C, N, 9).
+
+    P: (C, 3, 4); xy: (C, N, 2). Entries 0-5 are the upper triangle of A^T A restricted to X
+    (xx, xy, xz, yy, yz, zz), 6-8 are A^T a4 (the right-hand side is minus them). With
+    rows a = x p3 - p1 and b = y p3 - p2, a_i a_j + b_i b_j is linear in (x^2 + y^2, x, y, 1)
+    with per-camera coefficients, so all terms are one batched matrix product. Any
+    weighting is then a cheap contraction over cameras (``solve_weighted``).
     """
-    return xy[..., :, None] * P[:, None, 2:3, :] - P[:, None, :2, :]
+    p1, p2, p3 = P[:, 0], P[:, 1], P[:, 2]
+    i, j = _OUTER_I, _OUTER_J
+    coef = np.stack([p3[:, i] * p3[:, j],
+                     -(p3[:, i] * p1[:, j] + p1[:, i] * p3[:, j]),
+                     -(p3[:, i] * p2[:, j] + p2[:, i] * p3[:, j]),
+                     p1[:, i] * p1[:, j] + p2[:, i] * p2[:, j]], axis=1)  # (C, 4, 9)
+    x, y = xy[..., 0], xy[..., 1]
+    basis = np.stack([x * x + y * y, x, y, np.ones_like(x)], axis=-1)  # (C, N, 4)
+    return basis @ coef
 
 
-def normal_terms(rows: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-camera normal-equation terms of the inhomogeneous DLT.
+def normal_terms(P: np.ndarray, xy: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-camera weighted normal-equation terms of the inhomogeneous DLT.
 
-    rows: (C, N, 2, 4); w: (C, N) weights (0 = not used). Returns M (C, N, 6) — the upper
+    P: (C, 3, 4); xy: (C, N, 2); w: (C, N) weights (0 = not used). Returns M (C, N, 6) — the upper
     triangle xx, xy, xz, yy, yz, zz of ``w A^T A`` — and b (C, N, 3) = ``-w A^T a4``.
     """
-    a = rows[..., :3]
-    a4 = rows[..., 3]
-    wa = a * w[..., None, None]
-    M = np.stack([(wa[..., 0] * a[..., 0]).sum(-1), (wa[..., 0] * a[..., 1]).sum(-1),
-                  (wa[..., 0] * a[..., 2]).sum(-1), (wa[..., 1] * a[..., 1]).sum(-1),
-                  (wa[..., 1] * a[..., 2]).sum(-1), (wa[..., 2] * a[..., 2]).sum(-1)], axis=-1)
-    b = -(wa * a4[..., None]).sum(-2)
-    return M, b
+    O = outer_terms(P, xy) * w[..., None]
+    return O[..., :6], -O[..., 6:]
 
 
 def solve_sym3(M: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -96,21 +108,20 @@ def residuals_px(P: np.ndarray, focal: np.ndarray, xy: np.ndarray, X: np.ndarray
     return np.where(zc > 1e-6, err, np.inf)
 
 
-def solve_weighted(P: np.ndarray, focal: np.ndarray, rows: np.ndarray, w: np.ndarray,
+def solve_weighted(P: np.ndarray, focal: np.ndarray, O: np.ndarray, w: np.ndarray,
                    reweight: int = 1) -> np.ndarray:
     """Weighted DLT of N points from the views with w > 0, with depth re-weighting.
 
-    P: (C, 3, 4); focal: (C,); rows: (C, N, 2, 4); w: (C, N) >= 0. Returns X (N, 3), NaN
-    where fewer than two views carry weight or the rays are degenerate.
+    P: (C, 3, 4); focal: (C,); O: (C, N, 9) ``outer_terms``; w: (C, N) >= 0. Returns X (N, 3),
+    NaN where fewer than two views carry weight or the rays are degenerate.
     """
     w = w * (focal ** 2)[:, None]
-    M, b = normal_terms(rows, w)
-    X = solve_sym3(M.sum(0), b.sum(0))
+    S = np.einsum("cn,cnk->nk", w, O)
+    X = solve_sym3(S[:, :6], -S[:, 6:])
     for _ in range(reweight):
         z = depths(P, np.nan_to_num(X))
-        z = np.where(z > 1e-6, z, np.inf)
-        M, b = normal_terms(rows, w / z ** 2)
-        X = solve_sym3(M.sum(0), b.sum(0))
+        S = np.einsum("cn,cnk->nk", w / np.where(z > 1e-6, z, np.inf) ** 2, O)
+        X = solve_sym3(S[:, :6], -S[:, 6:])
     X[(w > 0).sum(0) < 2] = np.nan
     return X
 
@@ -139,7 +150,7 @@ def triangulate_dlt(rig: CameraRig, keypoints: np.ndarray, weights: np.ndarray |
     valid = np.isfinite(uv).all(-1) & (kp[..., 2].reshape(len(rig), -1) > min_confidence) & (conf > 0)
     xy = np.nan_to_num(rig.undistort_points(np.where(valid[..., None], uv, 0.0)))
     P = rig.normalized_projection_matrices()
-    X = solve_weighted(P, focal_lengths(rig), camera_rows(P, xy), np.where(valid, conf, 0.0))
+    X = solve_weighted(P, focal_lengths(rig), outer_terms(P, xy), np.where(valid, conf, 0.0))
     err = reprojection_errors(rig, uv, X)
     used = valid & np.isfinite(X).all(-1)[None]
     return X.reshape(shape + (3,)), used.reshape((len(rig),) + shape), err.reshape((len(rig),) + shape)

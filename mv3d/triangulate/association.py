@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mv3d.errors import InputError
-from mv3d.triangulate.algebraic import camera_rows, focal_lengths, normal_terms, solve_sym3
+from mv3d.triangulate.algebraic import focal_lengths, normal_terms, solve_sym3
 
 if TYPE_CHECKING:  # pragma: no cover
     from mv3d.camera import CameraRig
@@ -58,8 +58,7 @@ def associate_people(rig: CameraRig, candidates: np.ndarray, min_confidence: flo
     xy = np.where(ok[..., None], xy, 0.0)
     Pm = rig.normalized_projection_matrices()
     focal = focal_lengths(rig)
-    rows = camera_rows(Pm, xy.reshape(C, -1, 2))
-    M, b = normal_terms(rows, ok.reshape(C, -1) * (focal ** 2)[:, None])
+    M, b = normal_terms(Pm, xy.reshape(C, -1, 2), ok.reshape(C, -1) * (focal ** 2)[:, None])
     M, b = M.reshape(C, F, P, J, 6), b.reshape(C, F, P, J, 3)
     hyps = [(ca, cb, pa, pb) for ca, cb in combinations(range(C), 2) for pa, pb in product(range(P), range(P))]
     ca, cb, pa, pb = (np.array(h) for h in zip(*hyps))

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mv3d.errors import InputError
-from mv3d.triangulate.algebraic import (camera_rows, focal_lengths, normal_terms, reprojection_errors,
+from mv3d.triangulate.algebraic import (focal_lengths, outer_terms, reprojection_errors,
                                         residuals_px, solve_sym3, solve_weighted)
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -72,7 +72,7 @@ def check_keypoints(rig: CameraRig, keypoints: np.ndarray) -> np.ndarray:
     return kp
 
 
-def _select_hypothesis(P, focal, rows, xy, conf, valid, p: RobustParams, prior: np.ndarray | None = None
+def _select_hypothesis(P, focal, O, xy, conf, valid, p: RobustParams, prior: np.ndarray | None = None
                        ) -> np.ndarray:
     """Initial inlier mask (C, N) from the best pair hypothesis of each point.
 
@@ -80,15 +80,18 @@ def _select_hypothesis(P, focal, rows, xy, conf, valid, p: RobustParams, prior: 
     p.temporal_radius from it lose to any hypothesis within it.
     """
     C, N = valid.shape
-    k = min(C, p.max_views)
-    order = np.argsort(-np.where(valid, conf, -1.0), axis=0, kind="stable")[:k]  # (k, N)
-    pairs = np.array(list(combinations(range(k), 2)))
-    ia, ib = order[pairs[:, 0]], order[pairs[:, 1]]  # (H, N)
-    M1, b1 = normal_terms(rows, np.where(valid, 1.0, 0.0) * (focal ** 2)[:, None])
-    Mh = np.take_along_axis(M1, ia[..., None], 0) + np.take_along_axis(M1, ib[..., None], 0)
-    bh = np.take_along_axis(b1, ia[..., None], 0) + np.take_along_axis(b1, ib[..., None], 0)
-    Xh = solve_sym3(Mh, bh)  # (H, N, 3)
-    pair_ok = np.take_along_axis(valid, ia, 0) & np.take_along_axis(valid, ib, 0)
+    Of = O * (focal ** 2)[:, None, None]
+    if C <= p.max_views:  # every pair of cameras: the same for all points, no gather
+        pairs = np.array(list(combinations(range(C), 2)))
+        Sh = Of[pairs[:, 0]] + Of[pairs[:, 1]]
+        pair_ok = valid[pairs[:, 0]] & valid[pairs[:, 1]]
+    else:  # pairs of each point's max_views most confident views
+        order = np.argsort(-np.where(valid, conf, -1.0), axis=0, kind="stable")[:p.max_views]  # (k, N)
+        pairs = np.array(list(combinations(range(p.max_views), 2)))
+        ia, ib = order[pairs[:, 0]], order[pairs[:, 1]]  # (H, N)
+        Sh = np.take_along_axis(Of, ia[..., None], 0) + np.take_along_axis(Of, ib[..., None], 0)
+        pair_ok = np.take_along_axis(valid, ia, 0) & np.take_along_axis(valid, ib, 0)
+    Xh = solve_sym3(Sh[..., :6], -Sh[..., 6:])  # (H, N, 3)
     err = residuals_px(P, focal, xy, np.nan_to_num(Xh, nan=0.0))  # (C, H, N)
     tau2 = p.threshold_px ** 2
     cost = np.where(valid[:, None], np.minimum(np.nan_to_num(err, nan=np.inf, posinf=1e30), 1e30) ** 2, 0.0)
@@ -102,15 +105,15 @@ def _select_hypothesis(P, focal, rows, xy, conf, valid, p: RobustParams, prior: 
     return valid & (err_best < p.threshold_px)
 
 
-def _solve_flat(P, focal, rows, xy, conf, valid, p: RobustParams, prior: np.ndarray | None = None
+def _solve_flat(P, focal, O, xy, conf, valid, p: RobustParams, prior: np.ndarray | None = None
                 ) -> tuple[np.ndarray, np.ndarray]:
     """Robust points (N, 3) and inlier views (C, N) of flattened observations."""
-    inl = _select_hypothesis(P, focal, rows, xy, conf, valid, p, prior)
+    inl = _select_hypothesis(P, focal, O, xy, conf, valid, p, prior)
     for _ in range(2):
-        X = solve_weighted(P, focal, rows, np.where(inl, conf, 0.0))
+        X = solve_weighted(P, focal, O, np.where(inl, conf, 0.0))
         err = residuals_px(P, focal, xy, np.nan_to_num(X))
         inl = valid & (err < p.threshold_px) & np.isfinite(X).all(-1)
-    X = solve_weighted(P, focal, rows, np.where(inl, conf, 0.0))
+    X = solve_weighted(P, focal, O, np.where(inl, conf, 0.0))
     bad = inl.sum(0) < p.min_views
     X[bad] = np.nan
     inl[:, bad] = False
@@ -138,6 +141,17 @@ def _observations(rig: CameraRig, kp: np.ndarray, p: RobustParams) -> _Obs:
     return _Obs(uv, xy, conf, valid)
 
 
+def _swap_observations(obs: _Obs, shape: tuple[int, int, int], c: np.ndarray, f: np.ndarray,
+                       left: np.ndarray, right: np.ndarray) -> _Obs:
+    """Observations with joints left and right exchanged in cameras c, frames f."""
+    out = []
+    for a in (obs.uv, obs.xy, obs.conf, obs.valid):
+        a = a.reshape(shape + a.shape[2:]).copy()
+        a[c, f, left], a[c, f, right] = a[c, f, right].copy(), a[c, f, left].copy()
+        out.append(a.reshape((shape[0], -1) + a.shape[3:]))
+    return _Obs(*out)
+
+
 def _solve_all(rig: CameraRig, obs: _Obs, p: RobustParams, prior: np.ndarray | None = None
                ) -> tuple[np.ndarray, np.ndarray]:
     """Robust solve of all observations in chunks: X (N, 3), inliers (C, N)."""
@@ -148,8 +162,8 @@ def _solve_all(rig: CameraRig, obs: _Obs, p: RobustParams, prior: np.ndarray | N
     inl = np.zeros(obs.valid.shape, bool)
     for s in range(0, N, p.chunk):
         sl = slice(s, s + p.chunk)
-        rows = camera_rows(P, obs.xy[:, sl])
-        X[sl], inl[:, sl] = _solve_flat(P, focal, rows, obs.xy[:, sl], obs.conf[:, sl], obs.valid[:, sl], p,
+        O = outer_terms(P, obs.xy[:, sl])
+        X[sl], inl[:, sl] = _solve_flat(P, focal, O, obs.xy[:, sl], obs.conf[:, sl], obs.valid[:, sl], p,
                                         None if prior is None else prior[sl])
     return X, inl
 
@@ -183,13 +197,11 @@ def temporal_reference(X: np.ndarray) -> np.ndarray:
     F = X.shape[0]
     pad = np.full((2,) + X.shape[1:], np.nan)
     Xp = np.concatenate([pad, X, pad])
-    stack = np.stack([Xp[k:k + F] for k in (0, 1, 3, 4)])
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            return np.nanmedian(stack, axis=0)
+    stack = np.sort(np.stack([Xp[k:k + F] for k in (0, 1, 3, 4)]), axis=0)  # NaN sort last
+    n = np.isfinite(stack).sum(0)
+    lo = np.take_along_axis(stack, np.maximum((n - 1) // 2, 0)[None], 0)[0]
+    hi = np.take_along_axis(stack, np.maximum(n // 2, 0)[None], 0)[0]
+    return np.where(n > 0, 0.5 * (lo + hi), np.nan)
 
 
 def _temporal_flips(X: np.ndarray, pairs: np.ndarray) -> np.ndarray:
@@ -255,12 +267,10 @@ def robust_triangulate(rig: CameraRig, keypoints: np.ndarray, params: RobustPara
     if p.swaps and flip_pairs is not None:
         swap = _swap_mask(rig, obs, X.reshape(-1, 3), inl, (F, J), flip_pairs, p)
         if swap.any():
-            kp = kp.copy()
             c, f, b = np.nonzero(swap)
             left, right = flip_pairs[b, 0], flip_pairs[b, 1]
-            kp[c, f, left], kp[c, f, right] = kp[c, f, right].copy(), kp[c, f, left].copy()
             swapped[c, f, left] = swapped[c, f, right] = True
-            obs = _observations(rig, kp, p)
+            obs = _swap_observations(obs, (C, F, J), c, f, left, right)
             redo = np.zeros((F, J), bool)
             redo[f, left] = redo[f, right] = True
             resolve(redo, X.copy() if temporal else None)

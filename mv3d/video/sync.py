@@ -401,8 +401,8 @@ def synchronize(keypoints: np.ndarray, fps: float | np.ndarray, rig: CameraRig |
         if c == reference:
             continue
         ncc = lagged_ncc(sigs[reference], sigs[c], lags, min_overlap)
-        good = np.isfinite(ncc).any(0)
-        curve = np.nanmean(ncc[:, good], axis=1) if good.any() else np.full(lags.size, np.nan)
+        n_ok = np.isfinite(ncc).sum(1)
+        curve = np.where(n_ok > 0, np.nansum(ncc, axis=1) / np.maximum(n_ok, 1), np.nan)
         corr[c] = curve
         peaks = _peaks(curve)
         if peaks.size == 0:

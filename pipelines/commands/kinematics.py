@@ -82,7 +82,7 @@ def ik_cmd(model_path: Path, trc_path: Path, setup: Path | None, marker_sets: tu
 @click.option("--video", "video_path", type=_FILE, required=True, help="Video .mot (or .trc with --markers-space).")
 @click.option("--mocap", "mocap_path", type=_FILE, required=True, help="Mocap .mot (or .trc).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Folder for metrics.csv, alignment.yaml and figures/.")
+              help="Folder for comparison.csv, alignment.yaml and figures/.")
 @click.option("--max-lag", type=float, default=None, help="Largest |shift| searched [s].")
 @click.option("--shift", type=float, default=None, help="Use this shift [s] instead of estimating it.")
 @click.option("--transform", type=_FILE, default=None,

@@ -1,0 +1,113 @@
+"""Run the whole pipeline on one session trial, and build its HTML report."""
+from __future__ import annotations
+
+import csv
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from mv3d.config import PipelineConfig, load_config, to_dict
+from mv3d.errors import InputError
+from pipelines.runner import Runner
+from pipelines.session import Session, discover_session
+from pipelines.stages import Context, build_stages, mocap_reference
+
+log = logging.getLogger(__name__)
+
+#: The coordinates of OpenCap's lower-limb accuracy figure (hips, knees, ankles).
+LOWER_LIMB = [f"{c}_{s}" for s in "rl" for c in ("hip_flexion", "hip_adduction", "hip_rotation", "knee_angle",
+                                                  "ankle_angle")]
+
+
+def load_pipeline_config(config: str | Path | dict | None) -> dict:
+    """The validated pipeline config (defaults + the given file or mapping) as a nested dict."""
+    return to_dict(load_config(config if config is not None else {}, PipelineConfig))
+
+
+def check_session(session: Session, trial_name: str | None) -> Context:
+    """Fail fast, before any heavy work, on what would stop the run later."""
+    trial = session.trial(trial_name)
+    if session.calibration is None:
+        raise InputError(f"session {session.root} has no calibration: add cameraIntrinsicsExtrinsics.pickle per "
+                         f"camera (OpenCap layout) or calibration/Calib*.toml (Pose2Sim layout)")
+    usable = trial.detections or trial.videos
+    if len(usable) < 2:
+        raise InputError(f"session {session.root}, trial {trial.name}: {len(usable)} usable camera(s) "
+                         f"({', '.join(usable) or 'none'}); triangulation needs at least 2")
+    return trial
+
+
+def run_session(session_path: str | Path, config: str | Path | dict | None = None, trial: str | None = None,
+                start: str | None = None, stop: str | None = None, only: list[str] | None = None,
+                force: bool = False, progress=None) -> dict:
+    """Run (or resume) the pipeline on one trial and write its report; returns key metrics."""
+    session = discover_session(session_path)
+    cfg = load_pipeline_config(config)
+    trial_obj = check_session(session, trial)
+    ctx = Context(session, trial_obj, cfg)
+    ctx.subject()  # height and mass are needed by augmentation and scaling: fail now, not in an hour
+    runner = Runner(build_stages(), ctx, session.work_dir() / f"{trial_obj.name}.stages.json")
+    t0 = time.perf_counter()
+    results = runner.run(start=start, stop=stop, only=only, force=force, progress=progress)
+    report = build_report(ctx)
+    metrics = trial_metrics(ctx)
+    metrics.update({"session": str(session.root), "trial": trial_obj.name, "status": "ok",
+                    "report": str(report), "seconds": round(time.perf_counter() - t0, 2),
+                    "stages_run": ",".join(r.name for r in results if r.status == "ran")})
+    return metrics
+
+
+# ----------------------------------------------------------------------------------- metrics
+def _read_csv(path: Path) -> list[dict]:
+    with path.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def trial_metrics(ctx: Context) -> dict:
+    """Headline numbers of a finished trial (for the report and batch summaries)."""
+    out: dict = {}
+    store = ctx.store
+    if store.path.is_file() and "reprojection_errors" in store:
+        err = store.read("reprojection_errors")
+        used = store.read("views_used").astype(bool)
+        e = err[used & np.isfinite(err)]
+        out["median_reproj_px"] = round(float(np.median(e)), 3) if e.size else float("nan")
+    errors_csv = ctx.session.work_dir() / f"{ctx.trial.name}_ik_marker_errors.csv"
+    if errors_csv.is_file():
+        rows = _read_csv(errors_csv)
+        rms = np.array([float(r["rms_error_m"]) for r in rows if r.get("rms_error_m")])
+        out["ik_rms_marker_error_mm"] = round(1000 * float(np.nanmean(rms)), 2) if rms.size else float("nan")
+    comparison = ctx.session.comparison_csv(ctx.trial.name)
+    if comparison.is_file():
+        rmse = {r["coordinate"]: float(r["rmse"]) for r in _read_csv(comparison)}
+        lower = [rmse[c] for c in LOWER_LIMB if c in rmse]
+        out["lower_limb_rmse_deg"] = round(float(np.mean(lower)), 2) if lower else float("nan")
+    return out
+
+
+# ------------------------------------------------------------------------------------ report
+def build_report(ctx: Context) -> Path:
+    """Write ``mv3d/report/<trial>.html`` from what the stages left behind."""
+    from pipelines import report_sections as sections
+    from pipelines.report import Report
+
+    session, trial = ctx.session, ctx.trial
+    height, mass = ctx.subject()
+    rep = Report(f"mv3d report — {trial.name}",
+                 f"session {session.root} ({session.layout} layout) · subject {height:.2f} m, {mass:.1f} kg · "
+                 f"generated {time.strftime('%Y-%m-%d %H:%M')}")
+    for stage, messages in ctx.warnings().items():
+        for m in messages:
+            rep.warn(f"[{stage}] {m}")
+    for builder in (sections.cameras, sections.sync, sections.overlays, sections.reprojection, sections.bones,
+                    sections.skeleton, sections.ik_errors, sections.joint_angles, sections.comparison):
+        try:
+            builder(ctx, rep)
+        except Exception as exc:  # a broken figure must not hide the rest of the report
+            log.exception("report section %s failed", builder.__name__)
+            rep.warn(f"report section '{builder.__name__}' could not be drawn: {type(exc).__name__}: {exc}")
+    if mocap_reference(ctx) is None:
+        rep.add("Comparison with mocap", "<p class='note'>This trial has no mocap; nothing to compare.</p>")
+    return rep.write(session.report_path(trial.name))

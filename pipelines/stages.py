@@ -1,0 +1,363 @@
+"""The stages of a session run: thin wrappers that read inputs, call the library, write outputs.
+
+Order: calibration -> keypoints2d -> sync -> triangulation -> augmentation -> scaling -> ik
+-> compare -> report. Arrays go to ``mv3d/<trial>.h5`` (``SessionStore``); files use
+OpenCap's names (``pipelines.session.Session``).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+import numpy as np
+
+from mv3d.errors import InputError
+from mv3d.io.atomic import atomic_write
+from mv3d.io.store import SessionStore
+from mv3d.skeleton import MV3D23, MV3D25, add_derived
+from pipelines.session import Session, Trial
+from pipelines.stage import Stage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Context:
+    """What every stage sees: the session, the trial, the config (nested dict) and the trial's store."""
+
+    session: Session
+    trial: Trial
+    config: dict
+    stage: str = ""
+
+    @property
+    def warnings_path(self) -> Path:
+        return self.session.work_dir() / f"{self.trial.name}_warnings.json"
+
+    def warnings(self) -> dict[str, list[str]]:
+        """Warnings of the last run of each stage, by stage name."""
+        path = self.warnings_path
+        return json.loads(path.read_text()) if path.is_file() else {}
+
+    def begin_stage(self, name: str) -> None:
+        """Called by the runner before a stage runs: forget that stage's earlier warnings."""
+        self.stage = name
+        self._save_warnings({k: v for k, v in self.warnings().items() if k != name})
+
+    def warn(self, message: str) -> None:
+        """A warning for the log and the top of the report, kept with the stage that raised it."""
+        log.warning(message)
+        found = self.warnings()
+        found.setdefault(self.stage or "pipeline", []).append(message)
+        self._save_warnings(found)
+
+    def _save_warnings(self, found: dict) -> None:
+        self.session.work_dir().mkdir(parents=True, exist_ok=True)
+        with atomic_write(self.warnings_path) as fh:
+            json.dump(found, fh, indent=1)
+
+    @cached_property
+    def store(self) -> SessionStore:
+        self.session.work_dir().mkdir(parents=True, exist_ok=True)
+        return SessionStore(self.session.store_path(self.trial.name))
+
+    @property
+    def calibration_copy(self) -> Path:
+        return self.session.work_dir() / "calibration.toml"
+
+    @cached_property
+    def rig(self):
+        from calibration import load_rig
+
+        return load_rig(self.calibration_copy)
+
+    def section(self, name: str) -> dict:
+        return self.config.get(name, {})
+
+    def output_files(self) -> dict[str, Path]:
+        """Stage outputs that are files, by output name."""
+        s, t = self.session, self.trial.name
+        return {"calibration_toml": self.calibration_copy, "trc_pre": s.pre_augmentation_trc(t),
+                "trc_post": s.post_augmentation_trc(t), "model_scaled": scaled_model_path(self),
+                "mot": s.kinematics_mot(t)}
+
+    def has_output(self, name: str) -> bool:
+        files = self.output_files()
+        if name in files:
+            return files[name].is_file()
+        return self.store.path.is_file() and name in self.store
+
+    def subject(self) -> tuple[float, float]:
+        """Height (m) and mass (kg): config first, then sessionMetadata.yaml."""
+        kin = self.section("kinematics")
+        height = kin.get("height_m") or self.session.height
+        mass = kin.get("mass_kg") or self.session.mass
+        if height is None or mass is None:
+            missing = " and ".join(n for n, v in (("height_m", height), ("mass_kg", mass)) if v is None)
+            raise InputError(f"session {self.session.root}: the subject's {missing} is unknown; add it to "
+                             f"sessionMetadata.yaml (height_m: 1.75, mass_kg: 70) or to the config's kinematics section")
+        return float(height), float(mass)
+
+
+# ------------------------------------------------------------------------------------ stages
+def run_calibration(ctx: Context) -> None:
+    """Read the session's calibration (any supported format) and keep a TOML copy beside the outputs."""
+    from calibration import load_rig, save_rig
+
+    if ctx.session.calibration is None:
+        raise InputError(f"session {ctx.session.root} has no calibration: add cameraIntrinsicsExtrinsics.pickle "
+                         f"per camera (OpenCap) or calibration/Calib*.toml (Pose2Sim)")
+    rig = load_rig(ctx.session.calibration)
+    cams = ctx.trial.cameras
+    missing = [c for c in cams if c not in rig.names]
+    if missing and len(rig) == len(cams):  # e.g. Pose2Sim's cam01 vs calibration's cam_01: same order
+        log.info("calibration cameras %s taken in order for %s", rig.names, cams)
+    elif missing:
+        raise InputError(f"session {ctx.session.root}: camera(s) {', '.join(missing)} of trial {ctx.trial.name} are "
+                         f"not in the calibration {ctx.session.calibration} (cameras: {', '.join(rig.names)})")
+    ctx.session.work_dir().mkdir(parents=True, exist_ok=True)
+    save_rig(rig, ctx.calibration_copy, format="toml")
+    ctx.__dict__.pop("rig", None)
+
+
+def _video_fps(trial: Trial) -> float | None:
+    from mv3d.video.frames import probe
+
+    for video in trial.videos.values():
+        if video.is_file():
+            return float(probe(video).fps)
+    return None
+
+
+def run_keypoints2d(ctx: Context) -> None:
+    """2D keypoints (C, F, 23, 3) per camera in calibration order: imported detections (or the 2D network)."""
+    from mv3d.io import read_keypoints
+
+    cfg = ctx.section("keypoints")
+    trial = ctx.trial
+    fps = cfg.get("fps") or _video_fps(trial)
+    if fps is None:
+        raise InputError(f"trial {trial.name}: no video to read the frame rate from; set keypoints.fps in the config")
+    source = cfg.get("source", "auto")
+    if source == "network" or (source == "auto" and not trial.detections):
+        raise InputError(f"trial {trial.name}: running the 2D network inside `mv3d run` is not available yet; "
+                         f"import detections (OpenPose/mmpose JSON per camera) or run `mv3d pose2d` first")
+    rig = ctx.rig
+    cams = trial.cameras
+    order = cams if all(c in rig.names for c in cams) else cams  # matched in order, see run_calibration
+    per_cam = []
+    for cam in order:
+        if cam not in trial.detections:
+            raise InputError(f"trial {trial.name}: camera {cam} has a video but no detections")
+        kp = read_keypoints(trial.detections[cam], format=cfg.get("format", "openpose"), fps=fps)
+        per_cam.append(kp.data[0])
+    n = max(len(k) for k in per_cam)
+    data = np.full((len(per_cam), n, len(MV3D23), 3), np.nan)
+    data[..., 2] = 0.0
+    for c, k in enumerate(per_cam):
+        data[c, :len(k)] = k
+    names = rig.names if len(rig) == len(order) and not all(c in rig.names for c in order) else order
+    ctx.store.write("keypoints2d", data, units="px", joint_names=list(MV3D23), cameras=list(names), fps=float(fps))
+
+
+def run_sync(ctx: Context) -> None:
+    """Camera offsets from keypoint motion; all cameras resampled onto the first camera's clock."""
+    from mv3d.video.flow import retime_cameras
+    from mv3d.video.sync import SyncParams, synchronize
+
+    kp = ctx.store.read("keypoints2d")
+    attrs = ctx.store.attrs("keypoints2d")
+    cams, fps = list(attrs["cameras"]), float(attrs["fps"])
+    rig = ctx.rig.subset(cams)
+    cfg = ctx.section("sync")
+    n = kp.shape[1]
+    times = np.arange(n) / fps
+    if cfg.get("enabled", True):
+        ref = cams.index(cfg["reference_camera"]) if cfg.get("reference_camera") else 0
+        result = synchronize(kp, fps, rig=rig, cameras=cams, reference=ref,
+                             params=SyncParams(max_offset=float(cfg.get("max_offset_s", 1.0))))
+        offsets, rates, conf = result.offsets, result.rates, result.confidence
+        for w in result.warnings:
+            ctx.warn(f"sync: {w}")
+        synced = retime_cameras(kp, offsets, rates, times)
+    else:
+        offsets, rates, conf = np.zeros(len(cams)), np.full(len(cams), fps), np.ones(len(cams))
+        synced = kp
+    ctx.store.write_many({
+        "sync_offsets": (np.asarray(offsets, float), {"units": "s", "cameras": cams}),
+        "sync_rates": (np.asarray(rates, float), {"units": "1/s", "cameras": cams}),
+        "sync_confidence": (np.asarray(conf, float), {"cameras": cams}),
+        "keypoints2d_synced": (synced, {"units": "px", "joint_names": list(MV3D23), "cameras": cams,
+                                        "timestamps": times, "time_axis": 1, "fps": fps}),
+    })
+
+
+def run_triangulation(ctx: Context) -> None:
+    """3D keypoints (F, 23, 3) with robust view selection, limb constraints and filtering; pre-augmentation TRC."""
+    from mv3d.io import write_trc
+    from mv3d.triangulate import reconstruct
+
+    kp = ctx.store.read("keypoints2d_synced")
+    attrs = ctx.store.attrs("keypoints2d_synced")
+    cams, fps = list(attrs["cameras"]), float(attrs["fps"])
+    times = ctx.store.timestamps("keypoints2d_synced")
+    cfg = ctx.section("triangulation")
+    kp = kp.copy()
+    low = kp[..., 2] < float(cfg.get("min_confidence", 0.3))
+    kp[low] = np.nan
+    kp[..., 2][low] = 0.0
+    rig = ctx.rig.subset(cams)
+    cutoff = cfg.get("filter_cutoff_hz")
+    rec = reconstruct(rig, kp, method=cfg.get("method", "algebraic"),
+                      limb_constraints=bool(cfg.get("limb_constraints", True)),
+                      filter=f"butterworth:{cutoff}" if cutoff else None, fps=fps,
+                      max_gap=int(cfg.get("max_gap", 10)))
+    points = rec.points
+    valid = np.isfinite(points).all(-1).any(-1)
+    if not valid.any():
+        raise InputError(f"trial {ctx.trial.name}: no frame could be triangulated; check that the cameras see the "
+                         f"subject and that the calibration matches the videos")
+    ctx.store.write_many({
+        "points3d": (points, {"units": "m", "joint_names": list(MV3D23), "timestamps": times,
+                              "frame": "calibration"}),
+        "reprojection_errors": (rec.errors, {"units": "px", "cameras": cams, "joint_names": list(MV3D23)}),
+        "views_used": (rec.used.astype(np.uint8), {"cameras": cams, "joint_names": list(MV3D23)}),
+    })
+    out = ctx.session.pre_augmentation_trc(ctx.trial.name)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_trc(out, ctx.rig.to_opensim(add_derived(points)), list(MV3D25), times, units="m")
+
+
+def run_augmentation(ctx: Context) -> None:
+    """Anatomical markers from the keypoints (LSTM); the post-augmentation TRC holds keypoints + markers."""
+    from mv3d.io import read_trc, write_trc
+
+    pre = ctx.session.pre_augmentation_trc(ctx.trial.name)
+    post = ctx.session.post_augmentation_trc(ctx.trial.name)
+    post.parent.mkdir(parents=True, exist_ok=True)
+    cfg = ctx.section("augment")
+    trc = read_trc(pre)
+    from mv3d.augment.weights import DEFAULT_WEIGHTS, load_augmenter
+
+    if not cfg.get("enabled", True) or (cfg.get("weights") is None and not DEFAULT_WEIGHTS.is_file()):
+        if cfg.get("enabled", True):
+            ctx.warn(f"marker augmentation skipped: no augmenter weights ({DEFAULT_WEIGHTS.name} is not shipped "
+                     f"yet and augment.weights is not set); IK uses the video keypoints only")
+        shutil.copyfile(pre, post)
+        return
+
+    height, mass = ctx.subject()
+    augmenter = load_augmenter(cfg.get("weights"), long_gaps="split")
+    markers, names = augmenter.augment(trc.points, trc.marker_names, height, mass, source=str(pre))
+    write_trc(post, np.concatenate([trc.points, markers], axis=1), list(trc.marker_names) + list(names),
+              trc.times, units="m")
+
+
+def _model_files(ctx: Context) -> tuple[Path, str]:
+    """The generic model for scaling (written for the subject when built-in) and its name."""
+    from mv3d.kinematics.bodymodel import write_model
+
+    model = ctx.section("kinematics").get("model", "builtin")
+    if model != "builtin":
+        return Path(model), Path(model).stem
+    height, mass = ctx.subject()
+    generic = ctx.session.work_dir() / "generic_model"
+    generic.mkdir(parents=True, exist_ok=True)
+    return write_model(generic, height, mass), "mv3d_body"
+
+
+def _marker_trc(ctx: Context) -> Path:
+    post = ctx.session.post_augmentation_trc(ctx.trial.name)
+    return post if post.is_file() else ctx.session.pre_augmentation_trc(ctx.trial.name)
+
+
+def run_scaling(ctx: Context) -> None:
+    """Scale the model to the subject from the stillest second of the trial (or a static trial)."""
+    from mv3d.kinematics.scale import scale_model
+
+    height, mass = ctx.subject()
+    model, name = _model_files(ctx)
+    out = ctx.session.model_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    scale_model(model, _marker_trc(ctx), mass, out, height=height, name=name)
+
+
+def scaled_model_path(ctx: Context) -> Path:
+    model = ctx.section("kinematics").get("model", "builtin")
+    name = "mv3d_body" if model == "builtin" else Path(model).stem
+    return ctx.session.model_dir() / f"{name}_scaled.osim"
+
+
+def run_ik(ctx: Context) -> None:
+    """Inverse kinematics of the trial on the scaled model: .mot and per-frame marker errors."""
+    from mv3d.kinematics.ik import run_ik as ik
+
+    out = ctx.session.kinematics_mot(ctx.trial.name)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    errors_csv = ctx.session.work_dir() / f"{ctx.trial.name}_ik_marker_errors.csv"
+    builtin = ctx.section("kinematics").get("model", "builtin") == "builtin"
+    ik(scaled_model_path(ctx), _marker_trc(ctx), out, errors_csv=errors_csv,
+       accuracy=float(ctx.section("kinematics").get("ik_accuracy", 1e-5)), refine=builtin)
+
+
+def mocap_reference(ctx: Context) -> Path | None:
+    """The trial's mocap .mot, or the simulator's true coordinates for a simulated session."""
+    if ctx.trial.mocap_mot is not None:
+        return ctx.trial.mocap_mot
+    truth = ctx.session.root / "truth" / "coordinates.mot"
+    return truth if truth.is_file() else None
+
+
+def run_compare(ctx: Context) -> None:
+    """Joint angles against mocap (or simulation truth): aligned metrics CSV and figures."""
+    from mv3d.kinematics.compare import compare_mot, write_comparison
+
+    reference = mocap_reference(ctx)
+    if reference is None:
+        log.info("trial %s has no mocap: comparison skipped", ctx.trial.name)
+        return
+    result = compare_mot(ctx.session.kinematics_mot(ctx.trial.name), reference, max_lag_s=0.5)
+    out_dir = ctx.session.work_dir() / f"{ctx.trial.name}_comparison"
+    paths = write_comparison(result, out_dir)
+    shutil.copyfile(paths["comparison"], ctx.session.comparison_csv(ctx.trial.name))
+
+
+def build_stages() -> list[Stage]:
+    """The pipeline's stages in order (see the module docstring)."""
+    def calib_files(ctx: Context) -> list[Path]:
+        cal = ctx.session.calibration
+        if cal is None:
+            return []
+        return sorted(cal.rglob("*.pickle")) if cal.is_dir() else [cal]
+
+    def detection_files(ctx: Context) -> list[Path]:
+        return sorted(ctx.trial.detections.values()) + sorted(ctx.trial.videos.values())
+
+    def metadata(ctx: Context) -> list[Path]:
+        return [ctx.session.root / "sessionMetadata.yaml"]
+
+    def reference(ctx: Context) -> list[Path]:
+        ref = mocap_reference(ctx)
+        return [ref] if ref else []
+
+    return [
+        Stage("calibration", run_calibration, outputs=("calibration_toml",),
+              external_inputs=calib_files, description="read the calibration"),
+        Stage("keypoints2d", run_keypoints2d, inputs=("calibration_toml",), outputs=("keypoints2d",),
+              config_keys=("keypoints",), external_inputs=detection_files, description="2D keypoints per camera"),
+        Stage("sync", run_sync, inputs=("keypoints2d",), outputs=("keypoints2d_synced", "sync_offsets"),
+              config_keys=("sync",), description="camera time offsets"),
+        Stage("triangulation", run_triangulation, inputs=("keypoints2d_synced",), outputs=("points3d", "trc_pre"),
+              config_keys=("triangulation",), description="3D keypoints"),
+        Stage("augmentation", run_augmentation, inputs=("trc_pre",), outputs=("trc_post",),
+              config_keys=("augment", "kinematics"), external_inputs=metadata, description="anatomical markers"),
+        Stage("scaling", run_scaling, inputs=("trc_post",), outputs=("model_scaled",), config_keys=("kinematics",),
+              external_inputs=metadata, description="scaled OpenSim model"),
+        Stage("ik", run_ik, inputs=("trc_post", "model_scaled"), outputs=("mot",), config_keys=("kinematics",),
+              description="inverse kinematics"),
+        Stage("compare", run_compare, inputs=("mot",), external_inputs=reference,
+              description="comparison with mocap"),
+    ]
