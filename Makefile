@@ -20,6 +20,9 @@ demo: $(STAMP)
 	$(VENV)/bin/mv3d demo
 
 test: $(STAMP)
+	# The report test opens the HTML in headless Chromium (Debian's package); install it when missing.
+	command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
+		|| echo "chromium could not be installed: the report rendering test will be skipped"
 	$(PY) -m pytest -n 2 --dist loadfile
 
 bench: $(STAMP)

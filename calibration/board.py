@@ -301,3 +301,61 @@ def detect_charuco(image: np.ndarray, squares: tuple[int, int], square_size: flo
     if ids is None or len(ids) < 4:
         return None
     return ids.ravel(), corners.reshape(-1, 2).astype(float)
+
+
+def _frames_of(source: Path, n_frames: int):
+    """Up to n_frames evenly spaced frames (index, image) of a video, or the images of a folder/file list."""
+    import cv2
+
+    source = Path(source)
+    if source.is_dir() or source.suffix.lower() in IMAGE_SUFFIXES:
+        files = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if source.is_dir() else [source]
+        if not files:
+            raise InputError(f"no image (.png, .jpg) in {source}")
+        for i, p in enumerate(files[:n_frames]):
+            img = cv2.imread(str(p))
+            if img is None:
+                raise InputError(f"cannot read image {p}")
+            yield i, img
+        return
+    cap = cv2.VideoCapture(str(source))
+    if not cap.isOpened():
+        raise InputError(f"cannot open video {source}")
+    try:
+        n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        wanted = set(np.linspace(0, max(n - 1, 0), min(n_frames, max(n, 1))).astype(int).tolist())
+        for i in range(n):
+            if not cap.grab():
+                break
+            if i in wanted:
+                ok, img = cap.retrieve()
+                if ok:
+                    yield i, img
+    finally:
+        cap.release()
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+
+def detect_static_board(source: Path, board: Checkerboard, expected_size: tuple[int, int] | None = None,
+                        n_frames: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """Corners (N, 2) of a board that does not move, as the per-corner median over the frames of a
+    video (or images) where it is found, and one image (h, w[, 3]) showing it.
+
+    expected_size: (w, h) of the camera's intrinsics; a different image size is an error.
+    """
+    found, shown = [], None
+    for i, img in _frames_of(source, n_frames):
+        size = (img.shape[1], img.shape[0])
+        if expected_size is not None and tuple(expected_size) != size:
+            raise InputError(f"{source} is {size[0]}x{size[1]} but the intrinsics are for "
+                             f"{expected_size[0]}x{expected_size[1]}; use the intrinsics of this camera and resolution")
+        c = detect_corners(img, board)
+        if c is not None:
+            found.append(c)
+            shown = img if shown is None else shown
+    if not found:
+        raise InputError(f"no {board.cols}x{board.rows} checkerboard found in {source}; check the inner-corner "
+                         "counts (squares minus one) and that the whole board is visible to this camera")
+    return np.median(np.array(found), axis=0), shown

@@ -455,12 +455,13 @@ def estimate_height(points: np.ndarray, joint_names: list[str] | tuple[str, ...]
     return total / ratio
 
 
-def calibrate_from_keypoints(rig: CameraRig, keypoints: np.ndarray, height: float, joint_names=None,
+def calibrate_from_keypoints(rig: CameraRig, keypoints: np.ndarray, height: float | None, joint_names=None,
                              min_confidence: float = 0.3, gauge: int | str = 0, **kwargs) -> BundleResult:
-    """Refine a rig with a person's 2D keypoints (C, F, J, 3) over a trial, metric scale from ``height`` (m).
+    """Refine a rig with a person's 2D keypoints (C, F, J, 3) over a trial; metric scale from ``height`` (m).
 
     The person is the calibration pattern: every (frame, joint) is a point. The result's scale
-    makes the reconstructed subject's height (:func:`estimate_height`) equal ``height``.
+    makes the reconstructed subject's height (:func:`estimate_height`) equal ``height``; with
+    height None the initial rig's scale is kept (mean distance of the cameras to the gauge camera).
     """
     from mv3d.skeleton import MV3D23
 
@@ -471,8 +472,18 @@ def calibrate_from_keypoints(rig: CameraRig, keypoints: np.ndarray, height: floa
     C, F, J, _ = kp.shape
     conf = np.where(kp[..., 2] >= min_confidence, kp[..., 2], 0.0)
     res = bundle_adjust(rig, kp[..., :2].reshape(C, F * J, 2), conf.reshape(C, F * J), gauge=gauge, **kwargs)
+    if height is None:
+        return rescale(res, keep_scale(rig, res.rig, gauge), gauge)
     h = estimate_height(res.points.reshape(F, J, 3), names)
     return rescale(res, height / h, gauge)
+
+
+def keep_scale(initial: CameraRig, refined: CameraRig, gauge: int | str = 0) -> float:
+    """Factor that gives ``refined`` the mean camera-to-gauge distance of ``initial``."""
+    g = initial.names.index(gauge) if isinstance(gauge, str) else int(gauge)
+    d0 = np.linalg.norm(initial.centers - initial.centers[g], axis=1).sum()
+    d1 = np.linalg.norm(refined.centers - refined.centers[g], axis=1).sum()
+    return float(d0 / d1)
 
 
 def calibrate_from_board(rig: CameraRig, corners: np.ndarray, square_size: float, cols: int, rows: int,

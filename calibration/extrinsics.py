@@ -15,7 +15,8 @@ winner (the other solution's RMS over ``clear_ratio`` x the best); (3) for the r
 cameras, consistency across cameras: with extra correspondences seen by several cameras
 (e.g. a person's keypoints or the board elsewhere), the combination with the smallest
 multi-view reprojection error (OpenCap's approach); otherwise the solution whose image-up
-direction agrees best with the cameras already resolved (tripods are upright).
+direction agrees best with the world's up (the floor normal for a board on the ground; for a
+board on the wall, the mean image-up of the cameras already resolved): tripods stand upright.
 """
 from __future__ import annotations
 
@@ -139,8 +140,11 @@ def calibrate_extrinsics(cameras: list[Camera], corners: list[np.ndarray | None]
         for c in ambiguous:
             reason[c] = f"multi-view consistency ({best[0]:.2f} px)"
     elif ambiguous:
-        resolved = [c for c in range(C) if c not in ambiguous] or list(range(C))
-        up = -np.mean([cands[c].R[choice[c]][1] for c in resolved], axis=0)  # image-up in the board frame
+        if placement.lower().replace("_", "") == "ground":
+            up = np.array([0.0, 0.0, -1.0])  # the floor's normal on the cameras' side is up
+        else:  # back wall: up lies in the board plane; take the cameras already resolved (or all) as reference
+            resolved = [c for c in range(C) if c not in ambiguous] or list(range(C))
+            up = -np.mean([cands[c].R[choice[c]][1] for c in resolved], axis=0)  # image-up in the board frame
         for c in ambiguous:
             agreement = [-cands[c].R[s][1] @ up for s in options[c]]
             choice[c] = options[c][int(np.argmax(agreement))]

@@ -214,9 +214,10 @@ def comparison(ctx: Context, rep: Report) -> None:
     with csv_path.open(newline="") as fh:
         rows = list(csv.DictReader(fh))
     cols = ["rmse", "mae", "bias", "rom_error", "pearson_r", "cmc"]
-    angle_rows = [[r["coordinate"]] + [float(r[k]) for k in cols] for r in rows
-                  if not r["coordinate"].startswith("pelvis_t")]
-    trans_rows = [[r["coordinate"]] + [float(r[k]) for k in cols] for r in rows if r["coordinate"].startswith("pelvis_t")]
+    from mv3d.kinematics.compare import is_translation
+
+    angle_rows = [[r["coordinate"]] + [float(r[k]) for k in cols] for r in rows if not is_translation(r["coordinate"])]
+    trans_rows = [[r["coordinate"]] + [float(r[k]) for k in cols] for r in rows if is_translation(r["coordinate"])]
     fig_dir = ctx.session.work_dir() / f"{ctx.trial.name}_comparison" / "figures"
     body = ("<p>Joint angles (degrees):</p>" + table_html(["coordinate", *cols], angle_rows) +
             ("<p>Pelvis translations (metres):</p>" + table_html(["coordinate", *cols], trans_rows, "{:.4f}")

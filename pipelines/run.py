@@ -47,7 +47,7 @@ def run_session(session_path: str | Path, config: str | Path | dict | None = Non
     cfg = load_pipeline_config(config)
     trial_obj = check_session(session, trial)
     ctx = Context(session, trial_obj, cfg)
-    ctx.subject()  # height and mass are needed by augmentation and scaling: fail now, not in an hour
+    ctx.subject(estimate=False)  # height and mass are needed by augmentation and scaling: fail now
     runner = Runner(build_stages(), ctx, session.work_dir() / f"{trial_obj.name}.stages.json")
     t0 = time.perf_counter()
     results = runner.run(start=start, stop=stop, only=only, force=force, progress=progress)
@@ -94,9 +94,13 @@ def build_report(ctx: Context) -> Path:
     from pipelines.report import Report
 
     session, trial = ctx.session, ctx.trial
-    height, mass = ctx.subject()
+    try:
+        height, mass = ctx.subject()
+        subject = f"subject {height:.2f} m, {mass:.1f} kg"
+    except InputError:
+        subject = "subject's height not known yet"
     rep = Report(f"mv3d report — {trial.name}",
-                 f"session {session.root} ({session.layout} layout) · subject {height:.2f} m, {mass:.1f} kg · "
+                 f"session {session.root} ({session.layout} layout) · {subject} · "
                  f"generated {time.strftime('%Y-%m-%d %H:%M')}")
     for stage, messages in ctx.warnings().items():
         for m in messages:

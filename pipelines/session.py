@@ -53,7 +53,7 @@ class Session:
     layout: str
     calibration: Path | None
     trials: dict[str, Trial]
-    height: float | None = None
+    height: float | str | None = None  # metres, or "auto": estimated from the triangulated keypoints
     mass: float | None = None
     metadata: dict = field(default_factory=dict)
 
@@ -206,8 +206,28 @@ def _pose2sim_session(root: Path) -> Session:
     if not trials:
         raise InputError(f"session {root}: Pose2Sim layout with neither videos/ nor pose/ detections")
     meta = _read_metadata(root / "sessionMetadata.yaml")
-    return Session(root, "pose2sim", candidates[0] if candidates else None, trials,
-                   _float(meta.get("height_m")), _float(meta.get("mass_kg")), meta)
+    height, mass = _float(meta.get("height_m")), _float(meta.get("mass_kg"))
+    if height is None or mass is None:
+        p_height, p_mass = _pose2sim_subject(root)
+        height = p_height if height is None else height
+        mass = p_mass if mass is None else mass
+    return Session(root, "pose2sim", candidates[0] if candidates else None, trials, height, mass, meta)
+
+
+def _pose2sim_subject(root: Path) -> tuple[float | str | None, float | None]:
+    """Height and mass from a Pose2Sim Config.toml ([project] participant_height / participant_mass)."""
+    import tomllib
+
+    for path in sorted(root.glob("*Config.toml")):
+        try:
+            project = tomllib.loads(path.read_text()).get("project", {})
+        except tomllib.TOMLDecodeError as exc:
+            raise InputError(f"{path}: not valid TOML ({exc})") from exc
+        height, mass = project.get("participant_height"), project.get("participant_mass")
+        height = height[0] if isinstance(height, list) else height
+        mass = mass[0] if isinstance(mass, list) else mass
+        return ("auto" if height == "auto" else _float(height)), _float(mass)
+    return None, None
 
 
 def _from_yaml(path: Path) -> Session:

@@ -90,16 +90,27 @@ class Context:
             return files[name].is_file()
         return self.store.path.is_file() and name in self.store
 
-    def subject(self) -> tuple[float, float]:
-        """Height (m) and mass (kg): config first, then sessionMetadata.yaml."""
+    def subject(self, estimate: bool = True) -> tuple[float | str, float]:
+        """Height (m) and mass (kg): config first, then the session's metadata.
+
+        A height of "auto" (Pose2Sim's convention) is estimated from the triangulated
+        keypoints once they exist (``estimate``), else returned as "auto".
+        """
         kin = self.section("kinematics")
         height = kin.get("height_m") or self.session.height
         mass = kin.get("mass_kg") or self.session.mass
+        if height == "auto" and estimate:
+            from mv3d.kinematics.bodymodel import height_from_keypoints
+
+            if not self.has_output("points3d"):
+                raise InputError(f"session {self.session.root}: the subject's height is 'auto' and is estimated "
+                                 f"from the triangulated keypoints, which do not exist yet; run the triangulation")
+            height = round(height_from_keypoints(self.store.read("points3d")), 3)
         if height is None or mass is None:
             missing = " and ".join(n for n, v in (("height_m", height), ("mass_kg", mass)) if v is None)
             raise InputError(f"session {self.session.root}: the subject's {missing} is unknown; add it to "
                              f"sessionMetadata.yaml (height_m: 1.75, mass_kg: 70) or to the config's kinematics section")
-        return float(height), float(mass)
+        return (height if height == "auto" else float(height)), float(mass)
 
 
 # ------------------------------------------------------------------------------------ stages
@@ -279,6 +290,9 @@ def run_scaling(ctx: Context) -> None:
     from mv3d.kinematics.scale import scale_model
 
     height, mass = ctx.subject()
+    if ctx.subject(estimate=False)[0] == "auto":
+        ctx.warn(f"the subject's height was not given; estimated {height:.2f} m from the triangulated keypoints "
+                 f"(thigh, shank and trunk lengths by Winter's proportions)")
     model, name = _model_files(ctx)
     out = ctx.session.model_dir()
     out.mkdir(parents=True, exist_ok=True)

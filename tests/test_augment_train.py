@@ -43,14 +43,15 @@ def test_synthesized_pairs(pairs, synth_config):
     # midHip of the keypoint set is the midpoint of RHip/LHip by construction (same pelvis point, z mirrored).
     np.testing.assert_allclose(p.keypoints[:, k("midHip")], 0.5 * (p.keypoints[:, k("RHip")] + p.keypoints[:, k("LHip")]),
                                atol=1e-9)
-    # Subjects are scaled: the hip width (0.1895 m in the generic model) follows the subject's
-    # height ratio within the +-5 % segment jitter.
-    generic = 2 * 0.09476
+    # Subjects are scaled: the hip width (0.1895 m in the generic model, whose standing height by
+    # synth's convention is 1.686 m) follows the subject's height ratio within the +-5 % jitter
+    # of the pelvis segment group.
+    generic, generic_height = 2 * 0.09476, 1.6865
     for c, sl in enumerate(slices):
         width = np.linalg.norm(p.keypoints[sl, k("RHip")] - p.keypoints[sl, k("LHip")], axis=-1)
         assert np.ptp(width) < 1e-9  # rigid pelvis
-        ratio = width[0] / generic / (p.clip_height[c] / 1.76)
-        assert 0.9 < ratio < 1.1
+        ratio = width[0] / generic / (p.clip_height[c] / generic_height)
+        assert 0.949 < ratio < 1.051
         assert synth_config.height_range[0] <= p.clip_height[c] <= synth_config.height_range[1]
         assert 18.5 <= p.clip_mass[c] / p.clip_height[c] ** 2 <= 32.0
     again = cached_pairs(synth_config, cache, progress=False)  # read back, not redone
@@ -161,5 +162,7 @@ def test_shipped_config_loads():
     from pathlib import Path
 
     cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "augmenter" / "laiuhlrich2022.yaml")
-    assert cfg.val_motions == ["walking1"] and cfg.synth.n_subjects > 0
+    assert cfg.val_motions == ["squats1"] and cfg.synth.n_subjects > 0
+    assert cfg.synth.mocap_trials[0]["trc"].endswith("motion_capture_walk.trc")
+    assert cfg.compare_weights.startswith("opencap-v0.3:") and cfg.compare_weights.endswith("augmenter")
     assert cfg.synth.model.endswith("LaiUhlrich2022.osim")

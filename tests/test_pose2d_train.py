@@ -62,6 +62,7 @@ def test_wholebody_loader_and_augmentation_keep_labels_consistent():
     assert item["target_weight"][~torch.as_tensor(vis)].abs().sum() == 0
 
 
+@pytest.mark.slow
 @needs_data
 def test_short_run_writes_checkpoints_log_curve_and_resumes(tmp_path):
     torch.set_num_threads(2)

@@ -61,7 +61,7 @@ def model():
 def test_grounding_puts_lowest_foot_on_floor_and_pins_feet(model):
     from mv3d.simulate.source import FOOT_POINTS, builtin_source
 
-    src = builtin_source("squat", 3.0, model, rate=60.0, stand_at=(0.2, -0.3))
+    src = builtin_source("squat", 3.0, model, rate=60.0, stand_at=(0.2, 0.0, -0.3))
     feet = src.keypoints[:, [MV3D25.index(n) for n in FOOT_POINTS]]
     # The lowest foot point is exactly on the floor in every frame (the shift is exact: pelvis
     # translations move every point rigidly); 1e-9 m allows for float rounding.

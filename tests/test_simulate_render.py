@@ -27,8 +27,8 @@ def test_segments_are_drawn_where_the_calibration_projects_them(sim, cam_index, 
     points = sim.points3d[cam_index][[frame]]
     full = Renderer(cam, style=RenderStyle(labels=True)).render([points])[0]
     a, b = _segment_points(points)
-    mid = sim.rig.subset([cam.name]).project(0.5 * (a + b))[0][0]  # (S, 2) projected 3D midpoints
-    ends = sim.rig.subset([cam.name]).project(np.stack([a, b]))[0][:, 0]  # (2, S, 2)
+    ends = sim.rig.subset([cam.name]).project(np.stack([a, b]))[0][:, 0]  # (2, S, 2) through the calibration
+    mid = 0.5 * (ends[0] + ends[1])  # (S, 2)
     limbs = [s for s, seg in enumerate(SEGMENTS) if seg.a != seg.b and seg.name not in ("pelvis", "chest")]
     assert len(limbs) == 12
     for s in limbs:
@@ -42,10 +42,11 @@ def test_segments_are_drawn_where_the_calibration_projects_them(sim, cam_index, 
         axis = (ends[1, s] - ends[0, s]) / length
         rel = centroid - mid[s]
         across, along = abs(rel[0] * axis[1] - rel[1] * axis[0]), abs(rel @ axis)
-        # A capsule is symmetric about its axis: its centroid lies on the projected segment to
-        # rasterisation precision (1 px; vertices at 1/16 px, no anti-aliasing). Along the axis the
-        # perspective taper (end radii differ by a few %) moves it towards the nearer end by
-        # < 3 % of the length. A wrong camera pose, frame or lens would be tens of pixels off.
+        # A capsule is symmetric about its axis: its centroid lies on the segment between the
+        # projected joints to rasterisation precision (1 px; vertices at 1/16 px, no anti-aliasing).
+        # Along the axis the perspective taper (end radii differ by a few %) moves it towards the
+        # nearer end by < 3 % of the length. A wrong camera pose, frame or lens would be tens of
+        # pixels off.
         assert across < 1.0, (seg.name, across)
         assert along < 1.0 + 0.03 * length, (seg.name, along, length)
         # In the full render, depth ordering only hides pixels: the segment's pixels are a
@@ -72,23 +73,17 @@ def test_shaded_frame_has_body_over_background(sim):
 
 
 @pytest.mark.parametrize("rig_name, resolution", [
-    ("ring4", 720),
-    # Phones on 1.1 m tripods see the floor board at ~20 deg: at 720p its squares are too
-    # foreshortened for OpenCV's detector (as in real OpenCap ground-board sessions); 1080p works.
-    pytest.param("opencap3", 1080, marks=pytest.mark.slow),
+    ("opencap3", 720),  # OpenCap's 60 mm board upright, seen frontally by 720p phones
+    pytest.param("ring4", 1080, marks=pytest.mark.slow),  # 100 mm board on the floor, lab cameras
 ])
 def test_board_image_corners_match_projection(rig_name, resolution):
-    from mv3d.simulate.rigs import make_rig
-
-    board = Board()
-    centre = np.array([0.3, 0.21, 0.9])
-    rig = make_rig(rig_name, centre, np.array([0.0, -1.0, 0.0]), seed=0, resolution=resolution)
-    cam = rig[1]
+    sim = simulate(SimulationConfig(motion="squat", seconds=1.0, rig=rig_name, resolution=resolution, seed=0))
+    board, cam = sim.board, sim.rig[1]
     img = cv2.cvtColor(board_image(cam, board, noise=2.0), cv2.COLOR_BGR2GRAY)
     found, corners = cv2.findChessboardCornersSB(img, (board.cols, board.rows), flags=cv2.CALIB_CB_ACCURACY)
     assert found
     corners = corners.reshape(-1, 2)
-    truth = rig.subset([cam.name]).project(board.corners())[0]
+    truth = sim.rig.subset([cam.name]).project(board.corners())[0]
     d = np.linalg.norm(corners[:, None] - truth[None], axis=-1).min(axis=1)
     # Squares are filled between distorted corner projections with 1/16 px precision and
     # anti-aliasing; OpenCV's sub-pixel corners then agree to a few tenths of a pixel.

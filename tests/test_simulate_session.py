@@ -230,7 +230,7 @@ def test_cli_writes_opencap_session(tmp_path, shared_data):
     default = yaml.safe_load((shared_data / "opencap" / "defaultSessionMetadata.yaml").read_text())
     assert set(default) <= set(meta)
     assert set(default["checkerBoard"]) == set(meta["checkerBoard"])
-    assert meta["height_m"] == 1.75 and meta["checkerBoard"]["placement"] == "ground"
+    assert meta["height_m"] == 1.75 and meta["checkerBoard"]["placement"] == "backWall"  # phones: upright board
     for cam in ("Cam0", "Cam1"):
         assert (tmp_path / "Videos" / cam / "cameraIntrinsicsExtrinsics.pickle").is_file()
         assert (tmp_path / "CalibrationImages" / f"calib_img{cam}.jpg").is_file()

@@ -53,14 +53,22 @@ def test_sync_static_trial_is_flagged_not_trusted(caplog):
     assert any("uncertain" in r.message for r in caplog.records)
 
 
-def test_sync_correlation_only_without_calibration():
-    # Squats seen by 3 cameras, no rig: the correlation estimate of the overall motion alone.
-    kp, rig, start, _ = simulate_session("arm_raise", 3, seconds=5.0, seed=11)
-    res = synchronize(kp, FPS, None)
-    assert res.methods[1:] == ["correlation", "correlation"]
-    # Correlation of band-passed speeds is only as sharp as the motion: within 2 frames here,
-    # the reprojection refinement (test above) is what brings sub-frame precision.
-    assert np.abs((res.offsets - start) * FPS).max() < 2.0
+def test_sync_correlation_only_is_right_or_flagged():
+    # Without calibration only the correlation of motion signals is available. It is exact
+    # enough on distinct motion and easily fooled by repetitive motion inside the lag window
+    # (squats, strides); the contract is then honesty: every offset is either within a frame
+    # of the truth or reported with a confidence below 0.5 (and a warning).
+    n_right = 0
+    for motion, n_cams, seed in (("walk", 3, 2), ("walk", 4, 12), ("squat", 4, 13), ("arm_raise", 3, 14)):
+        kp, rig, start, _ = simulate_session(motion, n_cams, seconds=5.0, seed=seed)
+        res = synchronize(kp, FPS, None)
+        assert res.methods[1:] == ["correlation"] * (n_cams - 1)
+        err = np.abs(res.offsets - start)[1:] * FPS
+        conf = res.confidence[1:]
+        assert np.all((err < 1.0) | (conf < 0.5)), (motion, err, conf)
+        assert sum(c < 0.5 for c in conf) == len(res.warnings)
+        n_right += int(np.sum(err < 1.0))
+    assert n_right >= 4  # and it does find the easy ones (walking cameras with distinct views)
 
 
 def test_sync_fits_clock_drift():

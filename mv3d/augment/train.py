@@ -58,6 +58,9 @@ class TrainConfig:
     marker_weights: dict[str, float] = field(default_factory=dict)
     seed: int = 0
     threads: int = 1
+    #: Optional weights spec (e.g. ``opencap-v0.3:DIR``) evaluated on the same validation clips
+    #: for the model card.
+    compare_weights: str | None = None
 
 
 @dataclass
@@ -111,6 +114,9 @@ def load_config(path: str | os.PathLike) -> TrainConfig:
             synth_raw[key] = tuple(synth_raw[key])
     config = TrainConfig(**raw, synth=SynthConfig(**synth_raw))
     config.cache, config.out_dir = _resolve(config.cache), _resolve(config.out_dir)
+    if config.compare_weights:
+        prefix, sep, rest = config.compare_weights.rpartition(":")
+        config.compare_weights = f"{prefix}{sep}{_resolve(rest)}"
     return config
 
 
@@ -305,6 +311,11 @@ def _train(pairs: PairSet, config: TrainConfig, progress: bool | None) -> TrainR
         p.network.eval()
     val, by_part, by_motion = evaluate(augmenter, pairs, val_clips)
     train_rmse, _, _ = evaluate(augmenter, pairs, train_clips[: max(1, len(train_clips) // 4)])
+    compared = None
+    if config.compare_weights:
+        from mv3d.augment.weights import load_augmenter
+
+        compared = (config.compare_weights, *evaluate(load_augmenter(config.compare_weights), pairs, val_clips))
     minutes = (time.perf_counter() - start) / 60
     augmenter.metadata.update({"val_rmse_mm": val, "val_rmse_by_part_mm": by_part,
                                "val_rmse_by_motion_mm": by_motion, "steps": step, "minutes": minutes})
@@ -312,7 +323,7 @@ def _train(pairs: PairSet, config: TrainConfig, progress: bool | None) -> TrainR
     curve_path = _plot(history, out_dir / f"{config.name}_curve.png")
     card_path = _write_card(out_dir / f"{config.name}.md", config, pairs, train_clips, val_clips, val, by_part,
                             by_motion, train_rmse, step, minutes,
-                            sum(q.numel() for q in params))
+                            sum(q.numel() for q in params), compared)
     return TrainResult(augmenter, weights_path, card_path, curve_path, val, by_part, by_motion, history)
 
 
@@ -356,7 +367,8 @@ def _plot(history: list[dict[str, float]], path: Path) -> Path:
 
 def _write_card(path: Path, config: TrainConfig, pairs: PairSet, train_clips: list[int], val_clips: list[int],
                 val: float, by_part: dict[str, float], by_motion: dict[str, float], train_rmse: float,
-                steps: int, minutes: float, n_params: int) -> Path:
+                steps: int, minutes: float, n_params: int,
+                compared: tuple[str, float, dict[str, float], dict[str, float]] | None) -> Path:
     from mv3d.io.atomic import atomic_write
 
     s = config.synth or SynthConfig(**pairs.config)
@@ -374,7 +386,7 @@ def _write_card(path: Path, config: TrainConfig, pairs: PairSet, train_clips: li
         f"- per part: {config.layers}-layer LSTM, {config.hidden} units, per-frame linear head (torch, float32); "
         f"{n_params} parameters in all",
         f"- training: Adam lr {config.lr} with cosine decay, batch {config.batch_size} windows of {config.window} "
-        f"frames, {steps} steps in {minutes:.1f} min on CPU ({config.threads} threads); best validation checkpoint kept",
+        f"frames, {steps} steps in {minutes:.1f} min on CPU (torch threads={config.threads}); best validation checkpoint kept",
         "- loss: mean squared error of (marker - midHip) / height, weights "
         f"{config.marker_weights or 'all 1'}",
         "",
@@ -403,6 +415,9 @@ def _write_card(path: Path, config: TrainConfig, pairs: PairSet, train_clips: li
         f"upper {by_part.get('upper', float('nan')):.1f} mm)",
         "- by motion: " + ", ".join(f"{k} {v:.1f} mm" for k, v in by_motion.items()),
         f"- training clips (first quarter, clean): {train_rmse:.1f} mm",
+        *([f"- for comparison, {compared[0].replace(str(PROJECT_ROOT) + os.sep, '')} on the same validation clips: "
+           f"{compared[1]:.1f} mm (lower {compared[2].get('lower', float('nan')):.1f} mm, upper "
+           f"{compared[2].get('upper', float('nan')):.1f} mm)"] if compared else []),
         "",
         "## Limits",
         "- trained on synthetic pairs of one model's marker definitions; not validated against real mocap here",
@@ -410,7 +425,8 @@ def _write_card(path: Path, config: TrainConfig, pairs: PairSet, train_clips: li
         "",
         "## Config",
         "```",
-        *[f"{k}: {v}" for k, v in _jsonable(dataclasses.asdict(config)).items()],
+        *[f"{k}: {v}".replace(str(PROJECT_ROOT) + os.sep, "")
+          for k, v in _jsonable(dataclasses.asdict(config)).items()],
         "```",
     ]
     with atomic_write(path, "w") as fh:

@@ -238,7 +238,7 @@ def train(cfg: TrainConfig, source: SampleSource | None = None, val_source: Samp
         yaml.safe_dump(cfg.to_dict(), fh, sort_keys=False)
 
     model = build_model(cfg.model.name, cfg.model.num_joints).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
+    opt = torch.optim.Adam(model.parameters(), lr=o.lr, weight_decay=o.weight_decay, foreach=True)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(o.lr_steps), gamma=o.lr_factor)
     use_amp = o.amp and device.startswith("cuda")
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)

@@ -106,11 +106,14 @@ class RenderStyle:
     only: tuple[str, ...] | None = None
 
 
-def room_background(cam: Camera, centre: np.ndarray, R_to_opensim: np.ndarray, size_m: float = 5.0) -> np.ndarray:
-    """Ray-cast background image (h, w, 3) uint8: a tiled floor (z = 0) and walls of a room centred on ``centre``.
+def room_background(cam: Camera, centre: np.ndarray, R_to_opensim: np.ndarray, floor: float = 0.0,
+                    half_size: float = 5.0) -> np.ndarray:
+    """Ray-cast background image (h, w, 3) uint8: a tiled floor and the walls of a room.
 
-    World frame: Z up (board on the ground). Rays come from the camera's undistortion, so the
-    background is geometrically consistent with the lens.
+    centre: (3,) world point the room is centred on (the subject); R_to_opensim: world ->
+    OpenSim rotation (Y up); floor: OpenSim height of the floor; half_size: half the room's
+    width (m). Rays come from the camera's undistortion, so the room is geometrically
+    consistent with the lens.
     """
     w, h = cam.size
     rig = CameraRig([cam], R_to_opensim)
@@ -119,39 +122,38 @@ def room_background(cam: Camera, centre: np.ndarray, R_to_opensim: np.ndarray, s
     gu, gv = np.meshgrid(np.arange(0, w + step, step) + 0.5, np.arange(0, h + step, step) + 0.5)
     _, grid_dirs = rig.rays(np.stack([gu, gv], axis=-1)[None])
     map_x, map_y = np.meshgrid(np.arange(w, dtype=np.float32) / step, np.arange(h, dtype=np.float32) / step)
-    d = cv2.remap(grid_dirs[0].astype(np.float32), map_x, map_y, cv2.INTER_LINEAR).astype(np.float64)
-    o = np.broadcast_to(cam.center, d.shape)  # (h, w, 3)
+    d = cv2.remap(rig.to_opensim(grid_dirs[0]).astype(np.float32), map_x, map_y, cv2.INTER_LINEAR)
+    d = d.astype(np.float64)  # (h, w, 3) ray directions, OpenSim frame
+    o = rig.to_opensim(cam.center) - np.array([0.0, floor, 0.0])  # camera, floor at height 0
+    c = rig.to_opensim(centre)
     with np.errstate(divide="ignore", invalid="ignore"):
-        t_floor = np.where(d[..., 2] < -1e-9, -o[..., 2] / d[..., 2], np.inf)
+        t_floor = np.where(d[..., 1] < -1e-9, -o[1] / d[..., 1], np.inf)
         t_walls = np.full((h, w), np.inf)
         wall_id = np.zeros((h, w), dtype=int)
-        for axis in (0, 1):
+        for axis in (0, 2):
             for sign in (-1, 1):
-                plane = centre[axis] + sign * size_m
-                t = (plane - o[..., axis]) / d[..., axis]
+                t = (c[axis] + sign * half_size - o[axis]) / d[..., axis]
                 t = np.where(t > 0, t, np.inf)
                 closer = t < t_walls
                 t_walls = np.where(closer, t, t_walls)
-                wall_id = np.where(closer, 2 * axis + (sign > 0), wall_id)
-    floor = t_floor < t_walls
-    t_hit = np.where(floor, t_floor, t_walls)
+                wall_id = np.where(closer, axis + (sign > 0), wall_id)
+    floor_hit = t_floor < t_walls
+    t_hit = np.where(floor_hit, t_floor, t_walls)
     p = o + t_hit[..., None] * d
-    img = np.empty((h, w, 3), dtype=np.float64)
-    # Floor: 0.5 m tiles in two tones with grout lines, darker far away.
-    tile = (np.floor(p[..., 0] / 0.5) + np.floor(p[..., 1] / 0.5)) % 2
-    grout = (np.abs(np.mod(p[..., 0] + 0.25, 0.5) - 0.25) < 0.008) | (np.abs(np.mod(p[..., 1] + 0.25, 0.5) - 0.25) < 0.008)
+    # Floor: 0.5 m tiles in two tones with grout lines.
+    tile = (np.floor(p[..., 0] / 0.5) + np.floor(p[..., 2] / 0.5)) % 2
+    grout = (np.abs(np.mod(p[..., 0] + 0.25, 0.5) - 0.25) < 0.008) | (np.abs(np.mod(p[..., 2] + 0.25, 0.5) - 0.25) < 0.008)
     floor_col = np.where(tile[..., None] > 0, [150, 165, 175], [135, 150, 160]) * np.where(grout, 0.7, 1.0)[..., None]
-    # Walls: warm grey, a skirting board, vertical lighting gradient, one wall tinted.
-    height = p[..., 2]
+    # Walls: warm grey with a vertical lighting gradient, one pair tinted, a skirting board; ceiling at 3 m.
+    height = p[..., 1]
     wall_col = np.array([185.0, 195.0, 205.0]) * (0.8 + 0.2 * np.clip(height / 3.0, 0, 1))[..., None]
-    wall_col = np.where((wall_id % 3 == 0)[..., None], wall_col * [0.95, 1.0, 1.05], wall_col)
+    wall_col = np.where((wall_id >= 2)[..., None], wall_col * [0.95, 1.0, 1.05], wall_col)
     wall_col = np.where((height < 0.12)[..., None], [70.0, 80.0, 90.0], wall_col)
-    wall_col = np.where((height > 3.0)[..., None], [225.0, 225.0, 225.0], wall_col)  # ceiling
-    img[:] = np.where(floor[..., None], floor_col, wall_col)
-    dist = np.linalg.norm(p - o, axis=-1)
+    wall_col = np.where((height > 3.0)[..., None], [225.0, 225.0, 225.0], wall_col)
+    img = np.where(floor_hit[..., None], floor_col, wall_col)
+    dist = np.linalg.norm(p - o, axis=-1)  # darker far away
     img *= (1.0 - 0.25 * np.clip((dist - 2.0) / 8.0, 0, 1))[..., None]
-    rng = np.random.default_rng(7)
-    img += rng.normal(0, 4.0, (h, w, 1))  # surface texture grain
+    img += np.random.default_rng(7).normal(0, 4.0, (h, w, 1))  # surface texture grain
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
@@ -201,7 +203,8 @@ class Renderer:
             qa, qb = pa + off, pb + off
             quad = np.stack([qa + fa[..., None] * nrm, qb + fb[..., None] * nrm,
                              qb - fb[..., None] * nrm, qa - fa[..., None] * nrm], axis=-2)
-            as_int = lambda x: np.round(np.nan_to_num(x) * scale).astype(np.int64)  # noqa: E731
+            # Points near a camera's plane project very far: clip so 1/16 px coordinates fit OpenCV's int32.
+            as_int = lambda x: np.round(np.clip(np.nan_to_num(x), -2.0**25, 2.0**25) * scale).astype(np.int64)  # noqa: E731
             out.append((as_int(qa), as_int(qb), as_int(fa), as_int(fb), as_int(quad).astype(np.int32)))
         return out
 
@@ -255,9 +258,9 @@ class Renderer:
 _SHIFT = 4  # sub-pixel bits for OpenCV drawing
 
 
-def board_image(cam: Camera, board, background: np.ndarray | None = None, R_to_opensim=None,
-                noise: float = 2.0, seed: int = 0) -> np.ndarray:
-    """The checkerboard lying at the world origin as seen by ``cam`` (h, w, 3) uint8.
+def board_image(cam: Camera, board, background: np.ndarray | None = None, noise: float = 2.0,
+                seed: int = 0) -> np.ndarray:
+    """The checkerboard (it defines the world frame: z = 0, corners from the origin) as seen by ``cam`` (h, w, 3) uint8.
 
     Each square's corners are projected with the lens distortion, so detected corners match
     ``board.corners()`` projected through the camera to a fraction of a pixel.

@@ -19,7 +19,7 @@ from mv3d.camera import CameraRig
 from mv3d.errors import InputError
 from mv3d.io.atomic import atomic_write
 from mv3d.simulate.detections import DetectionNoise, detect, hidden_weight, project_keypoints, write_openpose
-from mv3d.simulate.rigs import R_GROUND_TO_OPENSIM, Board, check_visibility, make_rig, subject_pose
+from mv3d.simulate.rigs import Board, check_visibility, default_board, make_rig, subject_pose
 from mv3d.simulate.source import MotionSource, builtin_source, motion_source
 from mv3d.simulate.timing import SessionTiming, TimingConfig, make_timing
 from mv3d.skeleton import MV3D25
@@ -27,7 +27,8 @@ from mv3d.skeleton import MV3D25
 log = logging.getLogger(__name__)
 
 _WALK_SPEED = 1.2  # m/s, the passer-by
-_WALK_LENGTH = 7.0  # m of path across the scene
+_WALK_LENGTH = 5.0  # m of path across the scene
+_WALK_BEHIND = 2.0  # m behind the subject (inside a 4 m lab ring, behind phones' subject)
 _STREAMS = 5  # independent random streams: rig, clocks, detections, passer-by, JSON people order
 
 
@@ -35,14 +36,15 @@ _STREAMS = 5  # independent random streams: rig, clocks, detections, passer-by, 
 class SimulationConfig:
     """motion: built-in name or .mot/.trc path; seconds: duration (a file is trimmed to it);
     rig: built-in rig name (ignored when a CameraRig is passed to :func:`simulate`);
-    resolution: short image side of built-in rigs (720, 1080, or smaller for tests);
+    resolution: short image side of built-in rigs (default 720 for phones, 1080 for lab rings;
+    smaller values for tests);
     seed: every random draw derives from it; height (m), mass (kg): subject (built-in model);
     trial: trial name (default: the motion's name); motion_blur: sub-exposures per video frame."""
 
     motion: str = "squat"
     seconds: float | None = 10.0
     rig: str = "opencap3"
-    resolution: int = 720
+    resolution: int | None = None
     seed: int = 0
     height: float = 1.75
     mass: float = 70.0
@@ -66,7 +68,7 @@ class SimulatedSession:
     trial: str
     source: MotionSource
     rig: CameraRig
-    board: Board
+    board: Board | None
     timing: SessionTiming
     points3d: list[np.ndarray]
     truth2d: list[np.ndarray]
@@ -82,31 +84,29 @@ def _split(points: np.ndarray, counts: list[int]) -> list[np.ndarray]:
     return np.split(points, np.cumsum(counts)[:-1])
 
 
-def _passerby(source: MotionSource, model: Any, centre: np.ndarray, forward: np.ndarray, times: np.ndarray,
-              rng: np.random.Generator, R_to_opensim: np.ndarray) -> np.ndarray:
-    """A second person marching across behind the subject (2.5 m behind, along the subject's left-right).
+def _passerby(source: MotionSource, model: Any, centre: np.ndarray, forward: np.ndarray, floor: float,
+              times: np.ndarray, rng: np.random.Generator, R_to_opensim: np.ndarray) -> np.ndarray:
+    """A second person marching across behind the subject (along the subject's left-right).
 
+    centre, forward: the subject's (world); floor: OpenSim height of the floor.
     Returns (N, 25, 3) world points at ``times`` (N,), NaN outside the walk's time window.
     """
     duration = _WALK_LENGTH / _WALK_SPEED
     t0, t1 = source.times[0], source.times[-1]
     start = t0 + rng.uniform(0.0, max(t1 - t0 - duration, 0.0))
     walker = builtin_source("walk_in_place", max(duration, t1 - t0) + 0.1, model, rate=60.0)
-    local = walker.keypoints_at(np.clip(times - start, 0, walker.times[-1])) @ R_to_opensim  # world axes
-    up = np.array([0.0, 0.0, 1.0])
-    left = np.cross(up, forward)
-    sign = 1.0 if rng.random() < 0.5 else -1.0
-    heading = sign * left
-    # Rotate the walker (it faces the world direction of OpenSim +X) to face its heading.
-    face = np.array([1.0, 0.0, 0.0]) @ R_to_opensim
-    ang = np.arctan2(heading[1], heading[0]) - np.arctan2(face[1], face[0])
-    c, s = np.cos(ang), np.sin(ang)
-    Rz = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
+    local = walker.keypoints_at(np.clip(times - start, 0, walker.times[-1]))  # OpenSim, feet at the origin
+    c_os, f_os = R_to_opensim @ centre, R_to_opensim @ forward
+    left = np.cross([0.0, 1.0, 0.0], f_os)
+    heading = left if rng.random() < 0.5 else -left
+    # Turn the walker (facing +X) about the vertical to face its heading: X -> (cos, 0, -sin).
+    c, s = heading[0], -heading[2]
+    Ry = np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]])
     along = (times - start) * _WALK_SPEED - _WALK_LENGTH / 2
-    base = np.array([centre[0], centre[1], 0.0]) - 2.5 * forward
-    pts = local @ Rz.T + base + along[:, None, None] * heading
+    base = np.array([c_os[0], floor, c_os[2]]) - _WALK_BEHIND * f_os
+    pts = local @ Ry.T + base + along[:, None, None] * heading
     pts[(times < start) | (times > start + duration)] = np.nan
-    return pts
+    return pts @ R_to_opensim  # OpenSim -> world
 
 
 def simulate(config: SimulationConfig, rig: CameraRig | None = None, model: Any = None,
@@ -116,19 +116,22 @@ def simulate(config: SimulationConfig, rig: CameraRig | None = None, model: Any 
     rig: a CameraRig (e.g. read from a calibration file), or None for the built-in ``config.rig``
     placed around the subject. model: None (built-in model) or an .osim path/opensim.Model.
     """
-    board = Board()
-    R_os = R_GROUND_TO_OPENSIM if rig is None else rig.R_to_opensim
-    stand = board.centre() @ R_os.T if rig is None else np.zeros(3)
+    board = default_board(config.rig) if rig is None else None
+    R_os = board.R_to_opensim if rig is None else rig.R_to_opensim
+    stand = board.stand_point() if rig is None else np.zeros(3)
     source = motion_source(config.motion, model, config.seconds, config.height, config.mass, marker_files,
-                           stand_at=(float(stand[0]), float(stand[2])))
+                           stand_at=tuple(float(v) for v in stand))
     world = source.keypoints @ R_os  # OpenSim -> calibration world frame
+    up = R_os.T @ np.array([0.0, 1.0, 0.0])
     seeds = np.random.SeedSequence(config.seed).spawn(_STREAMS)
     rng_rig, rng_time, rng_det, rng_walk = (np.random.default_rng(s) for s in seeds[:4])
-    centre, forward = subject_pose(world) if rig is None else (None, None)
+    centre, forward = subject_pose(world, up)
     if rig is not None:
         check_rig(rig)
     else:
-        rig = make_rig(config.rig, centre, forward, seed=int(rng_rig.integers(2**31)), resolution=config.resolution)
+        resolution = config.resolution or (720 if config.rig.startswith("opencap") else 1080)
+        rig = make_rig(config.rig, centre, forward, seed=int(rng_rig.integers(2**31)), resolution=resolution,
+                       board=board)
     unseen = check_visibility(rig, world)
 
     timing = make_timing(rig.names, float(source.times[0]), float(source.times[-1]), config.timing, rng_time)
@@ -139,8 +142,8 @@ def simulate(config: SimulationConfig, rig: CameraRig | None = None, model: Any 
 
     passer3d: list[np.ndarray | None] = [None] * len(rig)
     if config.noise.second_person and source.model is not None:
-        c_w, f_w = subject_pose(world)
-        passer3d = _split(_passerby(source, source.model, c_w, f_w, all_times, rng_walk, R_os), counts)
+        passer3d = _split(_passerby(source, source.model, centre, forward, float(stand[1]), all_times, rng_walk,
+                                    R_os), counts)
     elif config.noise.second_person:
         log.info("no model behind motion %s: no passer-by is simulated", source.name)
 
@@ -245,7 +248,8 @@ def write_session(sim: SimulatedSession, out: str | os.PathLike, video: bool = T
     """Write the OpenCap-layout session folder and ``truth/``.
 
     video: render the videos (``Videos/CamN/InputMedia/<trial>/<trial>.mp4``); the calibration
-    board images (``CalibrationImages/calib_imgCamN.jpg``) are always rendered.
+    board images (``CalibrationImages/calib_imgCamN.jpg``) are always rendered for built-in rigs
+    (a rig read from a file has no known board).
     calibration_writer: ``f(rig, folder)`` writing ``CamN/cameraIntrinsicsExtrinsics.pickle``
     under ``Videos`` (the CLI passes ``calibration.save_rig``; mv3d does not import calibration).
     """
@@ -263,15 +267,17 @@ def write_session(sim: SimulatedSession, out: str | os.PathLike, video: bool = T
     calib = out / "CalibrationImages"
     calib.mkdir(exist_ok=True)
     centre = np.nanmean(sim.points3d[0][:, MV3D25.index("mid_hip")], axis=0)
+    floor = float(sim.board.stand_point()[1]) if sim.board is not None else 0.0
     style = RenderStyle(motion_blur=sim.config.motion_blur, scale=sim.config.height / 1.75)
 
     def one_camera(k: int) -> None:
         cam, folder = sim.rig[k], folders[k]
-        background = room_background(cam, centre, sim.rig.R_to_opensim)
-        ok, jpg = cv2.imencode(".jpg", board_image(cam, sim.board, background, seed=sim.config.seed + k),
-                               [cv2.IMWRITE_JPEG_QUALITY, 95])
-        with atomic_write(calib / f"calib_img{folder}.jpg", "wb") as fh:
-            fh.write(jpg.tobytes())
+        background = room_background(cam, centre, sim.rig.R_to_opensim, floor)
+        if sim.board is not None:
+            ok, jpg = cv2.imencode(".jpg", board_image(cam, sim.board, background, seed=sim.config.seed + k),
+                                   [cv2.IMWRITE_JPEG_QUALITY, 95])
+            with atomic_write(calib / f"calib_img{folder}.jpg", "wb") as fh:
+                fh.write(jpg.tobytes())
         if video:
             target = out / "Videos" / folder / "InputMedia" / sim.trial
             target.mkdir(parents=True, exist_ok=True)
@@ -310,7 +316,7 @@ def _metadata(sim: SimulatedSession, folders: list[str]) -> dict:
     model = sim.source.model.getName() if sim.source.model is not None else "none"
     return {
         "calibrationSettings": {"overwriteDeployedIntrinsics": False, "saveSessionIntrinsics": False},
-        "checkerBoard": sim.board.metadata(),
+        "checkerBoard": (sim.board or Board()).metadata(),
         "gender_mf": "m",
         "height_m": float(sim.config.height),
         "iphoneModel": {f: ("iphone13,3" if re.fullmatch(r"Cam\d+", c.name) else "synthetic-lab-camera")

@@ -146,8 +146,8 @@ def load_model(model: Any = None, height: float = 1.75, mass: float = 70.0,
 
 
 def ground_motion(model: Any, times: np.ndarray, coords: dict[str, np.ndarray],
-                  pin_feet: bool = True, stand_at: tuple[float, float] = (0.0, 0.0)) -> dict[str, np.ndarray]:
-    """Put the lowest foot keypoint on the floor (Y = 0) in every frame; optionally keep the feet in place.
+                  pin_feet: bool = True, stand_at: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> dict[str, np.ndarray]:
+    """Put the lowest foot keypoint on the floor (Y = ``stand_at[1]``) in every frame; optionally keep the feet in place.
 
     Shifts ``pelvis_ty`` (and with ``pin_feet`` ``pelvis_tx``/``pelvis_tz``); the model's pelvis
     translations are along ground axes, so a shift moves every point by the same amount.
@@ -160,19 +160,19 @@ def ground_motion(model: Any, times: np.ndarray, coords: dict[str, np.ndarray],
     out = {k: np.array(v, dtype=float) for k, v in coords.items()}
     height = feet[..., 1]
     low = height.min(axis=1)
-    out["pelvis_ty"] = out.get("pelvis_ty", np.zeros_like(times)) - low
+    out["pelvis_ty"] = out.get("pelvis_ty", np.zeros_like(times)) - low + stand_at[1]
     if pin_feet:
         w = np.exp(-(height - low[:, None]) / _GROUNDED_SCALE)
         centre = (w[..., None] * feet[..., [0, 2]]).sum(axis=1) / w.sum(axis=1)[:, None]
         out["pelvis_tx"] = out.get("pelvis_tx", np.zeros_like(times)) - centre[:, 0] + stand_at[0]
-        out["pelvis_tz"] = out.get("pelvis_tz", np.zeros_like(times)) - centre[:, 1] + stand_at[1]
+        out["pelvis_tz"] = out.get("pelvis_tz", np.zeros_like(times)) - centre[:, 1] + stand_at[2]
     return out
 
 
 def builtin_source(name: str, seconds: float, model: Any, rate: float = 120.0,
-                   stand_at: tuple[float, float] = (0.0, 0.0)) -> MotionSource:
+                   stand_at: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> MotionSource:
     """A built-in motion (see :mod:`mv3d.simulate.motions`) on ``model``, grounded with the feet
-    pinned at ``stand_at`` (OpenSim X, Z, metres)."""
+    pinned at ``stand_at`` (OpenSim X, floor Y, Z; metres)."""
     from mv3d.kinematics._osim import coordinate_is_rotational
     from mv3d.simulate.motions import make_motion
 
@@ -236,12 +236,13 @@ def trc_source(path: str | os.PathLike, seconds: float | None = None) -> MotionS
 
 def motion_source(motion: str | os.PathLike, model: Any = None, seconds: float | None = 10.0,
                   height: float = 1.75, mass: float = 70.0, marker_files: tuple = (),
-                  stand_at: tuple[float, float] = (0.0, 0.0)) -> MotionSource:
+                  stand_at: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> MotionSource:
     """Resolve ``motion``: a built-in motion name, an OpenSim ``.mot`` file or a ``.trc`` of keypoints.
 
     model: None (built-in model of ``height``/``mass``) or an ``.osim`` path / ``opensim.Model``.
     seconds: duration of a built-in motion, or the length a file is trimmed to (None = all).
-    stand_at: where a built-in motion's feet are held (OpenSim X, Z); file motions stay where they are.
+    stand_at: where a built-in motion's feet are held (OpenSim X, floor height Y, Z); file motions
+    stay where they are.
     """
     text = os.fspath(motion)
     suffix = Path(text).suffix.lower()

@@ -107,13 +107,29 @@ def _select_hypothesis(P, focal, O, xy, conf, valid, p: RobustParams, prior: np.
 
 def _solve_flat(P, focal, O, xy, conf, valid, p: RobustParams, prior: np.ndarray | None = None
                 ) -> tuple[np.ndarray, np.ndarray]:
-    """Robust points (N, 3) and inlier views (C, N) of flattened observations."""
-    inl = _select_hypothesis(P, focal, O, xy, conf, valid, p, prior)
-    for _ in range(2):
-        X = solve_weighted(P, focal, O, np.where(inl, conf, 0.0))
-        err = residuals_px(P, focal, xy, np.nan_to_num(X))
-        inl = valid & (err < p.threshold_px) & np.isfinite(X).all(-1)
-    X = solve_weighted(P, focal, O, np.where(inl, conf, 0.0))
+    """Robust points (N, 3) and inlier views (C, N) of flattened observations.
+
+    Points whose views all agree with the all-view solution within half the threshold
+    (most of them) are done after one weighted solve; only the others go through the pair
+    hypotheses. (Half: an outlier pulls the all-view solution towards itself, so its own
+    residual shrinks; a clean view's residual is the detection noise.)
+    """
+    X = solve_weighted(P, focal, O, np.where(valid, conf, 0.0))
+    err = residuals_px(P, focal, xy, np.nan_to_num(X))
+    easy = ((err < 0.5 * p.threshold_px) | ~valid).all(0) & np.isfinite(X).all(-1)
+    if prior is not None:
+        easy &= ~np.isfinite(prior).all(-1) | (np.linalg.norm(X - prior, axis=-1) <= p.temporal_radius)
+    inl = valid & easy
+    hard = np.flatnonzero(~easy)
+    if hard.size:
+        Oh, xyh, ch, vh = O[:, hard], xy[:, hard], conf[:, hard], valid[:, hard]
+        inh = _select_hypothesis(P, focal, Oh, xyh, ch, vh, p, None if prior is None else prior[hard])
+        for _ in range(2):
+            Xh = solve_weighted(P, focal, Oh, np.where(inh, ch, 0.0))
+            eh = residuals_px(P, focal, xyh, np.nan_to_num(Xh))
+            inh = vh & (eh < p.threshold_px) & np.isfinite(Xh).all(-1)
+        X[hard] = solve_weighted(P, focal, Oh, np.where(inh, ch, 0.0))
+        inl[:, hard] = inh
     bad = inl.sum(0) < p.min_views
     X[bad] = np.nan
     inl[:, bad] = False

@@ -47,7 +47,7 @@ class VolumetricParams:
     (default: 3 um resolution at 10 m, twice the speed) or "float64"."""
 
     cube_size: float = 2.0
-    grid: int = 16
+    grid: int = 12
     sigma_px: float = 4.0
     aggregation: str = "product"
     softmax_beta: float = 100.0

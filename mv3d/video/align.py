@@ -84,7 +84,8 @@ def align_series(video_times: np.ndarray, video: np.ndarray, mocap_times: np.nda
     if sv.shape[1] != sm.shape[1]:
         sv, sm = np.nanmean(sv, 1, keepdims=True), np.nanmean(sm, 1, keepdims=True)
     for name, x in (("video", sv), ("mocap", sm)):
-        if (np.isfinite(x).sum(0) < 10).all() or not (np.nanstd(x, 0) > 0).any():
+        # Speeds below 1 um/s (or standardised values without spread) are numerically static.
+        if (np.isfinite(x).sum(0) < 10).all() or not (np.nanstd(x, 0) > 1e-6).any():
             raise InputError(f"mocap alignment: the {name} series has no usable motion (fewer than 10 valid "
                              f"samples or constant); check the trajectories")
     # Coarse: cross-correlation on a fine common grid, summed over the columns.

@@ -119,7 +119,7 @@ class _Indexer:
         steps = (t - self.prev_t) * self.fps if self.prev_i >= 0 else 1.0
         if abs(steps - round(steps)) > VFR_TOLERANCE:
             self.report.variable_rate = True
-        i = max(int(round(t * self.fps)), self.prev_i + 1)
+        i = max(int(np.floor(t * self.fps + 0.5)), self.prev_i + 1)
         if self.prev_i >= 0 and i > self.prev_i + 1:
             self.report.dropped += i - self.prev_i - 1
         self.prev_t, self.prev_i = t, i

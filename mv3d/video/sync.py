@@ -10,8 +10,9 @@
    tracks resampled (cubic spline) at the candidate offset. Geometry tells apart peaks
    that correlation cannot (periodic gait), and a bounded scalar search gives sub-frame
    precision. The margin of the best candidate's error over the others is the confidence.
-4. Optionally a clock-rate difference (drift) is fitted: local lags in sliding windows give
-   offset and rate by a weighted line fit, then both are refined on reprojection error.
+4. Optionally a clock-rate difference (drift) is fitted: with a rig, offset and rate of each
+   camera by minimising the reprojection error (Nelder-Mead, two rounds over the cameras);
+   without, by a weighted line through local correlation lags in sliding windows.
 
 Time model: frame k of camera c was taken at ``offsets[c] + k / rates[c]`` on the common
 clock, whose origin is the first frame of camera 0 (so ``offsets[0] == 0``).
@@ -412,16 +413,20 @@ def synchronize(keypoints: np.ndarray, fps: float | np.ndarray, rig: CameraRig |
         p1 = curve[best]
         others = [p for p in peaks[1:] if abs(p - best) >= 3]
         p2 = max(curve[others[0]], 0.0) if others else 0.0
-        corr_conf[c] = float(np.clip((p1 - 0.25) / 0.35, 0, 1) * np.clip((p1 - p2) / (0.3 * max(p1, 1e-9)), 0, 1))
+        # Signals that peak elsewhere on their own (noise, or motion seen differently) lower the trust.
+        own = np.array([np.nanargmax(ncc[:, s]) for s in range(ncc.shape[1]) if np.isfinite(ncc[:, s]).any()])
+        agree = float(np.mean(np.abs(own - best) <= 2)) if own.size else 0.0
+        corr_conf[c] = float(np.clip((p1 - 0.25) / 0.35, 0, 1) * np.clip((p1 - p2) / (0.3 * max(p1, 1e-9)), 0, 1)
+                             * np.clip((agree - 0.2) / 0.6, 0, 1))
         lag_est[c] = lags[0] + _parabolic(curve, int(best))
         cands[c] = [lags[0] + _parabolic(curve, int(p)) for p in [best] + others[:params.n_candidates - 1]]
         log.info("camera %s: correlation peak %.3f at lag %.2f frames (second %.3f), confidence %.2f",
                  cameras[c], p1, lag_est[c], p2, corr_conf[c])
-        if best in (0, lags.size - 1) and p1 > 0.5 and rig is None:
+        if best in (0, lags.size - 1) and corr_conf[c] >= params.min_confidence and rig is None:
             raise InputError(f"camera {cameras[c]}: the motion correlates best at the edge of the lag window "
                              f"(±{max_lag / fs:.2f} s): its offset is probably larger; rerun with a larger "
                              f"max offset (--max-offset)")
-        if params.fit_drift:
+        if params.fit_drift and rig is None:  # with a rig, reprojection fits the rate (more precise)
             fit = _drift(sigs[reference], sigs[c], lag_est[c], fs, params.drift_window, min_overlap)
             if fit is not None:
                 a, b = fit
@@ -509,7 +514,7 @@ def _refine(rig: CameraRig, kp: np.ndarray, fps: np.ndarray, ref: int, offsets: 
         for c in order:
             offsets[c] = _minimise(geo, c, offsets[c] * fs, rates[c], active, frame, half_width=0.75) * frame
             geo.set(c, offsets[c], rates[c])
-    if params.fit_drift:
+    for _ in range(2 if params.fit_drift else 0):  # two rounds: each camera's fit moves the others' optimum
         for c in order:
             offsets[c], rates[c] = _minimise_drift(geo, c, offsets[c], rates[c], active, frame)
             geo.set(c, offsets[c], rates[c])
@@ -528,12 +533,19 @@ def _minimise(geo: _Geometry, c: int, lag0: float, rate: float, active: list[int
 
 def _minimise_drift(geo: _Geometry, c: int, offset: float, rate: float, active: list[int],
                     frame: float) -> tuple[float, float]:
-    """Offset (s) and rate (frames/s) of least reprojection cost, from the given start."""
+    """Offset (s) and rate (frames/s) of least reprojection cost, from the given start.
+
+    Parametrised by the time of the camera's middle frame and the rate, which the cost
+    constrains independently (offset and rate alone are strongly correlated).
+    """
     mask = geo.cost(c, offset - frame, rate, active)[1] & geo.cost(c, offset + frame, rate, active)[1]
+    k_mid = 0.5 * (geo.tracks[c].n - 1)
+    t_mid = offset + k_mid / rate
 
-    def f(p: np.ndarray) -> float:
-        return geo.cost(c, offset + p[0] * frame, rate * (1 + 1e-4 * p[1]), active, mask)[0]
+    def unpack(p: np.ndarray) -> tuple[float, float]:
+        r = rate * (1 + 1e-4 * p[1])
+        return t_mid + p[0] * frame - k_mid / r, r
 
-    res = optimize.minimize(f, np.zeros(2), method="Nelder-Mead",
-                            options={"xatol": 1e-3, "fatol": 1e-9, "initial_simplex": [[0, 0], [0.3, 0], [0, 1]]})
-    return offset + res.x[0] * frame, rate * (1 + 1e-4 * res.x[1])
+    res = optimize.minimize(lambda p: geo.cost(c, *unpack(p), active, mask)[0], np.zeros(2), method="Nelder-Mead",
+                            options={"xatol": 1e-3, "fatol": 1e-12, "initial_simplex": [[0, 0], [0.3, 0], [0, 3]]})
+    return unpack(res.x)
