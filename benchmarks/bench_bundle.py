@@ -1,6 +1,6 @@
 """Bundle adjustment speed and accuracy: 4 and 8 cameras x 1000 frames x 23 keypoints.
 
-A synthetic walking person (tests/_calib_person.py) seen with 2 px noise and 2 % gross
+A synthetic walking person (calibration.synthetic.stick_figure) seen with 2 px noise and 2 % gross
 outliers; every camera but the gauge perturbed by 3 deg and 10 cm; metric scale from the
 subject's height. Prints wall and CPU time (the CPU time does not depend on other processes
 sharing the machine) and the errors. Target: under 30 s on 2 cores.
@@ -10,19 +10,14 @@ sharing the machine) and the errors. Target: under 30 s on 2 cores.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
 
 def run(n_cameras: int, n_frames: int, seed: int = 0) -> dict:
-    from _calib_person import observe, perturb, ring_rig, stick_figure
-
     from calibration.bundle import calibrate_from_keypoints
+    from calibration.synthetic import observe, perturb, ring_rig, stick_figure
 
     rng = np.random.default_rng(seed)
     truth = ring_rig(n_cameras)
@@ -33,7 +28,8 @@ def run(n_cameras: int, n_frames: int, seed: int = 0) -> dict:
     res = calibrate_from_keypoints(start, kp, height=1.75)
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     return {"cameras": n_cameras, "frames": n_frames, "observations": int((kp[..., 2] > 0).sum()),
-            "seconds": seconds, "cpu": cpu, "centre_err_cm": 100 * np.linalg.norm(res.rig.centers - truth.centers, axis=1).max(),
+            "seconds": seconds, "cpu": cpu,
+            "centre_err_cm": 100 * np.linalg.norm(res.rig.centers - truth.centers, axis=1).max(),
             "before_px": float(np.median(res.error_before)), "after_px": float(np.median(res.error_after)),
             "rounds": len(res.history) - 1}
 

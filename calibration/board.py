@@ -309,7 +309,10 @@ def _frames_of(source: Path, n_frames: int):
 
     source = Path(source)
     if source.is_dir() or source.suffix.lower() in IMAGE_SUFFIXES:
-        files = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if source.is_dir() else [source]
+        if source.is_dir():
+            files = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            files = [source]
         if not files:
             raise InputError(f"no image (.png, .jpg) in {source}")
         for i, p in enumerate(files[:n_frames]):

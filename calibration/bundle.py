@@ -3,9 +3,11 @@
 Unknowns: the extrinsics of every camera but one (the gauge, held fixed), optionally one
 focal-length scale and k1 per camera, and the 3D points. Residuals are confidence-weighted
 reprojection errors in pixels (the full OpenCV distortion model), minimised by
-``scipy.optimize.least_squares`` (method "trf", robust loss, analytic sparse Jacobian,
-LSMR trust-region solver). Outliers are annealed: after each round the observations whose
-error exceeds a shrinking threshold are left out of the next one.
+``scipy.optimize.least_squares`` (method "trf", LSMR trust-region solver) over the camera
+parameters, with the points eliminated by variable projection (:class:`_Reduced`: the analytic
+Jacobian as sparse matrices, the points re-solved for every camera update). Outliers are
+annealed: after each round the observations whose error exceeds a shrinking threshold are left
+out of the next one and the others re-weighted by the robust loss (soft_l1, huber or cauchy).
 
 The reconstruction is defined up to scale by the images alone; the metric scale comes from
 the board's square size or from the subject's height (:func:`scale_from_height`), and is
@@ -355,8 +357,12 @@ def bundle_adjust(rig: CameraRig, observations: np.ndarray, weights: np.ndarray 
 
     observations: (C, P, 2) pixels, NaN where unseen; weights: (C, P) >= 0 (confidences; 1 if None);
     points: (P, 3) initial points (DLT triangulation if None); gauge: camera held fixed;
-    loss, f_scale: robust loss of least_squares and its scale in px; thresholds: px, the outlier
-    threshold of each round after the first (round 0 uses every observation).
+    loss, f_scale: robust loss and its scale in px, applied as iteratively re-weighted least squares
+    between rounds (weights rho'(e^2 / f_scale^2)), each round a plain weighted least_squares that
+    Gauss-Newton solves in a few steps; thresholds: px, the outlier threshold of each round after the
+    first (round 0 uses every observation). Focal length and k1 trade off against the camera's
+    distance when the points span little depth (a person 3-5 m away): refine them only with
+    points spread through the volume, and check the result.
     The scale is not fixed here: see :func:`rescale`. Returns a BundleResult (scale 1).
     """
     t_start = time.perf_counter()

@@ -76,17 +76,14 @@ def load_rig(path: str | Path, format: str | None = None, *, subject: str | None
     """
     path = Path(path)
     fmt = format or detect_format(path)
-    if fmt == "toml":
-        return read_toml(path)
-    if fmt == "opencap":
-        return read_opencap(path, placement=placement)
-    if fmt == "qualisys":
-        return read_qualisys(path)
-    if fmt == "h36m":
-        return read_h36m(path, subject=subject)
-    if fmt == "panoptic":
-        return read_panoptic(path, camera_type=camera_type)
-    raise InputError(f"unknown calibration format {fmt!r}; use one of {FORMATS}")
+    readers = {"toml": lambda: read_toml(path), "opencap": lambda: read_opencap(path, placement=placement),
+               "qualisys": lambda: read_qualisys(path), "h36m": lambda: read_h36m(path, subject=subject),
+               "panoptic": lambda: read_panoptic(path, camera_type=camera_type)}
+    if fmt not in readers:
+        raise InputError(f"unknown calibration format {fmt!r}; use one of {FORMATS}")
+    rig = readers[fmt]()
+    log.info("%s (%s): cameras %s, world up %s", path, fmt, ", ".join(rig.names), up_axis(rig.R_to_opensim) or "?")
+    return rig
 
 
 def save_rig(rig: CameraRig, path: str | Path, format: str | None = None) -> list[Path]:
@@ -224,8 +221,7 @@ def read_opencap(path: Path, placement: str | None = None) -> CameraRig:
         raise InputError(f"no OpenCap calibration pickle under {path}")
     cams, stored = [], []
     for f in files:
-        cam, R_os = _opencap_camera(f, _load_pickle(f), f.parent.name if path.is_dir() or len(files) > 1
-                                    else f.parent.name or f.stem)
+        cam, R_os = _opencap_camera(f, _load_pickle(f), f.parent.name or f.stem)
         cams.append(cam)
         stored.append(R_os)
     if stored[0] is not None:
@@ -342,8 +338,7 @@ def rotate_image(cam: Camera, degrees_cw: int) -> Camera:
 
 
 # --------------------------------------------------------------------------- Human3.6M
-def h36m_tangential_to_opencv(p: np.ndarray, k: np.ndarray, f: np.ndarray, c: np.ndarray,
-                              size: tuple[int, int]) -> np.ndarray:
+def h36m_tangential_to_opencv(p: np.ndarray, f: np.ndarray, c: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """OpenCV (p1, p2) closest to Human3.6M's tangential model over the image.
 
     Human3.6M distorts normalised (x, y) by ``tan = p1*y + p2*x`` added to the radial factor
@@ -387,7 +382,7 @@ def read_h36m(path: Path, subject: str | None = None) -> CameraRig:
         f, c = np.ravel(p["f"]).astype(float), np.ravel(p["c"]).astype(float)
         k, tp = np.ravel(p["k"]).astype(float), np.ravel(p["p"]).astype(float)
         size = (int(p["w"]), int(p["h"]))
-        p_cv = h36m_tangential_to_opencv(tp, k, f, c, size)
+        p_cv = h36m_tangential_to_opencv(tp, f, c, size)
         R = np.asarray(p["R"], dtype=float).T
         T = np.ravel(p["T"]).astype(float)
         K = np.array([[f[0], 0.0, c[0]], [0.0, f[1], c[1]], [0.0, 0.0, 1.0]])

@@ -131,3 +131,15 @@ def test_shipped_weights_on_real_motion(trial):
     # squat RMSE. 40 mm is well above what it reaches here and far below an untrained net (~300 mm).
     assert rmse < 40.0, rmse
     assert augmenter.metadata["val_rmse_mm"] < 60.0
+
+
+def test_z_up_keypoints_warned(trial, opencap, caplog):
+    keypoints, _ = trial
+    z_up = keypoints[..., [0, 2, 1]] * np.array([1.0, -1.0, 1.0])  # rotate Y-up -> Z-up
+    with caplog.at_level("WARNING", logger="mv3d.augment.augmenter"):
+        opencap.augment(z_up, OPENCAP_KEYPOINTS, HEIGHT, MASS)
+    assert "expects OpenSim's frame with Y up" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="mv3d.augment.augmenter"):
+        opencap.augment(keypoints, OPENCAP_KEYPOINTS, HEIGHT, MASS)
+    assert "Y up" not in caplog.text

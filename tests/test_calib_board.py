@@ -1,10 +1,13 @@
 """Checkerboard detection, intrinsics and extrinsics on rendered images with known truth."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from calibration.board import BoardViews, Checkerboard, detect_corners, detect_in_images, detect_in_video
+from calibration.board import (BoardViews, Checkerboard, charuco_available, detect_corners, detect_in_images,
+                               detect_in_video)
 from calibration.extrinsics import board_pose_candidates, calibrate_extrinsics
 from calibration.frames import up_axis
 from calibration.intrinsics import calibrate_intrinsics, write_coverage_png
@@ -146,3 +149,52 @@ def test_too_few_views_for_intrinsics():
     views = BoardViews(BOARD, (640, 480), np.arange(3), np.zeros((3, BOARD.n_corners, 2)), np.ones(3))
     with pytest.raises(InputError, match="found in 3 views, intrinsics need at least 5"):
         calibrate_intrinsics(views, name="camA")
+
+
+def test_outlier_view_rejected():
+    rng = np.random.default_rng(4)
+    cam = Camera("c", (1280, 720), [[1000.0, 0, 640], [0, 1000, 360], [0, 0, 1]], [-0.1, 0.02, 0, 0, 0],
+                 np.eye(3), np.zeros(3))
+    poses = sample_board_poses(cam, BOARD, 12, rng, distance=(1.2, 1.8))
+    corners = np.array([Camera("v", cam.size, cam.K, cam.dist, R, t).project(BOARD.object_points())
+                        for R, t in poses]) + rng.normal(0, 0.1, (12, BOARD.n_corners, 2))
+    corners[5] += rng.normal(0, 3.0, (BOARD.n_corners, 2))  # a view with badly detected corners
+    res = calibrate_intrinsics(BoardViews(BOARD, cam.size, np.arange(12), corners, np.ones(12)))
+    assert not res.used[5] and res.used.sum() == 11
+    assert res.rms < 0.2  # 0.1 px noise once the bad view is out
+    assert res.camera.K[0, 0] == pytest.approx(1000.0, rel=0.002)
+
+
+def test_blurred_images_rejected(tmp_path):
+    import cv2
+
+    rng = np.random.default_rng(8)
+    cam = Camera("c", (640, 480), [[600.0, 0, 320], [0, 600, 240], [0, 0, 1]], None, np.eye(3), np.zeros(3))
+    board = Checkerboard(7, 4, 0.05)
+    paths = []
+    for i, (R, t) in enumerate(sample_board_poses(cam, board, 8, rng, distance=(0.7, 0.9), max_tilt_deg=25)):
+        blur = 2.5 if i in (2, 6) else 0.6  # two motion-blurred frames
+        p = tmp_path / f"{i}.png"
+        cv2.imwrite(str(p), render_board(cam, board, R, t, blur=blur, rng=rng))
+        paths.append(p)
+    assert all(detect_corners(cv2.imread(str(paths[i])), board) is not None for i in (2, 6))  # found, but soft
+    views = detect_in_images(paths, board)
+    kept = sorted(int(Path(s).stem) for s in views.sources)
+    assert 2 not in kept and 6 not in kept and len(kept) >= 5
+
+
+@pytest.mark.skipif(not charuco_available(), reason="this OpenCV has no cv2.aruco.CharucoDetector")
+def test_charuco_corners():
+    import cv2
+
+    from calibration.board import detect_charuco
+
+    squares, sq, mk = (7, 5), 0.04, 0.03
+    board = cv2.aruco.CharucoBoard(squares, sq, mk, cv2.aruco.getPredefinedDictionary(cv2.aruco.DICT_4X4_50))
+    img = board.generateImage((700, 500), marginSize=20)
+    ids, uv = detect_charuco(img, squares, sq, mk)
+    assert len(ids) == (squares[0] - 1) * (squares[1] - 1)
+    obj = board.getChessboardCorners()[ids][:, :2]
+    H, _ = cv2.findHomography(obj, uv)
+    proj = cv2.perspectiveTransform(obj[None].astype(np.float64), H)[0]
+    assert np.abs(proj - uv).max() < 0.5  # corners where the board geometry puts them

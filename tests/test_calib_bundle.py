@@ -1,20 +1,15 @@
 """Bundle adjustment on synthetic truth: a walking stick figure and a moving board."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _calib_person import observe, perturb, ring_rig, stick_figure  # noqa: E402
-
-from calibration.board import Checkerboard  # noqa: E402
-from calibration.bundle import (_Reduced, _triangulate, bundle_adjust, calibrate_from_board,  # noqa: E402
+from calibration.board import Checkerboard
+from calibration.bundle import (_Reduced, _triangulate, bundle_adjust, calibrate_from_board,
                                 calibrate_from_keypoints, estimate_height)
-from mv3d.errors import InputError  # noqa: E402
-from mv3d.skeleton import MV3D23  # noqa: E402
+from calibration.synthetic import observe, perturb, ring_rig, stick_figure
+from mv3d.errors import InputError
+from mv3d.skeleton import MV3D23
 
 
 def test_stick_figure_height_and_estimate():
@@ -48,6 +43,7 @@ def test_reduced_jacobian_matches_finite_differences():
     assert np.abs(dense - fd).max() < 1e-4 * np.abs(fd).max()
 
 
+@pytest.mark.slow
 def test_keypoints_only_bundle_recovers_cameras_and_scale():
     rng = np.random.default_rng(0)
     truth = ring_rig(4)

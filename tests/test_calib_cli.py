@@ -2,21 +2,17 @@
 from __future__ import annotations
 
 import pickle
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _calib_person import observe, perturb, ring_rig, stick_figure  # noqa: E402
-
-from calibration import load_rig, save_rig  # noqa: E402
-from calibration.board import Checkerboard  # noqa: E402
-from calibration.synthetic import look_at, render_board, sample_board_poses  # noqa: E402
-from mv3d.camera import Camera, CameraRig  # noqa: E402
-from mv3d.errors import InputError  # noqa: E402
+from calibration import load_rig, save_rig
+from calibration.board import Checkerboard
+from calibration.synthetic import look_at, observe, perturb, render_board, ring_rig, sample_board_poses, stick_figure
+from mv3d.camera import Camera, CameraRig
+from mv3d.errors import InputError
 
 
 def _cli():

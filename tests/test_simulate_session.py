@@ -241,3 +241,51 @@ def test_cli_writes_opencap_session(tmp_path, shared_data):
     X = np.random.default_rng(0).uniform([-0.5, -0.5, 0], [0.5, 0.5, 1.8], (50, 3))
     # The OpenCap pickles (written by calibration.save_rig) describe the same cameras.
     assert np.abs(back.project(X) - truth.project(X)).max() < 1e-6
+
+
+def test_trc_keypoints_as_motion(tmp_path):
+    """A TRC of MV3D23 keypoints (OpenSim frame) drives the cameras directly: no coordinates, no mocap."""
+    from mv3d.io import write_trc
+    from mv3d.simulate.source import builtin_source, load_model
+
+    src = builtin_source("arm_raises", 2.0, load_model(None), rate=100.0)
+    write_trc(tmp_path / "arms.trc", src.keypoints[:, :23], MV3D25[:23], src.times)
+    sim = simulate(SimulationConfig(motion=str(tmp_path / "arms.trc"), seconds=None, rig="opencap2",
+                                    resolution=240, seed=0))
+    assert sim.mocap is None and sim.passerby3d == [None, None] and sim.trial == "arms"
+    # The TRC is interpolated at the camera times; it matches FK of the same motion to the
+    # file's resolution (1 nm) plus the cubic-spline error of 100 Hz samples (< 0.1 mm here).
+    t = sim.timing.cameras[1].times
+    assert np.abs(sim.points3d[1] - src.keypoints_at(t) @ sim.rig.R_to_opensim).max() < 1e-4
+    write_truth(sim, tmp_path / "out")
+    assert not (tmp_path / "out" / "truth" / "coordinates.mot").exists()
+    assert not (tmp_path / "out" / "truth" / "mocap.trc").exists()
+    with pytest.raises(InputError, match="lacks the keypoints nose"):
+        write_trc(tmp_path / "bad.trc", src.keypoints[:, 1:23], MV3D25[1:23], src.times)
+        simulate(SimulationConfig(motion=str(tmp_path / "bad.trc"), rig="opencap2"))
+
+
+def test_config_file_defaults_and_errors(tmp_path):
+    from pathlib import Path
+
+    from mv3d.errors import ConfigError
+    from mv3d.simulate.session import config_from_dict
+
+    shipped = Path(__file__).resolve().parents[1] / "configs" / "simulate.yaml"
+    data = yaml.safe_load(shipped.read_text())
+    assert config_from_dict(data) == SimulationConfig()  # the shipped file states the defaults
+    cfg = config_from_dict({"noise": {"sigma": 0.01, "swap_rate": 0}, "timing": {"fps": 30}})
+    assert cfg.noise.sigma == 0.01 and cfg.noise.swap_rate == 0.0 and cfg.timing.fps == 30.0
+    with pytest.raises(ConfigError, match="unknown noise setting 'sigmaa'.*sigma"):
+        config_from_dict({"noise": {"sigmaa": 0.01}})
+    with pytest.raises(ConfigError, match="timing.fps must be a float"):
+        config_from_dict({"timing": {"fps": "fast"}})
+
+    from click.testing import CliRunner
+
+    from pipelines.cli import cli
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("noise:\n  outliers: 0.1\n")
+    result = CliRunner().invoke(cli, ["simulate", "--config", str(bad), "--out", str(tmp_path / "o"), "--no-video"])
+    assert result.exit_code != 0 and "bad.yaml: unknown noise setting 'outliers'" in str(result.exception)

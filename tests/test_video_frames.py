@@ -120,3 +120,32 @@ def test_cli_frames_extract(tmp_path):
     assert result.exit_code == 0, result.output
     assert "decoded 12 frames" in result.output and "wrote 3 images" in result.output
     assert sorted(p.name for p in out.glob("*.png"))[1] == "frame_000005_t0.166667.png"
+
+
+def test_rotation_metadata_gives_upright_frames(tmp_path):
+    # Phones store portrait video as landscape frames plus a display rotation in the track
+    # header. Write a landscape mp4, set its tkhd display matrix to a 90 degree rotation, and
+    # expect portrait frames with the content turned clockwise.
+    import struct
+
+    import cv2
+
+    path = tmp_path / "landscape.mp4"
+    wr = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (160, 120))
+    for _ in range(4):
+        img = np.full((120, 160, 3), 40, np.uint8)
+        img[0:20, 0:40] = 230  # bright block in the top-left corner
+        wr.write(img)
+    wr.release()
+    data = bytearray(path.read_bytes())
+    at = data.find(b"tkhd")
+    assert at > 0 and data[at + 4] == 0  # version-0 track header: the matrix lies 44 bytes on
+    data[at + 44:at + 80] = struct.pack(">9i", 0, 0x10000, 0, -0x10000, 0, 0, 0, 0, 0x40000000)
+    rotated = tmp_path / "rotated.mp4"
+    rotated.write_bytes(bytes(data))
+    info = probe(rotated)
+    assert (info.rotation, info.width, info.height) == (90, 120, 160)
+    _, _, frames, _ = read_video(rotated)
+    bright = np.argwhere(frames[0, ..., 0] > 150)
+    # Turned clockwise, the 40x20 top-left block becomes 20x40 in the top-right corner.
+    assert tuple(bright.min(0)) == (0, 100) and tuple(bright.max(0)) == (39, 119)

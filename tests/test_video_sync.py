@@ -71,6 +71,7 @@ def test_sync_correlation_only_is_right_or_flagged():
     assert n_right >= 4  # and it does find the easy ones (walking cameras with distinct views)
 
 
+@pytest.mark.slow
 def test_sync_fits_clock_drift():
     # Camera 2 runs at 59.94 fps (NTSC) against 60: over 8 s its clock slips 0.48 frame.
     rates = np.array([60.0, 60.0, 60.0 * 1000 / 1001])

@@ -10,6 +10,7 @@ from __future__ import annotations
 from mv3d.augment.augmenter import Augmenter, check_subject
 from mv3d.augment.lstm import BodyPartModel, MarkerLSTM
 from mv3d.augment.opencap import load_opencap_augmenter, load_opencap_part, load_opencap_weights
+from mv3d.augment.weights import DEFAULT_WEIGHTS, load_augmenter
 
-__all__ = ["Augmenter", "BodyPartModel", "MarkerLSTM", "check_subject", "load_opencap_augmenter",
-           "load_opencap_part", "load_opencap_weights"]
+__all__ = ["DEFAULT_WEIGHTS", "Augmenter", "BodyPartModel", "MarkerLSTM", "check_subject", "load_augmenter",
+           "load_opencap_augmenter", "load_opencap_part", "load_opencap_weights"]

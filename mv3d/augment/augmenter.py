@@ -161,10 +161,16 @@ class Augmenter:
         """Raise when the trunk length does not fit the height (mm keypoints, height in cm...)."""
         if "Neck" not in names or "midHip" not in names:
             return
-        trunk = np.linalg.norm(points[:, names.index("Neck")] - points[:, names.index("midHip")], axis=-1)
-        trunk = trunk[np.isfinite(trunk)]
+        axis = points[:, names.index("Neck")] - points[:, names.index("midHip")]
+        trunk = np.linalg.norm(axis, axis=-1)
+        upright = axis[:, 1] / np.where(trunk > 0, trunk, np.nan)
+        ok = np.isfinite(trunk) & np.isfinite(upright)
+        trunk = trunk[ok]
         if trunk.size == 0:
             return
+        if np.median(upright[ok]) < 0.5:
+            log.warning("%s: the trunk (midHip -> Neck) points mostly away from +Y (median cosine %.2f); the "
+                        "augmenter expects OpenSim's frame with Y up", source, float(np.median(upright[ok])))
         ratio = float(np.median(trunk)) / height
         if not TRUNK_RATIO_RANGE[0] <= ratio <= TRUNK_RATIO_RANGE[1]:
             raise InputError(f"{source}: the neck-to-midHip distance ({np.median(trunk):.3g} m, median) is "

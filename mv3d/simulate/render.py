@@ -142,7 +142,8 @@ def room_background(cam: Camera, centre: np.ndarray, R_to_opensim: np.ndarray, f
     p = o + t_hit[..., None] * d
     # Floor: 0.5 m tiles in two tones with grout lines.
     tile = (np.floor(p[..., 0] / 0.5) + np.floor(p[..., 2] / 0.5)) % 2
-    grout = (np.abs(np.mod(p[..., 0] + 0.25, 0.5) - 0.25) < 0.008) | (np.abs(np.mod(p[..., 2] + 0.25, 0.5) - 0.25) < 0.008)
+    grout = (np.abs(np.mod(p[..., 0] + 0.25, 0.5) - 0.25) < 0.008) \
+        | (np.abs(np.mod(p[..., 2] + 0.25, 0.5) - 0.25) < 0.008)
     floor_col = np.where(tile[..., None] > 0, [150, 165, 175], [135, 150, 160]) * np.where(grout, 0.7, 1.0)[..., None]
     # Walls: warm grey with a vertical lighting gradient, one pair tinted, a skirting board; ceiling at 3 m.
     height = p[..., 1]
@@ -155,6 +156,15 @@ def room_background(cam: Camera, centre: np.ndarray, R_to_opensim: np.ndarray, f
     img *= (1.0 - 0.25 * np.clip((dist - 2.0) / 8.0, 0, 1))[..., None]
     img += np.random.default_rng(7).normal(0, 4.0, (h, w, 1))  # surface texture grain
     return np.clip(img, 0, 255).astype(np.uint8)
+
+
+_SHIFT = 4  # sub-pixel bits for OpenCV drawing
+
+
+def _fixed_point(x: np.ndarray) -> np.ndarray:
+    """Pixels -> OpenCV fixed point (1/16 px) int64. Points near a camera's plane project very far:
+    they are clipped so that the values fit OpenCV's int32 (NaN -> 0; such primitives are skipped)."""
+    return np.round(np.clip(np.nan_to_num(x), -2.0**25, 2.0**25) * (1 << _SHIFT)).astype(np.int64)
 
 
 class Renderer:
@@ -191,7 +201,6 @@ class Renderer:
     def _shapes(self, pa, pb, ra, rb):
         """Integer drawing primitives per tone, vectorised over (..., S): a list of
         (centre a (..., S, 2), centre b, radius a (..., S), radius b, quad (..., S, 4, 2)) in 1/16 px."""
-        scale = 1 << _SHIFT
         out = []
         d = pb - pa
         length = np.linalg.norm(d, axis=-1, keepdims=True)
@@ -203,9 +212,8 @@ class Renderer:
             qa, qb = pa + off, pb + off
             quad = np.stack([qa + fa[..., None] * nrm, qb + fb[..., None] * nrm,
                              qb - fb[..., None] * nrm, qa - fa[..., None] * nrm], axis=-2)
-            # Points near a camera's plane project very far: clip so 1/16 px coordinates fit OpenCV's int32.
-            as_int = lambda x: np.round(np.clip(np.nan_to_num(x), -2.0**25, 2.0**25) * scale).astype(np.int64)  # noqa: E731
-            out.append((as_int(qa), as_int(qb), as_int(fa), as_int(fb), as_int(quad).astype(np.int32)))
+            fix = _fixed_point
+            out.append((fix(qa), fix(qb), fix(fa), fix(fb), fix(quad).astype(np.int32)))
         return out
 
     def render(self, persons: list[np.ndarray], palettes: list[dict] | None = None,
@@ -253,9 +261,6 @@ class Renderer:
                 img = cv2.subtract(cv2.add(img, pos), neg)
             frames.append(img)
         return frames
-
-
-_SHIFT = 4  # sub-pixel bits for OpenCV drawing
 
 
 def board_image(cam: Camera, board, background: np.ndarray | None = None, noise: float = 2.0,

@@ -265,7 +265,8 @@ def write_session(sim: SimulatedSession, out: str | os.PathLike, video: bool = T
     if calibration_writer is not None:
         calibration_writer(rig_folders, out / "Videos")
     calib = out / "CalibrationImages"
-    calib.mkdir(exist_ok=True)
+    if sim.board is not None:
+        calib.mkdir(exist_ok=True)
     centre = np.nanmean(sim.points3d[0][:, MV3D25.index("mid_hip")], axis=0)
     floor = float(sim.board.stand_point()[1]) if sim.board is not None else 0.0
     style = RenderStyle(motion_blur=sim.config.motion_blur, scale=sim.config.height / 1.75)
@@ -336,3 +337,39 @@ def check_rig(rig: CameraRig) -> None:
     for cam in rig:
         if cam.size[0] <= 0 or cam.size[1] <= 0:
             raise InputError(f"camera {cam.name} has image size {cam.size}; give a calibration with image sizes")
+
+
+def config_from_dict(data: dict, base: SimulationConfig | None = None) -> SimulationConfig:
+    """A SimulationConfig from a dict such as ``configs/simulate.yaml`` (sections ``noise`` and
+    ``timing``, other keys top-level fields); keys not given keep ``base``'s values.
+
+    Raises ConfigError naming an unknown key or a value of the wrong type.
+    """
+    from dataclasses import fields, replace
+
+    from mv3d.errors import ConfigError
+
+    base = base or SimulationConfig()
+    sections = {"noise": DetectionNoise, "timing": TimingConfig}
+    top: dict[str, Any] = {}
+    known = {f.name: f for f in fields(SimulationConfig)}
+    for key, value in (data or {}).items():
+        if key not in known:
+            raise ConfigError(f"unknown simulation setting {key!r}; known: {', '.join(known)}")
+        if key in sections:
+            if not isinstance(value, dict):
+                raise ConfigError(f"simulation setting {key!r} must be a mapping of {sections[key].__name__} fields")
+            sub = {f.name: f for f in fields(sections[key])}
+            for k, v in value.items():
+                if k not in sub:
+                    raise ConfigError(f"unknown {key} setting {k!r}; known: {', '.join(sub)}")
+                expected = type(getattr(getattr(base, key), k))
+                if expected is float and isinstance(v, int) and not isinstance(v, bool):
+                    v = float(v)
+                if not isinstance(v, expected):
+                    raise ConfigError(f"{key}.{k} must be a {expected.__name__}, got {v!r}")
+                value = {**value, k: v}
+            top[key] = replace(getattr(base, key), **value)
+        else:
+            top[key] = value
+    return replace(base, **top)

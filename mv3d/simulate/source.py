@@ -138,7 +138,8 @@ def load_model(model: Any = None, height: float = 1.75, mass: float = 70.0,
     names = _marker_names(loaded)
     missing = [n for n in MV3D23 if n not in names]
     if missing:
-        label = "the built-in model" if model is None else f"model {model if not isinstance(model, osim.Model) else loaded.getName()}"
+        label = "the built-in model" if model is None else \
+            f"model {loaded.getName() if isinstance(model, osim.Model) else model}"
         raise InputError(f"{label} lacks the video keypoint markers {', '.join(missing)}; the simulator needs a "
                          f"marker for each of mv3d.skeleton.MV3D23 ({len(MV3D23)} names). Add them to the model "
                          "(or pass a MarkerSet file with --markers), or use the built-in model")
@@ -146,8 +147,9 @@ def load_model(model: Any = None, height: float = 1.75, mass: float = 70.0,
 
 
 def ground_motion(model: Any, times: np.ndarray, coords: dict[str, np.ndarray],
-                  pin_feet: bool = True, stand_at: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> dict[str, np.ndarray]:
-    """Put the lowest foot keypoint on the floor (Y = ``stand_at[1]``) in every frame; optionally keep the feet in place.
+                  pin_feet: bool = True,
+                  stand_at: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> dict[str, np.ndarray]:
+    """Put the lowest foot keypoint on the floor (Y = ``stand_at[1]``) in every frame; optionally pin the feet.
 
     Shifts ``pelvis_ty`` (and with ``pin_feet`` ``pelvis_tx``/``pelvis_tz``); the model's pelvis
     translations are along ground axes, so a shift moves every point by the same amount.

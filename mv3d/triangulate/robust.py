@@ -184,8 +184,8 @@ def _solve_all(rig: CameraRig, obs: _Obs, p: RobustParams, prior: np.ndarray | N
     return X, inl
 
 
-def _swap_mask(rig: CameraRig, obs: _Obs, X: np.ndarray, inl: np.ndarray, shape: tuple[int, int],
-               pairs: np.ndarray, p: RobustParams) -> np.ndarray:
+def _swap_mask(rig: CameraRig, obs: _Obs, X: np.ndarray, shape: tuple[int, int], pairs: np.ndarray,
+               p: RobustParams) -> np.ndarray:
     """(C, F, B) True where camera c's observations of flip pair b in frame f fit the other side better."""
     C = len(rig)
     F, J = shape
@@ -281,7 +281,7 @@ def robust_triangulate(rig: CameraRig, keypoints: np.ndarray, params: RobustPara
         resolve(far, ref)
     swapped = np.zeros((C, F, J), bool)
     if p.swaps and flip_pairs is not None:
-        swap = _swap_mask(rig, obs, X.reshape(-1, 3), inl, (F, J), flip_pairs, p)
+        swap = _swap_mask(rig, obs, X.reshape(-1, 3), (F, J), flip_pairs, p)
         if swap.any():
             c, f, b = np.nonzero(swap)
             left, right = flip_pairs[b, 0], flip_pairs[b, 1]

@@ -5,11 +5,13 @@
 2. Normalised cross-correlation of every camera's signals against the reference camera's
    over a window of lags; the peak, refined to sub-frame by a parabola, is the first
    estimate; peak height and its margin over the second peak give a confidence.
-3. With a calibrated rig, the candidate lags (the correlation's strongest peaks) are scored
-   by the reprojection error of points triangulated from all cameras, the camera's 2D
-   tracks resampled (cubic spline) at the candidate offset. Geometry tells apart peaks
-   that correlation cannot (periodic gait), and a bounded scalar search gives sub-frame
-   precision. The margin of the best candidate's error over the others is the confidence.
+3. With a calibrated rig, every lag of the window is scored by the reprojection error of
+   points triangulated from all cameras, the camera's 2D tracks (low-passed, then a cubic
+   spline) placed at that offset; per-camera, per-joint mean residuals are removed so
+   static biases (calibration, detector habits) do not pull the optimum. The lowest minima
+   and the correlation's peak are refined by a bounded scalar search to sub-frame. Geometry
+   tells apart peaks that correlation cannot (periodic gait, squats); the margin of the best
+   minimum over the next one and over its own flanks is the confidence.
 4. Optionally a clock-rate difference (drift) is fitted: with a rig, offset and rate of each
    camera by minimising the reprojection error (Nelder-Mead, two rounds over the cameras);
    without, by a weighted line through local correlation lags in sliding windows.
@@ -41,8 +43,8 @@ SIGNAL_JOINTS = ("l_wrist", "r_wrist", "l_ankle", "r_ankle")
 class SyncParams:
     """max_offset: largest |offset| searched (s); band: band-pass of the motion signals (Hz);
     min_conf: detections at or below this confidence are ignored; min_overlap: fraction of the
-    shorter track two cameras must share at any lag; n_candidates: correlation peaks scored by
-    reprojection; robust_px: reprojection errors are truncated here (wrong detections);
+    shorter track two cameras must share at any lag; n_candidates: lowest reprojection minima
+    refined to sub-frame; robust_px: reprojection errors are truncated here (wrong detections);
     smooth_hz: low-pass of the 2D tracks before the reprojection refinement;
     min_confidence: offsets below this confidence are reported with a warning;
     fit_drift: also fit each camera's clock rate; drift_window: window (s) of the local lags."""
@@ -254,11 +256,13 @@ class _Geometry:
         Returns (cost, points used (G, J))."""
         others = [a for a in active if a != c]
         xy_c, w_c = self.place(c, offset, rate)
+        if not others:
+            return np.inf, w_c > 0
         w_o = np.stack([self.cache[a][1] for a in others])
         used = (w_c > 0) & (w_o > 0).any(0)
         if mask is not None:
             used &= mask
-        if used.sum() < 10 or not others:
+        if used.sum() < 10:
             return np.inf, used
         M_o, b_o = self._fixed(c, others)
         sel = used.ravel()
@@ -419,7 +423,7 @@ def synchronize(keypoints: np.ndarray, fps: float | np.ndarray, rig: CameraRig |
         corr_conf[c] = float(np.clip((p1 - 0.25) / 0.35, 0, 1) * np.clip((p1 - p2) / (0.3 * max(p1, 1e-9)), 0, 1)
                              * np.clip((agree - 0.2) / 0.6, 0, 1))
         lag_est[c] = lags[0] + _parabolic(curve, int(best))
-        cands[c] = [lags[0] + _parabolic(curve, int(p)) for p in [best] + others[:params.n_candidates - 1]]
+        cands[c] = [lags[0] + _parabolic(curve, int(p)) for p in [best] + others[:2]]
         log.info("camera %s: correlation peak %.3f at lag %.2f frames (second %.3f), confidence %.2f",
                  cameras[c], p1, lag_est[c], p2, corr_conf[c])
         if best in (0, lags.size - 1) and corr_conf[c] >= params.min_confidence and rig is None:
@@ -464,7 +468,7 @@ def _refine(rig: CameraRig, kp: np.ndarray, fps: np.ndarray, ref: int, offsets: 
 
     Pass 1, cameras in order of correlation confidence, each against the cameras placed so
     far: the cost over every integer lag of the window (on every fourth frame), its lowest
-    minima and the correlation peaks refined by a bounded scalar search; the confidence is
+    minima and the correlation peak refined by a bounded scalar search; the confidence is
     the margin of the best minimum over the next one and over its own flanks (3 frames away).
     Pass 2 (3+ cameras): each camera refined again against all the others.
     """
@@ -487,6 +491,7 @@ def _refine(rig: CameraRig, kp: np.ndarray, fps: np.ndarray, ref: int, offsets: 
                              f"±{params.max_offset} s; check its detections or the calibration")
         minima = _local_minima(profile)
         starts = [float(lags[m]) for m in minima[:params.n_candidates] if profile[m] < 1.5 * profile[minima[0]]]
+        starts += [x for x in cands.get(c, [])[:1] if min(abs(x - s) for s in starts) > 1.5]  # cross-check
         refined = [_minimise(geo, c, x, rates[c], active, frame, half_width=1.0) for x in starts]
         costs = [geo.cost(c, x * frame, rates[c], active)[0] for x in refined]
         lag = refined[int(np.argmin(costs))]

@@ -11,9 +11,7 @@ from pathlib import Path
 import click
 
 
-def _parse_board(text: str):
-    from calibration.board import Checkerboard  # noqa: F401
-
+def _parse_board(text: str) -> tuple[int, int]:
     m = re.fullmatch(r"\s*(\d+)\s*[xX,]\s*(\d+)\s*", text)
     if not m:
         raise click.BadParameter(f"{text!r}: give the inner-corner counts as COLSxROWS, e.g. 9x6")

@@ -36,22 +36,41 @@ def register(cli: click.Group) -> None:
     @click.option("--seconds", type=float, default=10.0, show_default=True,
                   help="Duration (a motion file is trimmed to it; 0 = the whole file).")
     @click.option("--seed", type=int, default=0, show_default=True)
-    @click.option("--resolution", type=int, default=720, show_default=True, help="Short image side: 720 or 1080.")
+    @click.option("--resolution", type=int, default=None,
+                  help="Short image side (default 720 for phone rigs, 1080 for lab rings).")
     @click.option("--height", type=float, default=1.75, show_default=True, help="Subject height (m).")
     @click.option("--mass", type=float, default=70.0, show_default=True, help="Subject mass (kg).")
     @click.option("--trial", default=None, help="Trial name (default: the motion's name).")
     @click.option("--motion-blur", type=int, default=1, show_default=True, help="Sub-exposures per frame.")
+    @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                  default=None, help="YAML with noise/timing settings (see configs/simulate.yaml).")
     @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
     @click.option("--no-video", is_flag=True, help="Skip rendering the videos (calibration images are kept).")
     def simulate_cmd(motion: str, model: str | None, markers: tuple[str, ...], rig: str, seconds: float, seed: int,
-                     resolution: int, height: float, mass: float, trial: str | None, motion_blur: int, out: Path,
-                     no_video: bool) -> None:
+                     resolution: int | None, height: float, mass: float, trial: str | None, motion_blur: int,
+                     config_file: Path | None, out: Path, no_video: bool) -> None:
         """Simulate a session from a motion and write it in OpenCap layout, with truth/ beside it."""
-        from mv3d.simulate.session import SimulationConfig, simulate, write_session
+        import yaml
+
+        from mv3d.errors import ConfigError
+        from mv3d.simulate.session import SimulationConfig, config_from_dict, simulate, write_session
 
         cam_rig, rig_name = _rig_or_name(rig)
         config = SimulationConfig(motion=motion, seconds=seconds or None, rig=rig_name or "file", resolution=resolution,
                                   seed=seed, height=height, mass=mass, trial=trial, motion_blur=motion_blur)
+        if config_file is not None:
+            try:
+                data = yaml.safe_load(config_file.read_text())
+            except yaml.YAMLError as exc:
+                raise ConfigError(f"{config_file} is not valid YAML: {exc}") from exc
+            extra = sorted(set(data or {}) - {"noise", "timing"})
+            if extra:
+                raise ConfigError(f"{config_file}: only 'noise' and 'timing' sections belong in a simulation config "
+                                  f"file (found {', '.join(map(str, extra))}); give the rest as command options")
+            try:
+                config = config_from_dict(data or {}, config)
+            except ConfigError as exc:
+                raise ConfigError(f"{config_file}: {exc}") from exc
         t0 = time.perf_counter()
         sim = simulate(config, rig=cam_rig, model=model, marker_files=markers)
         t1 = time.perf_counter()
