@@ -10,7 +10,7 @@ annealed: after each round the observations whose error exceeds a shrinking thre
 out of the next one and the others re-weighted by the robust loss (soft_l1, huber or cauchy).
 
 The reconstruction is defined up to scale by the images alone; the metric scale comes from
-the board's square size or from the subject's height (:func:`scale_from_height`), and is
+the board's square size or from the subject's height (:func:`estimate_height`), and is
 applied about the gauge camera, whose pose stays as given.
 """
 from __future__ import annotations

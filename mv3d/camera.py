@@ -14,6 +14,7 @@ from scipy.spatial.transform import Rotation
 from mv3d.errors import InputError
 
 _UNDISTORT_ITERATIONS = 12
+_UNDISTORT_TOLERANCE = 1e-13  # normalised units: ~1e-10 px for any real focal length
 
 
 def _as_dist5(dist: np.ndarray | list[float] | None) -> np.ndarray:
@@ -45,6 +46,8 @@ def undistort(xy_d: np.ndarray, dist: np.ndarray) -> np.ndarray:
 
     xy_d: (C, N, 2) distorted normalised coordinates; dist: (C, 5). Returns (C, N, 2).
     """
+    if not np.any(dist):
+        return xy_d.copy()
     k1, k2, p1, p2, k3 = (dist[:, i, None] for i in range(5))
     xy = xy_d.copy()
     for _ in range(_UNDISTORT_ITERATIONS):
@@ -59,7 +62,10 @@ def undistort(xy_d: np.ndarray, dist: np.ndarray) -> np.ndarray:
         jyx = 2 * x * y * d_radial + 2 * p1 * x + 2 * p2 * y
         jyy = radial + 2 * y * y * d_radial + 6 * p1 * y + 2 * p2 * x
         det = jxx * jyy - jxy * jyx
-        xy = xy - np.stack([(jyy * fx - jxy * fy) / det, (jxx * fy - jyx * fx) / det], axis=-1)
+        step = np.stack([(jyy * fx - jxy * fy) / det, (jxx * fy - jyx * fx) / det], axis=-1)
+        xy = xy - step
+        if not np.nanmax(np.abs(step), initial=0.0) > _UNDISTORT_TOLERANCE:  # converged (NaN-safe)
+            break
     return xy
 
 

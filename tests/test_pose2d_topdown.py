@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from mv3d.errors import InputError
 from mv3d.pose2d import TopDownEstimator, build_model, estimate_video
-from mv3d.pose2d.topdown import IMAGE_MEAN, IMAGE_STD, read_video_batches
+from mv3d.pose2d.topdown import IMAGE_MEAN, IMAGE_STD, read_video_batches, video_batches
 from mv3d.skeleton import MV3D23
 
 
@@ -96,6 +96,8 @@ def test_empty_video_is_a_clear_error(tmp_path):
     empty.write_bytes(b"")
     with pytest.raises(InputError, match="empty.mp4: cannot open the video"):
         next(read_video_batches(empty))
+    with pytest.raises(InputError, match="empty.mp4"):  # the streaming reader the CLI uses
+        next(video_batches(empty))
 
 
 def _write_video(path, frames, fps=25.0):

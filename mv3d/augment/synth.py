@@ -226,6 +226,7 @@ def mocap_motion(trial: dict[str, str], out_dir: str | os.PathLike) -> Path:
     tool.setModel(model)
     tool.setMarkerDataFileName(str(trial["trc"]))
     tool.setResultsDir(str(out_dir))
+    tool.set_report_errors(False)
     with atomic_path(out) as tmp:
         tool.setOutputMotionFileName(str(tmp))
         if not tool.run():

@@ -356,7 +356,7 @@ def _plot(history: list[dict[str, float]], path: Path) -> Path:
     ax[0].semilogy(steps, [h["loss"] for h in history if "loss" in h])
     ax[0].set(xlabel="step", ylabel="training loss (normalised units^2)")
     ev = [h for h in history if "val_rmse_mm" in h]
-    ax[1].plot([h["step"] for h in ev], [h["val_rmse_mm"] for h in ev], "o-")
+    ax[1].semilogy([h["step"] for h in ev], [h["val_rmse_mm"] for h in ev], "o-")
     ax[1].set(xlabel="step", ylabel="validation RMSE (mm)")
     fig.tight_layout()
     with atomic_path(path) as tmp:
@@ -414,7 +414,7 @@ def _write_card(path: Path, config: TrainConfig, pairs: PairSet, train_clips: li
         f"- validation RMSE: **{val:.1f} mm** (lower {by_part.get('lower', float('nan')):.1f} mm, "
         f"upper {by_part.get('upper', float('nan')):.1f} mm)",
         "- by motion: " + ", ".join(f"{k} {v:.1f} mm" for k, v in by_motion.items()),
-        f"- training clips (first quarter, clean): {train_rmse:.1f} mm",
+        f"- training clips (first quarter, clean; includes the random full-range motions): {train_rmse:.1f} mm",
         *([f"- for comparison, {compared[0].replace(str(PROJECT_ROOT) + os.sep, '')} on the same validation clips: "
            f"{compared[1]:.1f} mm (lower {compared[2].get('lower', float('nan')):.1f} mm, upper "
            f"{compared[2].get('upper', float('nan')):.1f} mm)"] if compared else []),

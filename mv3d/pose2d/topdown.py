@@ -288,12 +288,13 @@ def video_info(path: str | os.PathLike) -> tuple[int, float]:
 
 
 def video_batches(path: str | os.PathLike, batch_size: int = 8) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Frame batches of a video: ``mv3d.video.frames``' streaming reader when present, else OpenCV."""
+    """Frame batches of a video: ``mv3d.video.frames.iter_batches`` (true indices from timestamps, duplicates
+    skipped) when that module is present, else :func:`read_video_batches` (OpenCV, frame order)."""
     try:
-        from mv3d.video.frames import iter_frame_batches
+        from mv3d.video.frames import iter_batches
     except ImportError:
         return read_video_batches(path, batch_size)
-    return iter_frame_batches(path, batch_size=batch_size)
+    return iter_batches(path, batch_size=batch_size)
 
 
 def read_video_batches(path: str | os.PathLike, batch_size: int = 8) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:

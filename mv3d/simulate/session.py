@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -283,7 +284,10 @@ def write_session(sim: SimulatedSession, out: str | os.PathLike, video: bool = T
             target = out / "Videos" / folder / "InputMedia" / sim.trial
             target.mkdir(parents=True, exist_ok=True)
             renderer = Renderer(cam, background, style, seed=sim.config.seed + k)
+            t0 = time.perf_counter()
             write_video(target / f"{sim.trial}.mp4", _frames(sim, k, renderer), sim.timing.cameras[k].fps, cam.size)
+            log.info("camera %s: %d frames rendered and encoded in %.1f s", cam.name,
+                     len(sim.timing.cameras[k].times), time.perf_counter() - t0)
 
     # OpenCV releases the GIL while drawing and encoding: one thread per camera uses the cores.
     with ThreadPoolExecutor(max_workers=max(1, min(len(sim.rig), os.cpu_count() or 1))) as pool:

@@ -14,26 +14,26 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class FilterSpec:
     """A parsed filter: kind ("none", "butterworth" or "kalman") and its parameter
-    (Butterworth cutoff in Hz; Kalman trust ratio = measurement / process trust)."""
+    (the cutoff in Hz: Butterworth's -3 dB point, the Kalman smoother's half-power frequency)."""
 
     kind: str = "none"
     value: float | None = None
 
     @classmethod
     def parse(cls, text: str | None) -> FilterSpec:
-        """Parse "butterworth:6", "kalman:500", "kalman" or "none"."""
+        """Parse "butterworth:6", "kalman:6", "kalman" (6 Hz) or "none"."""
         if text is None or text.strip().lower() in ("", "none", "off"):
             return cls()
         kind, _, value = text.strip().lower().partition(":")
         if kind not in ("butterworth", "kalman"):
             raise InputError(f"unknown filter {text!r}; use butterworth:CUTOFF_HZ (e.g. butterworth:6), "
-                             f"kalman[:TRUST_RATIO] or none")
+                             f"kalman[:CUTOFF_HZ] or none")
         try:
             number = float(value) if value else None
         except ValueError:
             raise InputError(f"filter {text!r}: {value!r} is not a number") from None
-        if kind == "butterworth" and (number is None or number <= 0):
-            raise InputError(f"filter {text!r}: give the cutoff frequency in Hz, e.g. butterworth:6")
+        if (kind == "butterworth" and number is None) or (number is not None and number <= 0):
+            raise InputError(f"filter {text!r}: give the cutoff frequency in Hz, e.g. {kind}:6")
         return cls(kind, number)
 
 
@@ -44,7 +44,8 @@ def smooth_trajectory(points: np.ndarray, fps: float, spec: FilterSpec | str | N
     points: (F, J, 3) metres, NaN = missing; fps: frame rate (Hz). Returns the smoothed
     (F, J, 3) and the gaps left unfilled (``mv3d.timeseries.Gap``, index = (joint, axis)),
     which stay NaN. Butterworth: zero-lag, order 4 (``mv3d.timeseries.butter_lowpass``).
-    Kalman: constant-acceleration RTS smoother of ``mv3d.video.kalman`` (required).
+    Kalman: constant-acceleration RTS smoother (``mv3d.video.kalman``), which bridges the
+    same gaps itself; its cutoff (default 6 Hz) is the half-power frequency.
     """
     from mv3d.timeseries import butter_lowpass, fill_gaps
 
@@ -56,18 +57,13 @@ def smooth_trajectory(points: np.ndarray, fps: float, spec: FilterSpec | str | N
     for g in gaps:
         log.info("joint %d: frames %d-%d stay missing (%s gap of %d frames)", g.index[0], g.start, g.stop - 1,
                  g.reason, g.length)
+    cutoff = spec.value if spec.value is not None else 6.0
+    if spec.kind != "none" and cutoff >= fps / 2:
+        raise InputError(f"{spec.kind} cutoff {cutoff} Hz must be below half the frame rate ({fps / 2} Hz)")
     if spec.kind == "butterworth":
-        if spec.value >= fps / 2:
-            raise InputError(f"butterworth cutoff {spec.value} Hz must be below half the frame rate ({fps / 2} Hz)")
-        filled = butter_lowpass(filled, fs=fps, cutoff=spec.value, order=4)
+        filled = butter_lowpass(filled, fs=fps, cutoff=cutoff, order=4)
     elif spec.kind == "kalman":
-        try:
-            from mv3d.video import kalman
-        except ImportError:
-            kalman = None
-        smoother = getattr(kalman, "rts_smooth", None)
-        if smoother is None:
-            raise InputError("the Kalman RTS smoother (mv3d.video.kalman.rts_smooth) is not available in this "
-                             "installation; use --filter butterworth:CUTOFF")
-        filled = smoother(filled, fps=fps, **({} if spec.value is None else {"trust_ratio": spec.value}))
+        from mv3d.video.kalman import kalman_smooth
+
+        filled = kalman_smooth(points, None, fps, cutoff=cutoff, max_gap=max_gap).positions
     return filled, gaps
