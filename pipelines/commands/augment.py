@@ -3,12 +3,8 @@ from __future__ import annotations
 
 import click
 
+from pipelines.cli_groups import subgroup
 
-def _group(cli, name, help):
-    if name in cli.commands: return cli.commands[name]
-    @cli.group(name=name, help=help)
-    def g(): pass
-    return g
 
 
 def register(cli: click.Group) -> None:
@@ -50,7 +46,7 @@ def register(cli: click.Group) -> None:
         click.echo(f"{trc_out}: {len(keep)} keypoints + {len(names)} markers, {len(points)} frames "
                    f"({augmenter.source})")
 
-    train = _group(cli, "train", "Train networks (2D pose, marker augmenter).")
+    train = subgroup(cli, "train", "Train networks (2D pose, marker augmenter).")
 
     @train.command("augmenter")
     @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),

@@ -9,18 +9,12 @@ from pathlib import Path
 
 import click
 
+from pipelines.cli_groups import subgroup
+
 
 def get_convert_group(cli: click.Group) -> click.Group:
     """The ``convert`` group of ``cli``, created on first use."""
-    existing = cli.commands.get("convert")
-    if isinstance(existing, click.Group):
-        return existing
-
-    @cli.group("convert")
-    def convert() -> None:
-        """Convert between file formats (TRC units, 2D keypoints, calibrations)."""
-
-    return convert
+    return subgroup(cli, "convert", "Convert between file formats (TRC units, 2D keypoints, calibrations).")
 
 
 @click.command("trc")

@@ -64,18 +64,6 @@ def convert_calib(src: Path, dst: Path, fmt: str, subject: str | None, camera_ty
 
 
 def register(cli: click.Group) -> None:
-    try:
-        from pipelines.commands.convert import get_convert_group
-    except ImportError:  # convert.py absent: make the group here
-        def get_convert_group(group: click.Group) -> click.Group:
-            existing = group.commands.get("convert")
-            if isinstance(existing, click.Group):
-                return existing
-
-            @group.group("convert")
-            def convert() -> None:
-                """Convert between file formats."""
-
-            return convert
+    from pipelines.commands.convert import get_convert_group
 
     get_convert_group(cli).add_command(convert_calib)

@@ -5,14 +5,10 @@ from pathlib import Path
 
 import click
 
+from pipelines.cli_groups import subgroup
+
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm")
 
-
-def _group(cli, name, help):
-    if name in cli.commands: return cli.commands[name]
-    @cli.group(name=name, help=help)
-    def g(): pass
-    return g
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -93,7 +89,7 @@ def register(cli: click.Group) -> None:
         click.echo(f"wrote {out_path}: {len(cams)} cameras x {n} frames x 23 joints "
                    f"(mean confidence {np.nanmean(data[..., 2]):.2f})")
 
-    train = _group(cli, "train", "Train networks (2D pose, marker augmenter).")
+    train = subgroup(cli, "train", "Train networks (2D pose, marker augmenter).")
 
     @train.command("pose2d")
     @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
@@ -119,7 +115,7 @@ def register(cli: click.Group) -> None:
         click.echo(f"step {result['step']}: loss {result['loss']:.3e}, val PCK@0.05 {result['val_pck']:.4f} "
                    f"(best {result['best_val_pck']:.4f}); checkpoints in {result['out_dir']}")
 
-    evaluate = _group(cli, "eval", "Evaluate results against ground truth.")
+    evaluate = subgroup(cli, "eval", "Evaluate results against ground truth.")
 
     @evaluate.command("pose2d")
     @click.option("--gt", "gt_path", required=True, type=click.Path(dir_okay=False, path_type=Path),

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from pipelines.cli_groups import subgroup
+
 
 def _key(name: str) -> str:
     """Camera name reduced for matching: lower case, letters and digits, numbers without leading zeros."""
@@ -32,15 +34,7 @@ def match_cameras(keypoint_cams: list[str], rig_cams: list[str]) -> list[str]:
 
 def get_frames_group(cli: click.Group) -> click.Group:
     """The ``frames`` group of ``cli``, created on first use."""
-    existing = cli.commands.get("frames")
-    if isinstance(existing, click.Group):
-        return existing
-
-    @cli.group("frames")
-    def frames() -> None:
-        """Decode, extract and interpolate video frames."""
-
-    return frames
+    return subgroup(cli, "frames", "Decode, extract and interpolate video frames.")
 
 
 @click.command("sync")
