@@ -217,6 +217,15 @@ class KinematicsConfig:
 
 
 @dataclass
+class VisualsConfig:
+    """Media written beside the report."""
+
+    overlay_videos: bool = True       # per camera: detected 2D keypoints and re-projected 3D points
+    overlay_scale: float = 0.5        # resize factor of the overlay videos
+    skeleton_video: bool = True       # front + side 3D skeleton animation (mp4)
+
+
+@dataclass
 class PipelineConfig:
     """Defaults of a session run (``configs/default.yaml``); stages read their own section."""
 
@@ -225,3 +234,4 @@ class PipelineConfig:
     sync: SyncConfig = field(default_factory=SyncConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     kinematics: KinematicsConfig = field(default_factory=KinematicsConfig)
+    visuals: VisualsConfig = field(default_factory=VisualsConfig)

@@ -1,7 +1,7 @@
 """The stages of a session run: thin wrappers that read inputs, call the library, write outputs.
 
 Order: calibration -> keypoints2d -> sync -> triangulation -> augmentation -> scaling -> ik
--> compare -> report. Arrays go to ``mv3d/<trial>.h5`` (``SessionStore``); files use
+-> compare -> visuals; ``pipelines.run.build_report`` then writes the HTML report. Arrays go to ``mv3d/<trial>.h5`` (``SessionStore``); files use
 OpenCap's names (``pipelines.session.Session``).
 """
 from __future__ import annotations
@@ -317,6 +317,36 @@ def run_ik(ctx: Context) -> None:
        accuracy=float(ctx.section("kinematics").get("ik_accuracy", 1e-5)), refine=builtin)
 
 
+def run_visuals(ctx: Context) -> None:
+    """Per-camera overlay videos (detections + re-projected 3D points) and a 3D skeleton mp4."""
+    from mv3d.timeseries import resample
+    from pipelines import visuals
+
+    cfg = ctx.section("visuals")
+    out = ctx.session.work_dir() / "visuals"
+    out.mkdir(parents=True, exist_ok=True)
+    points = ctx.store.read("points3d")
+    times = ctx.store.timestamps("points3d")
+    if cfg.get("skeleton_video", True):
+        fps = 1.0 / float(np.median(np.diff(times)))
+        visuals.skeleton_animation(ctx.rig.to_opensim(add_derived(points)), out / f"{ctx.trial.name}_skeleton.mp4",
+                                   fps=fps, up_axis="y", times=times)
+    if not cfg.get("overlay_videos", True):
+        return
+    kp = ctx.store.read("keypoints2d")
+    cams = list(ctx.store.attrs("keypoints2d")["cameras"])
+    offsets, rates = ctx.store.read("sync_offsets"), ctx.store.read("sync_rates")
+    rig = ctx.rig.subset(cams)
+    for c, cam in enumerate(ctx.trial.cameras):
+        video = ctx.trial.videos.get(cam)
+        if video is None or not video.is_file():
+            continue
+        cam_times = offsets[c] + np.arange(kp.shape[1]) / rates[c]   # this camera's frames on the common clock
+        reproj = rig.project(resample(times, points, cam_times))[c]
+        visuals.write_overlay_video(video, kp[c], reproj, out / f"{ctx.trial.name}_{cam}_overlay.mp4",
+                                    scale=float(cfg.get("overlay_scale", 0.5)))
+
+
 def mocap_reference(ctx: Context) -> Path | None:
     """The trial's mocap .mot, or the simulator's true coordinates for a simulated session."""
     if ctx.trial.mocap_mot is not None:
@@ -374,4 +404,6 @@ def build_stages() -> list[Stage]:
               description="inverse kinematics"),
         Stage("compare", run_compare, inputs=("mot",), external_inputs=reference,
               description="comparison with mocap"),
+        Stage("visuals", run_visuals, inputs=("points3d", "sync_offsets"), config_keys=("visuals",),
+              description="overlay videos and 3D skeleton video"),
     ]

@@ -40,7 +40,9 @@ def test_simulated_session_outputs_and_accuracy(sim_session, sim_run):
     assert sim_run["status"] == "ok"
     for rel in ("MarkerData/PreAugmentation/squat.trc", "MarkerData/PostAugmentation/squat.trc",
                 "OpenSimData/Model/mv3d_body_scaled.osim", "OpenSimData/Kinematics/squat.mot",
-                "mv3d/squat.h5", "mv3d/report/squat.html", "mv3d/squat_comparison.csv"):
+                "mv3d/squat.h5", "mv3d/report/squat.html", "mv3d/squat_comparison.csv",
+                "mv3d/visuals/squat_Cam0_overlay.mp4", "mv3d/visuals/squat_Cam1_overlay.mp4",
+                "mv3d/visuals/squat_skeleton.mp4"):
         assert (sim_session / rel).is_file(), rel
     with (sim_session / "mv3d/squat_comparison.csv").open() as fh:
         rows = {r["coordinate"]: r for r in csv.DictReader(fh)}
@@ -70,7 +72,8 @@ def test_rerun_skips_and_config_change_reruns_downstream(sim_session, sim_run, t
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text(yaml.safe_dump({"triangulation": {"filter_cutoff_hz": 8.0}}))
     changed = run_session(sim_session, config=cfg)
-    assert changed["stages_run"].split(",") == ["triangulation", "augmentation", "scaling", "ik", "compare"]
+    assert changed["stages_run"].split(",") == ["triangulation", "augmentation", "scaling", "ik", "compare",
+                                                "visuals"]
 
 
 def _chromium() -> str | None:

@@ -38,8 +38,8 @@ def test_exact_simplebaseline_counts():
 def test_output_is_quarter_resolution_with_23_joints(name):
     model = build_model(name).eval()
     with torch.no_grad():
-        out = model(torch.randn(2, 3, 64, 48))
-    assert out.shape == (2, 23, 16, 12)
+        out = model(torch.randn(2, 3, 96, 64))  # sides multiples of the total stride 32
+    assert out.shape == (2, 23, 24, 16)
 
 
 def test_state_dict_names_follow_original_implementations():
