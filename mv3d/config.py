@@ -202,7 +202,7 @@ class AugmentConfig:
     """Marker augmentation (video keypoints -> anatomical markers)."""
 
     enabled: bool = True
-    weights: str | None = None        # .pt file or opencap-v0.3:DIR; None: the project's default weights
+    weights: str | None = None        # .pt file or opencap-v0.3:DIR; None: the shipped augmenter for the model
 
 
 @dataclass

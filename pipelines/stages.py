@@ -242,6 +242,23 @@ def run_triangulation(ctx: Context) -> None:
     write_trc(out, ctx.rig.to_opensim(add_derived(points)), list(MV3D25), times, units="m")
 
 
+#: The augmenter trained for each model's anatomical markers (predicted markers must sit where
+#: the model's markers are: an augmenter trained for another model's placements biases IK).
+AUGMENTER_FOR_MODEL = {"mv3d_body": "augmenter_mv3d_body.pt", "LaiUhlrich2022": "augmenter_laiuhlrich2022.pt"}
+
+
+def default_augmenter(ctx: Context) -> Path | None:
+    """The shipped augmenter weights matching the configured model, if any."""
+    from mv3d.augment.weights import DEFAULT_WEIGHTS
+
+    model = ctx.section("kinematics").get("model", "builtin")
+    name = "mv3d_body" if model == "builtin" else Path(model).stem
+    for key, file in AUGMENTER_FOR_MODEL.items():
+        if name.startswith(key):
+            return DEFAULT_WEIGHTS.parent / file
+    return None
+
+
 def run_augmentation(ctx: Context) -> None:
     """Anatomical markers from the keypoints (LSTM); the post-augmentation TRC holds keypoints + markers."""
     from mv3d.io import read_trc, write_trc
@@ -250,18 +267,20 @@ def run_augmentation(ctx: Context) -> None:
     post = ctx.session.post_augmentation_trc(ctx.trial.name)
     post.parent.mkdir(parents=True, exist_ok=True)
     cfg = ctx.section("augment")
-    trc = read_trc(pre)
-    from mv3d.augment.weights import DEFAULT_WEIGHTS, load_augmenter
-
-    if not cfg.get("enabled", True) or (cfg.get("weights") is None and not DEFAULT_WEIGHTS.is_file()):
+    weights = cfg.get("weights") or default_augmenter(ctx)
+    if not cfg.get("enabled", True) or weights is None or not Path(str(weights).split(":", 1)[-1]).exists():
         if cfg.get("enabled", True):
-            ctx.warn(f"marker augmentation skipped: no augmenter weights ({DEFAULT_WEIGHTS.name} is not shipped "
-                     f"yet and augment.weights is not set); IK uses the video keypoints only")
+            ctx.warn(f"marker augmentation skipped: no augmenter trained for the model "
+                     f"'{ctx.section('kinematics').get('model', 'builtin')}' ships with mv3d "
+                     f"({Path(str(weights)).name if weights else 'none known'} is absent) and augment.weights is "
+                     f"not set; scaling and IK use the video keypoints")
         shutil.copyfile(pre, post)
         return
+    from mv3d.augment.weights import load_augmenter
 
+    trc = read_trc(pre)
     height, mass = ctx.subject()
-    augmenter = load_augmenter(cfg.get("weights"), long_gaps="split")
+    augmenter = load_augmenter(weights, long_gaps="split")
     markers, names = augmenter.augment(trc.points, trc.marker_names, height, mass, source=str(pre))
     write_trc(post, np.concatenate([trc.points, markers], axis=1), list(trc.marker_names) + list(names),
               trc.times, units="m")
@@ -296,7 +315,18 @@ def run_scaling(ctx: Context) -> None:
     model, name = _model_files(ctx)
     out = ctx.session.model_dir()
     out.mkdir(parents=True, exist_ok=True)
-    scale_model(model, _marker_trc(ctx), mass, out, height=height, name=name)
+    trc = _marker_trc(ctx)
+    measurements = None
+    if name == "mv3d_body":
+        from mv3d.io import read_trc
+        from mv3d.kinematics.setups import Measurement, builtin_measurements
+
+        if any(n.endswith("_study") for n in read_trc(trc).marker_names):
+            # as OpenCap: scale on the anatomical markers when the augmenter predicted them (the
+            # raw video keypoints of the feet and hands are too noisy to agree with them)
+            measurements = [Measurement(m.name, [p for p in m.pairs if all(q.endswith("_study") for q in p)],
+                                        m.bodies, m.axes) for m in builtin_measurements()]
+    scale_model(model, trc, mass, out, height=height, name=name, measurements=measurements)
 
 
 def scaled_model_path(ctx: Context) -> Path:

@@ -7,7 +7,9 @@ truncated quadratic (MSAC) of the pixel reprojection error. The views within
 DLT, inliers re-estimated and solved once more. Left/right swaps are tested explicitly per
 camera, frame and flip pair: a pair whose swapped observations fit the 3D points of the
 opposite side is swapped back and its points re-solved. Points with fewer than
-``min_views`` consistent views are NaN and flagged. The cost is a fixed number of batched
+``min_views`` consistent views are NaN and flagged. Before all this, swaps that each
+camera's own 2D trajectories show (``mv3d.triangulate.swaps``) are undone: the only cue
+when two cameras disagree about left and right. The cost is a fixed number of batched
 3x3 solves and projections per point: no subset enumeration, no Python loop over points.
 """
 from __future__ import annotations
@@ -39,7 +41,9 @@ class RobustParams:
     NaN. swaps: test left/right swap hypotheses per camera. temporal_radius: metres; points
     farther than this from the median of their +-2 neighbouring frames are re-selected among
     the hypotheses near that median, and left/right pairs closer to the other side's
-    neighbours are flipped (None: frames independent). chunk: points per batch (memory).
+    neighbours are flipped (None: frames independent). temporal_swaps: first undo the swaps
+    that each camera's 2D trajectories show (``swaps.temporal_swaps``; needs ``swaps``).
+    chunk: points per batch (memory).
     """
 
     min_confidence: float = 0.3
@@ -48,6 +52,7 @@ class RobustParams:
     min_views: int = 2
     swaps: bool = True
     temporal_radius: float | None = 0.2
+    temporal_swaps: bool = True
     chunk: int = 60_000
 
     def __post_init__(self) -> None:
@@ -246,11 +251,20 @@ def robust_triangulate(rig: CameraRig, keypoints: np.ndarray, params: RobustPara
     if kp.ndim != 4:
         raise InputError(f"keypoints must have shape (C, F, J, 3), got {kp.shape}")
     C, F, J, _ = kp.shape
+    flip_pairs = np.array([(JOINT_INDEX[a], JOINT_INDEX[b]) for a, b in FLIP_PAIRS]) if J == len(MV3D23) else None
+    swapped_2d = np.zeros((C, F, J), bool)
+    if p.swaps and p.temporal_swaps and flip_pairs is not None:
+        from mv3d.triangulate.swaps import SwapParams, apply_swaps, temporal_swaps
+
+        swapped_2d = temporal_swaps(kp, SwapParams(min_confidence=p.min_confidence))
+        if swapped_2d.any():
+            kp = apply_swaps(kp, swapped_2d)
+            log.info("left/right swaps in the 2D trajectories undone in %d (camera, frame) cases",
+                     int(swapped_2d.any(-1).sum()))
     obs = _observations(rig, kp, p)
     X, inl = _solve_all(rig, obs, p)
     X = X.reshape(F, J, 3)
     temporal = p.temporal_radius is not None and F >= 5
-    flip_pairs = np.array([(JOINT_INDEX[a], JOINT_INDEX[b]) for a, b in FLIP_PAIRS]) if J == len(MV3D23) else None
 
     def resolve(redo: np.ndarray, prior: np.ndarray | None) -> None:
         idx = np.flatnonzero(redo.ravel())
@@ -295,4 +309,4 @@ def robust_triangulate(rig: CameraRig, keypoints: np.ndarray, params: RobustPara
     n_missing = int(np.isnan(X).any(-1).sum())
     if n_missing:
         log.info("%d of %d points have fewer than %d consistent views (NaN)", n_missing, F * J, p.min_views)
-    return X, inl.reshape(C, F, J), err.reshape(C, F, J), swapped
+    return X, inl.reshape(C, F, J), err.reshape(C, F, J), swapped ^ swapped_2d
