@@ -137,3 +137,36 @@ def test_cli_writes_keypoints_h5(tmp_path):
     res = CliRunner().invoke(cli, ["pose2d", "--videos", str(vids), "--weights", str(weights), "--out", str(out),
                                    "--model", "pose_resnet50"])
     assert isinstance(res.exception, InputError) and "layer1.0.conv3.weight" in str(res.exception)
+
+
+def test_cli_boxes_from_imported_detections(tmp_path):
+    from mv3d.io import Keypoints2D, write_keypoints_h5
+    from pipelines.cli import cli
+
+    vids = tmp_path / "videos"
+    vids.mkdir()
+    _write_video(vids / "cam1.avi", _blob_frames(np.full((4, 2), 150.0)))
+    torch.manual_seed(0)
+    state = build_model("pose_resnet18").state_dict()
+    state["final_layer.bias"].fill_(0.5)
+    weights = tmp_path / "w.pth"
+    torch.save(state, weights)
+    det = np.full((1, 3, 23, 3), np.nan)
+    det[..., 2] = 0.0
+    det[0, :2, :, :2] = np.random.default_rng(0).uniform(120, 180, (2, 23, 2))  # frames 0, 1 detected
+    det[0, :2, :, 2] = 0.9  # frame 2 not detected; the video's frame 3 lies beyond the detections
+    dets = tmp_path / "det.h5"
+    write_keypoints_h5(dets, Keypoints2D(data=det, cameras=["cam1"], frames=np.arange(3), fps=25.0))
+    out = tmp_path / "kp.h5"
+    args = ["pose2d", "--videos", str(vids), "--weights", str(weights), "--out", str(out), "--input-size", "64x64",
+            "--no-flip", "--detections", str(dets), "--detections-format", "h5"]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    with h5py.File(out) as f:
+        data = f["keypoints2d"][:]
+    assert data.shape == (1, 4, 23, 3)
+    assert np.isfinite(data[0, :2]).all()
+    assert np.isnan(data[0, 2:, :, :2]).all() and (data[0, 2:, :, 2] == 0).all()
+    (vids / "cam1.avi").rename(vids / "side.avi")
+    res = CliRunner().invoke(cli, args)
+    assert isinstance(res.exception, InputError) and "no detections for camera(s) side" in str(res.exception)

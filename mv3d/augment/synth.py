@@ -8,19 +8,25 @@ joint trajectories covering each coordinate's range. Forward kinematics gives, a
 one rate (60 Hz), the keypoints (inputs) and markers (targets) of every frame.
 Noise, dropouts and rotation about the vertical are applied later, per training
 window (``mv3d.augment.train``), so the cached pairs stay clean.
+
+``model: builtin`` uses mv3d's own body model instead (``mv3d.kinematics.bodymodel``):
+each subject is the model built at its height and mass, then OpenSim-scaled per
+segment group by the jitter; its MV3D25 keypoint markers stand for OpenCap's video
+keypoints and its ``_study`` markers (its own placements) are the targets. The built-in
+motion library (``library_motions``) can be added to the motions.
 """
 from __future__ import annotations
 
 import logging
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
-from mv3d.augment.markers import LOWER_OUTPUTS, OPENCAP_KEYPOINTS, UPPER_OUTPUTS
+from mv3d.augment.markers import LOWER_OUTPUTS, MV3D_TO_OPENCAP, OPENCAP_KEYPOINTS, UPPER_OUTPUTS
 from mv3d.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -39,6 +45,8 @@ SEGMENT_GROUPS: dict[str, tuple[str, ...]] = {
 #: Shoulder (C7-level) height over standing height (anthropometric tables, ~0.82).
 NECK_HEIGHT_RATIO = 0.818
 TRANSLATIONS = ("pelvis_tx", "pelvis_ty", "pelvis_tz")
+#: ``SynthConfig.model`` value that selects mv3d's built-in body model.
+BUILTIN = "builtin"
 
 
 @dataclass
@@ -61,6 +69,9 @@ class SynthConfig:
     #: each a dict with name, model, trc, setup (IK setup XML: marker weights), optional
     #: scale_set (applied to the model) and marker_set (replaces the model's markers).
     mocap_trials: list[dict[str, str]] = field(default_factory=list)
+    #: Names of ``mv3d.simulate.motions.motion_library()`` motions, each sampled for ``library_seconds``.
+    library_motions: list[str] = field(default_factory=list)
+    library_seconds: float = 10.0
 
 
 @dataclass
@@ -267,6 +278,26 @@ def random_motion(model: Any, seconds: float, rate: float, rng: np.random.Genera
     return times, coords
 
 
+def library_motion(model: Any, name: str, seconds: float, rate: float) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """A built-in motion (``mv3d.simulate.motions``) restricted to the coordinates of ``model``."""
+    from mv3d.simulate.motions import make_motion
+
+    times, coords = make_motion(name, seconds, rate)
+    known = {c.getName() for c in model.getCoordinateSet()}
+    return times, {k: v for k, v in coords.items() if k in known}
+
+
+def _subject_model(config: SynthConfig, base: Any, height: float, mass: float, rng: np.random.Generator,
+                   base_height: float) -> tuple[Any, float]:
+    """(model of one random subject, its scale relative to ``base``); see ``scaled_subject``."""
+    if config.model == BUILTIN:
+        from mv3d.kinematics.bodymodel import build_model
+
+        model, _ = scaled_subject(build_model(height, mass), height, mass, config.segment_jitter, rng, height)
+        return model, height / base_height
+    return scaled_subject(base, height, mass, config.segment_jitter, rng, base_height)
+
+
 def _standing_ty(model: Any) -> float:
     """Default pelvis height of the (scaled) model."""
     return float(model.getCoordinateSet().get("pelvis_ty").getDefaultValue())
@@ -280,11 +311,19 @@ def synthesize(config: SynthConfig, progress: bool | None = None, work_dir: str 
     from mv3d.kinematics.forward import forward_markers
 
     rng = np.random.default_rng(config.seed)
-    base = synthesis_model(config.model, config.marker_files)
-    base_height = generic_height(base)
     keypoint_names = list(OPENCAP_KEYPOINTS)
     marker_names = list(LOWER_OUTPUTS + UPPER_OUTPUTS)
-    names = keypoint_names + marker_names
+    if config.model == BUILTIN:
+        from mv3d.kinematics.bodymodel import build_model
+
+        base_height = 1.75
+        base = build_model(base_height, 70.0)
+        to_mv3d = {v: k for k, v in MV3D_TO_OPENCAP.items()}
+        names = [to_mv3d[n] for n in keypoint_names] + marker_names
+    else:
+        base = synthesis_model(config.model, config.marker_files)
+        base_height = generic_height(base)
+        names = keypoint_names + marker_names
     real = []
     for mot in config.motions:
         times, coords = motion_coordinates(base, mot, config.rate)
@@ -292,6 +331,8 @@ def synthesize(config: SynthConfig, progress: bool | None = None, work_dir: str 
     for trial in config.mocap_trials:
         times, coords = motion_coordinates(base, mocap_motion(trial, work_dir), config.rate)
         real.append((trial["name"], times, coords))
+    for name in config.library_motions:
+        real.append((name, *library_motion(base, name, config.library_seconds, config.rate)))
     base_ty = _standing_ty(base)
 
     kps, mks, clip = [], [], []
@@ -302,7 +343,7 @@ def synthesize(config: SynthConfig, progress: bool | None = None, work_dir: str 
         if m == 0:
             height = rng.uniform(*config.height_range)
             mass = rng.uniform(*config.bmi_range) * height ** 2
-            subject_model, scale = scaled_subject(base, height, mass, config.segment_jitter, rng, base_height)
+            subject_model, scale = _subject_model(config, base, height, mass, rng, base_height)
         if m < len(real):
             name, times, coords = real[m]
             coords = dict(coords)
@@ -334,9 +375,12 @@ def cached_pairs(config: SynthConfig, cache: str | os.PathLike, progress: bool |
     """Pairs from ``cache`` when it was made with the same config, else synthesize and write it."""
     cache = Path(cache)
     wanted = asdict(config)
+    # Fields added to SynthConfig after a cache was written count as their defaults.
+    defaults = {f.name: f.default if f.default is not MISSING else f.default_factory()
+                for f in fields(SynthConfig) if f.default is not MISSING or f.default_factory is not MISSING}
     if cache.is_file():
         pairs = PairSet.load(cache)
-        if _jsonable(pairs.config) == _jsonable(wanted):
+        if _jsonable({**defaults, **pairs.config}) == _jsonable(wanted):
             log.info("synthesized pairs read from %s", cache)
             return pairs
         log.info("cache %s was made with another config; synthesizing again", cache)

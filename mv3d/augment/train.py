@@ -25,7 +25,7 @@ import torch
 from mv3d.augment.augmenter import Augmenter
 from mv3d.augment.lstm import BodyPartModel, MarkerLSTM, keypoint_features
 from mv3d.augment.markers import LOWER_INPUTS, LOWER_OUTPUTS, REFERENCE, UPPER_INPUTS, UPPER_OUTPUTS
-from mv3d.augment.synth import PairSet, SynthConfig, cached_pairs
+from mv3d.augment.synth import BUILTIN, PairSet, SynthConfig, cached_pairs
 from mv3d.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,8 @@ def load_config(path: str | os.PathLike) -> TrainConfig:
     unknown = sorted(set(synth_raw) - sfields)
     if unknown:
         raise ConfigError(f"{path}: unknown keys in synth: {unknown}; known keys: {sorted(sfields)}")
-    synth_raw["model"] = _resolve(synth_raw["model"])
+    if synth_raw.get("model") != BUILTIN:
+        synth_raw["model"] = _resolve(synth_raw["model"])
     synth_raw["marker_files"] = [_resolve(p) for p in synth_raw.get("marker_files", [])]
     synth_raw["motions"] = [_resolve(p) for p in synth_raw.get("motions", [])]
     synth_raw["mocap_trials"] = [{k: (v if k == "name" else _resolve(v)) for k, v in t.items()}
@@ -391,8 +392,12 @@ def _write_card(path: Path, config: TrainConfig, pairs: PairSet, train_clips: li
         f"{config.marker_weights or 'all 1'}",
         "",
         "## Data (synthesized by forward kinematics, `mv3d.augment.synth`)",
-        f"- model: `{Path(s.model).name}` with marker sets {[Path(f).name for f in s.marker_files]}",
-        f"- motions: {[Path(m).name for m in s.motions]}, IK of mocap trials "
+        (f"- model: mv3d's built-in body model, `build_model(height, mass)` for each subject; its MV3D25 "
+         "keypoint markers as OpenCap's video keypoints, its own `_study` markers as targets"
+         if s.model == BUILTIN else
+         f"- model: `{Path(s.model).name}` with marker sets {[Path(f).name for f in s.marker_files]}"),
+        f"- motions: {[Path(m).name for m in s.motions]}, built-in motions {s.library_motions} "
+        f"({s.library_seconds:g} s each), IK of mocap trials "
         f"{[(t['name'], Path(t['trc']).name, Path(t['model']).name) for t in s.mocap_trials]}, resampled to "
         f"{s.rate:g} Hz, plus "
         f"{s.random_clips_per_subject} random clip(s) of {s.random_clip_seconds:g} s per subject (sum of 3 sinusoids, "

@@ -7,7 +7,7 @@ Entry points:
   the views used, corrected left/right swaps and the missing points.
 
 Modules: ``algebraic`` (batched DLT, numpy and differentiable torch), ``robust`` (view
-selection), ``volumetric`` (torch, coarse-to-fine heatmap volumes), ``limbs`` (bone
+selection), ``swaps`` (left/right swaps from each camera's 2D history), ``volumetric`` (torch, coarse-to-fine heatmap volumes), ``limbs`` (bone
 lengths and trajectory refinement), ``association`` (which detected person in each view),
 ``filtering`` (gaps and low-pass), ``evaluation`` (metrics and 2D corruption).
 """

@@ -173,6 +173,19 @@ def _swap_observations(obs: _Obs, shape: tuple[int, int, int], c: np.ndarray, f:
     return _Obs(*out)
 
 
+def _exchange_observations(obs: _Obs, shape: tuple[int, int, int], mask: np.ndarray) -> _Obs:
+    """Observations with the joints flagged in mask (C, F, J) replaced by their left/right opposites."""
+    from mv3d.skeleton import FLIP_INDEX
+
+    out = []
+    for a in (obs.uv, obs.xy, obs.conf, obs.valid):
+        a = a.reshape(shape + a.shape[2:])
+        b = a.copy()
+        b[mask] = a[:, :, FLIP_INDEX][mask]
+        out.append(b.reshape((shape[0], -1) + a.shape[3:]))
+    return _Obs(*out)
+
+
 def _solve_all(rig: CameraRig, obs: _Obs, p: RobustParams, prior: np.ndarray | None = None
                ) -> tuple[np.ndarray, np.ndarray]:
     """Robust solve of all observations in chunks: X (N, 3), inliers (C, N)."""
@@ -252,15 +265,6 @@ def robust_triangulate(rig: CameraRig, keypoints: np.ndarray, params: RobustPara
         raise InputError(f"keypoints must have shape (C, F, J, 3), got {kp.shape}")
     C, F, J, _ = kp.shape
     flip_pairs = np.array([(JOINT_INDEX[a], JOINT_INDEX[b]) for a, b in FLIP_PAIRS]) if J == len(MV3D23) else None
-    swapped_2d = np.zeros((C, F, J), bool)
-    if p.swaps and p.temporal_swaps and flip_pairs is not None:
-        from mv3d.triangulate.swaps import SwapParams, apply_swaps, temporal_swaps
-
-        swapped_2d = temporal_swaps(kp, SwapParams(min_confidence=p.min_confidence))
-        if swapped_2d.any():
-            kp = apply_swaps(kp, swapped_2d)
-            log.info("left/right swaps in the 2D trajectories undone in %d (camera, frame) cases",
-                     int(swapped_2d.any(-1).sum()))
     obs = _observations(rig, kp, p)
     X, inl = _solve_all(rig, obs, p)
     X = X.reshape(F, J, 3)
@@ -273,6 +277,18 @@ def robust_triangulate(rig: CameraRig, keypoints: np.ndarray, params: RobustPara
             Xs, inl[:, idx] = _solve_all(rig, sub, p, None if prior is None else prior.reshape(-1, 3)[idx])
             X.reshape(-1, 3)[idx] = Xs
 
+    swapped_2d = np.zeros((C, F, J), bool)
+    if p.swaps and p.temporal_swaps and flip_pairs is not None:
+        from mv3d.triangulate.swaps import SwapParams, find_swaps
+
+        geometric = C >= 3  # with two cameras the inliers are the detections themselves
+        swapped_2d = find_swaps(kp, SwapParams(min_confidence=p.min_confidence), rig if geometric else None,
+                                inl.reshape(C, F, J) if geometric else None)
+        if swapped_2d.any():
+            obs = _exchange_observations(obs, (C, F, J), swapped_2d)
+            resolve(swapped_2d.any(0), None)
+            log.info("left/right swaps seen in the cameras' 2D trajectories undone in %d (camera, frame) cases",
+                     int(swapped_2d.any(-1).sum()))
     if temporal:
         # Only points that rejected some of their views are in doubt: a point all of whose
         # views agree is never changed by the temporal checks.

@@ -1,28 +1,34 @@
-"""Left/right label swaps found from each camera's own 2D trajectories, before triangulation.
+"""Left/right label swaps of single cameras, found from each camera's own 2D trajectories.
 
 With two cameras a camera whose left and right labels are exchanged cannot be out-voted:
-the swapped rays still nearly meet (side by side phones have near-horizontal epipolar
-lines, and left/right pairs are mostly separated horizontally), they only meet at the
-wrong depth. The labels' history in the image tells the swap apart: at the start and at
-the end of a swap the left/right separation vector turns round in one frame.
+the swapped rays still nearly meet (side-by-side phones have near-horizontal epipolar
+lines, and left/right pairs lie mostly side by side), only at the wrong depth, so both
+labellings reproject within the noise. The history of the labels in the image tells the
+swap apart: where a swap starts or ends, the pair's points trade places in one frame.
 
-For each camera and body part group (upper body, legs) and each frame, the evidence for a
-label switch is ``sum over pairs (|L - R'| + |R - L'|) - (|L - L'| + |R - R'|)``, divided
-by the person's height in the image, with ``L', R'`` the pair's last detection (at most
-``max_gap`` frames back). A single wrong joint can never favour a switch (triangle
-inequality), and two joints crossing each other (legs in a side view) weigh nothing.
-A two-state Viterbi per camera and group ("labels as detected" / "labels exchanged")
-then pays ``switch_cost`` per switch and ``flip_cost`` per exchanged frame, so short swap
-episodes bounded by two clear switches are undone, and clean data is left alone.
+Per camera, body part group (upper body, legs) and frame, the evidence against a label
+switch is ``sum over pairs min(|L - R'|, cap) + min(|R - L'|, cap) - min(|L - L'|, cap)
+- min(|R - R'|, cap)`` over the person's height in the image, with ``L', R'`` the pair in
+the group's previous frame. Legs crossing each other (side views) weigh nothing, a single
+wrong joint never favours a switch (triangle inequality) and ``cap`` bounds what several
+wrong joints can do. With three or more cameras, the other cameras' inlier views add per
+frame how much better the camera's labels fit as detected than exchanged. A two-state
+Viterbi per camera and group ("as detected" / "exchanged") pays ``switch_cost`` per switch
+and ``flip_cost`` per exchanged frame: swap episodes bounded by clear switches are undone,
+and clean data is left alone.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mv3d.errors import InputError
 from mv3d.skeleton import FLIP_INDEX, JOINT_INDEX, MV3D23
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mv3d.camera import CameraRig
 
 #: Body parts (MV3D23 names without "l_"/"r_") whose labels swap together: upper body, legs.
 DEFAULT_GROUPS: tuple[tuple[str, ...], ...] = (
@@ -33,93 +39,36 @@ DEFAULT_GROUPS: tuple[tuple[str, ...], ...] = (
 
 @dataclass(frozen=True)
 class SwapParams:
-    """Settings of :func:`temporal_swaps` (costs in units of the person's height in the image).
+    """Settings of :func:`find_swaps`; distances and costs are fractions of the person's height
+    in the image (the median over frames of the detections' vertical extent).
 
-    groups: body parts whose left/right labels swap together; switch_cost: the evidence a label
-    switch needs (0.1: e.g. knees and ankles each 5 % of the height apart, turning round);
-    flip_cost: per frame held exchanged (longer episodes need clearer switches: with 0.002, up to
-    100 frames for a switch of evidence 0.1 more than switch_cost); max_gap: frames across which a
-    pair's last detection is still compared; min_confidence: detections below are ignored.
+    groups: body parts whose left/right labels swap together. switch_cost: evidence a switch
+    needs (phones at +-35 degrees, squat: clean frames give +0.45 or more against a switch per
+    group, typically +1 to +1.4; the start or end of a swap about as much the other way).
+    flip_cost: per frame held exchanged (an episode of k frames needs boundary evidence of
+    2 switch_cost + k flip_cost). cap: largest distance counted per point (bounds the pull of
+    gross outliers). max_gap: frames across which the group's last detection still counts.
+    min_confidence: detections below are ignored.
     """
 
     groups: tuple[tuple[str, ...], ...] = DEFAULT_GROUPS
-    switch_cost: float = 0.1
+    switch_cost: float = 0.3
     flip_cost: float = 0.002
+    cap: float = 0.15
     max_gap: int = 5
     min_confidence: float = 0.3
 
     def __post_init__(self) -> None:
         known = {n[2:] for n in MV3D23 if n.startswith("l_")}
-        for group in self.groups:
-            bad = [g for g in group if g not in known]
-            if bad:
-                raise InputError(f"unknown left/right body part(s) {', '.join(bad)} in swap groups; "
-                                 f"use {', '.join(sorted(known))}")
-        if self.switch_cost <= 0 or self.flip_cost < 0:
-            raise InputError(f"switch_cost must be positive and flip_cost not negative, got "
-                             f"{self.switch_cost} and {self.flip_cost}")
+        bad = [g for group in self.groups for g in group if g not in known]
+        if bad:
+            raise InputError(f"unknown left/right body part(s) {', '.join(bad)} in swap groups; "
+                             f"use {', '.join(sorted(known))}")
+        if self.switch_cost <= 0 or self.flip_cost < 0 or self.cap <= 0:
+            raise InputError(f"switch_cost and cap must be positive and flip_cost not negative, got "
+                             f"{self.switch_cost}, {self.cap} and {self.flip_cost}")
         if self.max_gap < 1:
             raise InputError(f"max_gap must be at least 1 frame, got {self.max_gap}")
-
-
-def _person_height(kp: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """(C,) median over frames of the vertical extent (pixels) of each camera's detections."""
-    y = np.where(valid, kp[..., 1], np.nan)
-    with np.errstate(invalid="ignore"):
-        span = np.nanmax(np.where(valid, y, -np.inf), -1) - np.nanmin(np.where(valid, y, np.inf), -1)  # (C, F)
-    span = np.where(valid.sum(-1) >= 3, span, np.nan)
-    h = np.array([np.nanmedian(s) if np.isfinite(s).any() else np.nan for s in span])
-    return np.where(np.isfinite(h) & (h > 0), h, 1.0)
-
-
-def switch_evidence(keypoints: np.ndarray, pairs: np.ndarray, max_gap: int = 5, min_confidence: float = 0.3
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-pair evidence that labels switch between a frame and the pair's previous detection.
-
-    keypoints: (C, F, J, 3); pairs: (K, 2) joint indices (left, right). Returns evidence
-    (C, F, K) in pixels (negative: a switch fits better; 0 where there is no comparison) and
-    linked (C, F, K): the pair is detected in frame f and within max_gap frames before.
-    """
-    kp = np.asarray(keypoints, dtype=float)
-    C, F = kp.shape[:2]
-    ok = np.isfinite(kp[..., :2]).all(-1) & (np.nan_to_num(kp[..., 2]) >= min_confidence)
-    ok &= np.nan_to_num(kp[..., 2]) > 0
-    valid = ok[..., pairs[:, 0]] & ok[..., pairs[:, 1]]  # (C, F, K)
-    frames = np.arange(F)[None, :, None]
-    last = np.maximum.accumulate(np.where(valid, frames, -1), axis=1)
-    prev = np.concatenate([np.full((C, 1, len(pairs)), -1), last[:, :-1]], axis=1)  # (C, F, K)
-    linked = valid & (prev >= 0) & (frames - prev <= max_gap)
-    L, R = kp[..., pairs[:, 0], :2], kp[..., pairs[:, 1], :2]  # (C, F, K, 2)
-    idx = np.maximum(prev, 0)[..., None]
-    Lp, Rp = np.take_along_axis(L, idx, 1), np.take_along_axis(R, idx, 1)
-    same = np.linalg.norm(L - Lp, axis=-1) + np.linalg.norm(R - Rp, axis=-1)
-    cross = np.linalg.norm(L - Rp, axis=-1) + np.linalg.norm(R - Lp, axis=-1)
-    return np.where(linked, cross - same, 0.0), linked
-
-
-def _viterbi_flips(evidence: np.ndarray, present: np.ndarray, switch_cost: float, flip_cost: float
-                   ) -> np.ndarray:
-    """Cheapest label states (B, F) bool (True = exchanged) of B independent 2-state chains.
-
-    evidence: (B, F) cost change of switching between frame f-1 and f (negative favours a
-    switch); present: (B, F) False where nothing is detected (the state cannot change there).
-    """
-    B, F = evidence.shape
-    switch = np.where(present, switch_cost + evidence, np.inf)  # (B, F)
-    back = np.zeros((B, F, 2), bool)  # back[b, f, s]: state at f-1 was the other one
-    cost = np.stack([np.zeros(B), np.full(B, flip_cost)], -1)  # (B, 2)
-    for f in range(1, F):
-        other = cost[:, ::-1] + switch[:, f, None]
-        back[:, f] = other < cost
-        cost = np.minimum(cost, other)
-        cost[:, 1] += flip_cost
-        cost -= cost.min(1, keepdims=True)
-    state = np.zeros((B, F), bool)
-    s = cost[:, 1] < cost[:, 0]
-    for f in range(F - 1, -1, -1):
-        state[:, f] = s
-        s = s ^ back[np.arange(B), f, s.astype(int)]
-    return state
 
 
 def group_pairs(groups: tuple[tuple[str, ...], ...] = DEFAULT_GROUPS) -> list[np.ndarray]:
@@ -127,34 +76,152 @@ def group_pairs(groups: tuple[tuple[str, ...], ...] = DEFAULT_GROUPS) -> list[np
     return [np.array([(JOINT_INDEX["l_" + part], JOINT_INDEX["r_" + part]) for part in group]) for group in groups]
 
 
-def temporal_swaps(keypoints: np.ndarray, params: SwapParams | None = None) -> np.ndarray:
-    """(C, F, J) True where a camera's left/right labels are exchanged by the detector.
+def person_height(keypoints: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """(C,) pixels: median over frames of the vertical extent of each camera's valid detections.
 
-    keypoints: (C, F, 23, 3) MV3D23 pixels + confidence, consecutive frames. Flag both joints
-    of every pair of a group that is held exchanged, where either of them is detected.
+    keypoints: (C, F, J, 3); valid: (C, F, J). Frames with fewer than 3 joints are ignored;
+    a camera without any gets 1 (its evidence is then zero anyway).
+    """
+    y = keypoints[..., 1]
+    span = np.max(np.where(valid, y, -np.inf), -1) - np.min(np.where(valid, y, np.inf), -1)  # (C, F)
+    span = np.where(valid.sum(-1) >= 3, span, np.nan)
+    out = np.ones(len(span))
+    for c, s in enumerate(span):
+        if np.isfinite(s).any():
+            out[c] = max(float(np.nanmedian(s)), 1.0)
+    return out
+
+
+def temporal_evidence(keypoints: np.ndarray, valid: np.ndarray, pairs: np.ndarray, cap: np.ndarray,
+                      max_gap: int) -> tuple[np.ndarray, np.ndarray]:
+    """Evidence against a label switch of one group between each frame and the group's previous one.
+
+    keypoints: (C, F, J, 3); valid: (C, F, J); pairs: (K, 2) (left, right); cap: (C,) pixels.
+    Returns evidence (C, F) pixels (negative: exchanging the labels from frame f on fits
+    better; 0 without comparison) and present (C, F): some pair of the group is detected.
+    The previous frame is the last one with a detected pair (the labels cannot change in
+    frames without any), at most max_gap frames back.
+    """
+    C, F = keypoints.shape[:2]
+    ok = valid[..., pairs[:, 0]] & valid[..., pairs[:, 1]]  # (C, F, K)
+    present = ok.any(-1)
+    frames = np.arange(F)[None]
+    last = np.maximum.accumulate(np.where(present, frames, -1), axis=1)
+    prev = np.concatenate([np.full((C, 1), -1), last[:, :-1]], axis=1)  # (C, F)
+    linked = present & (prev >= 0) & (frames - prev <= max_gap)
+    idx = np.maximum(prev, 0)[..., None, None]
+    L, R = keypoints[..., pairs[:, 0], :2], keypoints[..., pairs[:, 1], :2]  # (C, F, K, 2)
+    Lp, Rp = np.take_along_axis(L, idx, 1), np.take_along_axis(R, idx, 1)
+    both = ok & np.take_along_axis(ok, idx[..., 0], 1) & linked[..., None]
+    cap = cap[:, None, None]
+
+    def d(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.minimum(np.linalg.norm(a - b, axis=-1), cap)
+
+    ev = d(L, Rp) + d(R, Lp) - d(L, Lp) - d(R, Rp)
+    return np.where(both, ev, 0.0).sum(-1), present
+
+
+def geometric_evidence(rig: CameraRig, keypoints: np.ndarray, valid: np.ndarray, used: np.ndarray,
+                       cap: np.ndarray) -> np.ndarray:
+    """Per camera, frame and joint, how much better the labels fit the other cameras' points as detected.
+
+    keypoints: (C, F, J, 3); valid, used: (C, F, J) detections and inlier views (e.g. of
+    ``robust_triangulate``); cap: (C,) pixels. Each camera's points are triangulated from the
+    other cameras' inlier views (where at least two remain) and projected into it. Returns
+    (C, F, J) pixels: min(distance to the opposite joint's projection, cap) minus
+    min(distance to its own, cap); positive: exchanging costs that much; 0 where unknown.
+    """
+    from mv3d.triangulate.algebraic import focal_lengths, outer_terms, solve_weighted
+
+    C, F, J = valid.shape
+    uv = keypoints[..., :2].reshape(C, -1, 2)
+    ok = valid.reshape(C, -1)
+    P = rig.normalized_projection_matrices()
+    O = outer_terms(P, np.nan_to_num(rig.undistort_points(np.where(ok[..., None], uv, 0.0))))
+    w = np.where(used.reshape(C, -1) & ok, np.nan_to_num(keypoints[..., 2].reshape(C, -1)), 0.0)
+    focal = focal_lengths(rig)
+    out = np.zeros((C, F, J))
+    for c in range(C):
+        wc = w.copy()
+        wc[c] = 0.0
+        X = solve_weighted(P, focal, O, wc)
+        X[(wc > 0).sum(0) < 2] = np.nan
+        proj = rig[c].project(X.reshape(F, J, 3))  # (F, J, 2)
+        own = np.linalg.norm(keypoints[c, ..., :2] - proj, axis=-1)
+        other = np.linalg.norm(keypoints[c, ..., :2] - proj[:, FLIP_INDEX], axis=-1)
+        known = np.isfinite(own) & np.isfinite(other) & valid[c]
+        out[c] = np.where(known, np.minimum(other, cap[c]) - np.minimum(own, cap[c]), 0.0)
+    return out
+
+
+def viterbi_flips(switch: np.ndarray, flip: np.ndarray, edge: float | np.ndarray = 0.0) -> np.ndarray:
+    """Cheapest states (B, F) bool (True = exchanged) of B independent two-state chains.
+
+    switch: (B, F) cost of changing state between frame f-1 and f (inf: not allowed);
+    flip: (B, F) cost of being exchanged in frame f; edge: cost of being exchanged in the
+    first and in the last frame (an episode cut by the sequence's ends pays its missing
+    switches). The loop over frames does a few (B, 2) operations per frame.
+    """
+    B, F = switch.shape
+    back = np.zeros((F, B, 2), bool)  # back[f, b, s]: the state at f-1 was the other one
+    cost = np.stack([np.zeros(B), flip[:, 0] + edge], -1)  # (B, 2)
+    for f in range(1, F):
+        other = cost[:, ::-1] + switch[:, f, None]
+        back[f] = other < cost
+        cost = np.minimum(cost, other)
+        cost[:, 1] += flip[:, f]
+        cost -= cost.min(1, keepdims=True)
+    state = np.zeros((B, F), bool)
+    s = cost[:, 1] + edge < cost[:, 0]
+    rows = np.arange(B)
+    for f in range(F - 1, -1, -1):
+        state[:, f] = s
+        s = s ^ back[f, rows, s.astype(np.intp)]
+    return state
+
+
+def find_swaps(keypoints: np.ndarray, params: SwapParams | None = None, rig: CameraRig | None = None,
+               used: np.ndarray | None = None) -> np.ndarray:
+    """(C, F, J) True where a camera's left/right labels are exchanged (both joints of each pair).
+
+    keypoints: (C, F, 23, 3) MV3D23 pixels + confidence, consecutive frames. rig and used
+    (C, F, J) inlier views of a first triangulation: with three or more cameras, add the
+    other cameras' geometric evidence. Joints are flagged where either of their pair is detected.
     """
     p = params or SwapParams()
     kp = np.asarray(keypoints, dtype=float)
     if kp.ndim != 4 or kp.shape[2:] != (len(MV3D23), 3):
         raise InputError(f"keypoints must have shape (C, F, {len(MV3D23)}, 3) (MV3D23 joints); got {kp.shape}")
+    if (rig is None) != (used is None):
+        raise InputError("geometric swap evidence needs both the rig and the inlier views (used)")
     C, F, J, _ = kp.shape
     out = np.zeros((C, F, J), bool)
     if F < 2:
         return out
-    det = np.isfinite(kp[..., :2]).all(-1) & (np.nan_to_num(kp[..., 2]) >= p.min_confidence)
-    height = _person_height(kp, det)  # (C,)
-    pairs_by_group = group_pairs(p.groups)
-    ev, present = [], []
-    for pairs in pairs_by_group:
-        e, _ = switch_evidence(kp, pairs, p.max_gap, p.min_confidence)
-        ev.append(e.sum(-1) / height[:, None])
-        present.append((det[..., pairs[:, 0]] | det[..., pairs[:, 1]]).any(-1))
-    G = len(pairs_by_group)
-    state = _viterbi_flips(np.stack(ev, 1).reshape(C * G, F), np.stack(present, 1).reshape(C * G, F),
-                           p.switch_cost, p.flip_cost).reshape(C, G, F)
-    for g, pairs in enumerate(pairs_by_group):
-        for side in (0, 1):
-            out[:, :, pairs[:, side]] = state[:, g, :, None] & (det[..., pairs[:, 0]] | det[..., pairs[:, 1]])
+    conf = np.nan_to_num(kp[..., 2])
+    valid = np.isfinite(kp[..., :2]).all(-1) & (conf >= p.min_confidence) & (conf > 0)
+    height = person_height(kp, valid)
+    cap = p.cap * height
+    groups = group_pairs(p.groups)
+    G = len(groups)
+    switch = np.empty((C, G, F))
+    for g, pairs in enumerate(groups):
+        ev, present = temporal_evidence(kp, valid, pairs, cap, p.max_gap)
+        switch[:, g] = np.where(present, p.switch_cost + ev / height[:, None], np.inf)
+    flip = np.full((C, G, F), p.flip_cost)
+    state = viterbi_flips(switch.reshape(C * G, F), flip.reshape(C * G, F), p.switch_cost).reshape(C, G, F)
+    if rig is not None and C >= 3 and state.any():
+        # The other cameras' views may contradict the flips (and a flip may spread to frames
+        # where the views say nothing): weigh them in every frame.
+        geo = geometric_evidence(rig, kp, valid, used, cap)  # (C, F, J)
+        for g, pairs in enumerate(groups):
+            flip[:, g] += geo[..., pairs.ravel()].sum(-1) / height[:, None]
+        state = viterbi_flips(switch.reshape(C * G, F), flip.reshape(C * G, F), p.switch_cost).reshape(C, G, F)
+    for g, pairs in enumerate(groups):
+        seen = state[:, g, :, None] & (valid[..., pairs[:, 0]] | valid[..., pairs[:, 1]])
+        out[:, :, pairs[:, 0]] = seen
+        out[:, :, pairs[:, 1]] = seen
     return out
 
 
@@ -166,4 +233,5 @@ def apply_swaps(keypoints: np.ndarray, swapped: np.ndarray) -> np.ndarray:
     return out
 
 
-__all__ = ["DEFAULT_GROUPS", "SwapParams", "apply_swaps", "group_pairs", "switch_evidence", "temporal_swaps"]
+__all__ = ["DEFAULT_GROUPS", "SwapParams", "apply_swaps", "find_swaps", "geometric_evidence", "group_pairs",
+           "person_height", "temporal_evidence", "viterbi_flips"]

@@ -38,6 +38,28 @@ def find_videos(folder: Path) -> dict[str, Path]:
     return found
 
 
+def detection_boxes(path: Path, fmt: str, cameras: list[str]):
+    """Camera -> person boxes (n, 4) x, y, w, h by frame number, from imported 2D keypoints (NaN: none)."""
+    import numpy as np
+
+    from mv3d.errors import InputError
+    from mv3d.io import read_keypoints
+    from mv3d.pose2d.topdown import keypoints_to_boxes
+
+    kp = read_keypoints(path, format=fmt, fps=30.0)
+    missing = [c for c in cameras if c not in kp.cameras]
+    if missing:
+        raise InputError(f"{path}: no detections for camera(s) {', '.join(missing)} (detections have "
+                         f"{', '.join(kp.cameras)}); name the videos like the detection folders")
+    frames = np.asarray(kp.frames, dtype=int)
+    out = {}
+    for c in cameras:
+        boxes = np.full((int(frames.max()) + 1, 4), np.nan)
+        boxes[frames] = keypoints_to_boxes(kp.data[kp.cameras.index(c)], min_conf=0.1)
+        out[c] = boxes
+    return out
+
+
 def register(cli: click.Group) -> None:
     """Add the 2D pose commands."""
 
@@ -52,12 +74,19 @@ def register(cli: click.Group) -> None:
                   help="Architecture (pose_resnet50, hrnet_w32, ...); default: from the checkpoint.")
     @click.option("--input-size", default=None, help="Network input WIDTHxHEIGHT (default: checkpoint or 192x256).")
     @click.option("--mode", type=click.Choice(["track", "full"]), default="track", show_default=True,
-                  help="Person box: tracked from the previous frames' keypoints, or a full-frame pass each frame.")
+                  help="Person box without --detections: tracked from the previous frames' keypoints, or a "
+                       "full-frame pass each frame.")
+    @click.option("--detections", type=click.Path(exists=True, path_type=Path), default=None,
+                  help="Imported 2D detections giving the person box of each frame (one camera per video, "
+                       "matched by name): an OpenPose/mmpose folder or an mv3d keypoints .h5.")
+    @click.option("--detections-format", type=click.Choice(["openpose", "mmpose", "h5"]), default="openpose",
+                  show_default=True, help="Format of --detections.")
     @click.option("--flip/--no-flip", default=True, show_default=True, help="Flip test (average with mirrored crop).")
     @click.option("--batch-size", default=8, show_default=True, help="Frames per network batch.")
     @click.option("--device", default="cpu", show_default=True, help="torch device (cpu, cuda).")
     def pose2d_cmd(videos_dir: Path, weights: Path, out_path: Path, arch: str | None, input_size: str | None,
-                   mode: str, flip: bool, batch_size: int, device: str) -> None:
+                   mode: str, detections: Path | None, detections_format: str, flip: bool, batch_size: int,
+                   device: str) -> None:
         """Estimate MV3D23 2D keypoints in every camera's video (single person, top-down)."""
         import numpy as np
         from tqdm import tqdm
@@ -70,13 +99,15 @@ def register(cli: click.Group) -> None:
         size = _size(input_size) if input_size else tuple(config.get("input_size", (192, 256)))
         est = TopDownEstimator(model, input_size=size, flip=flip, device=device)
         cams = find_videos(videos_dir)
+        boxes = detection_boxes(detections, detections_format, list(cams)) if detections else {}
         per_cam, fps = [], None
         for name, path in cams.items():
             n_frames, cam_fps = video_info(path)
             fps = fps or cam_fps
             batches = tqdm(video_batches(path, batch_size), desc=name, unit="batch",
                            total=-(-n_frames // batch_size) if n_frames else None, disable=None)
-            kp, idx = estimate_video(est, batches, mode=mode, where=str(path))
+            kp, idx = estimate_video(est, batches, boxes=boxes.get(name), mode="boxes" if boxes else mode,
+                                     where=str(path))
             per_cam.append((kp, idx))
         n = max(int(idx.max()) + 1 for _, idx in per_cam)
         data = np.full((len(cams), n, per_cam[0][0].shape[1], 3), np.nan)
