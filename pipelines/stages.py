@@ -164,12 +164,16 @@ def run_keypoints2d(ctx: Context) -> None:
         if cam not in trial.detections:
             raise InputError(f"trial {trial.name}: camera {cam} has a video but no detections")
         kp = read_keypoints(trial.detections[cam], format=cfg.get("format", "openpose"), fps=fps)
-        per_cam.append(kp.data[0])
-    n = max(len(k) for k in per_cam)
+        per_cam.append((kp.frames, kp.data[0]))
+    # rows are the cameras' true frame numbers (from the first one of any camera): a dropped
+    # frame is a NaN row, never a shift of the frames after it
+    first = min(int(frames.min()) for frames, _ in per_cam)
+    per_cam = [(frames - first, k) for frames, k in per_cam]
+    n = max(int(frames.max()) + 1 for frames, _ in per_cam)
     data = np.full((len(per_cam), n, len(MV3D23), 3), np.nan)
     data[..., 2] = 0.0
-    for c, k in enumerate(per_cam):
-        data[c, :len(k)] = k
+    for c, (frames, k) in enumerate(per_cam):
+        data[c, frames] = k
     names = rig.names if len(rig) == len(order) and not all(c in rig.names for c in order) else order
     ctx.store.write("keypoints2d", data, units="px", joint_names=list(MV3D23), cameras=list(names), fps=float(fps))
 
@@ -186,6 +190,10 @@ def run_sync(ctx: Context) -> None:
     cfg = ctx.section("sync")
     n = kp.shape[1]
     times = np.arange(n) / fps
+    # undo left/right label swaps on each camera's own frames, before resampling blends them
+    from mv3d.triangulate.swaps import apply_swaps, find_swaps
+
+    kp = apply_swaps(kp, find_swaps(kp))
     if cfg.get("enabled", True):
         ref = cams.index(cfg["reference_camera"]) if cfg.get("reference_camera") else 0
         result = synchronize(kp, fps, rig=rig, cameras=cams, reference=ref,

@@ -42,7 +42,7 @@ class RobustParams:
     farther than this from the median of their +-2 neighbouring frames are re-selected among
     the hypotheses near that median, and left/right pairs closer to the other side's
     neighbours are flipped (None: frames independent). temporal_swaps: first undo the swaps
-    that each camera's 2D trajectories show (``swaps.temporal_swaps``; needs ``swaps``).
+    that each camera's 2D trajectories show (``swaps.find_swaps``; needs ``swaps``).
     chunk: points per batch (memory).
     """
 
