@@ -38,8 +38,8 @@ def test_shipped_weights_match_the_pipeline(augmenter):
     assert AUGMENTER_FOR_MODEL["mv3d_body"] == WEIGHTS.name
     assert augmenter.marker_names == MARKERS
     assert augmenter.metadata["config"]["synth"]["model"] == "builtin"
-    # The squats were held out of training: the test below is on an unseen motion type.
-    assert {"squat", "squats1"} <= set(augmenter.metadata["config"]["val_motions"])
+    # The parametric squat was held out of training: the test below is on an unseen motion.
+    assert "squat" in augmenter.metadata["config"]["val_motions"]
 
 
 @pytest.mark.parametrize("height, mass", [(1.75, 70.0), (1.58, 52.0)])
@@ -48,12 +48,13 @@ def test_markers_of_held_out_squat(augmenter, height, mass):
     markers, out_names = augmenter.augment(keypoints, names, height, mass)
     assert out_names == MARKERS and markers.shape == truth.shape
     err = np.linalg.norm(markers - truth, axis=-1)
-    # Validation RMSE on the held-out squats (model card) is ~MEAN_MM; clean forward-kinematics
-    # keypoints of this parametric squat are of the same kind, so the mean 3D error must stay
-    # under 25 mm and no marker's median error over 50 mm. A wrong keypoint mapping, feature
-    # layout or a LaiUhlrich2022-trained network gives systematic errors of several cm.
-    assert err.mean() < 0.025, f"mean marker error {1000 * err.mean():.1f} mm"
-    assert np.median(err, axis=0).max() < 0.05, \
+    # The model card's validation RMSE on this held-out squat (40 random subjects, clean
+    # keypoints) is 11.0 mm (lower body 8.1, upper body 19.1 mm); a mean error is below an RMSE,
+    # so 15 mm leaves room for a subject at the edge of the training heights (measured: 7.3 mm
+    # at 1.75 m, 6.4 mm at 1.58 m). The worst marker's median (an elbow marker, ~21 mm) stays
+    # under 35 mm. A wrong keypoint mapping, feature layout or the LaiUhlrich2022 network: >= 25 mm.
+    assert err.mean() < 0.015, f"mean marker error {1000 * err.mean():.1f} mm"
+    assert np.median(err, axis=0).max() < 0.035, \
         f"worst marker {MARKERS[int(np.median(err, axis=0).argmax())]} {1000 * np.median(err, axis=0).max():.1f} mm"
 
 
@@ -64,8 +65,8 @@ def test_better_than_laiuhlrich_augmenter_on_builtin_markers(augmenter):
     own = np.linalg.norm(augmenter.augment(keypoints, names, 1.75, 70.0)[0] - truth, axis=-1).mean()
     lai = np.linalg.norm(load_augmenter(LAI_WEIGHTS).augment(keypoints, names, 1.75, 70.0)[0] - truth, axis=-1).mean()
     # The LaiUhlrich2022 network places the `_study` markers where that model has them (pelvis
-    # markers, knees and ankles several cm away from the built-in model's); measured LAI_MM vs OWN_MM.
-    assert own < 0.6 * lai, f"built-in {1000 * own:.1f} mm vs LaiUhlrich2022 {1000 * lai:.1f} mm"
+    # markers, knees and ankles several cm away from the built-in model's); measured 26.8 mm vs 7.3 mm.
+    assert own < 0.5 * lai, f"built-in {1000 * own:.1f} mm vs LaiUhlrich2022 {1000 * lai:.1f} mm"
 
 
 def test_synthesize_builtin_pairs(shared_data):

@@ -278,7 +278,8 @@ def random_motion(model: Any, seconds: float, rate: float, rng: np.random.Genera
     return times, coords
 
 
-def library_motion(model: Any, name: str, seconds: float, rate: float) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def library_motion(model: Any, name: str, seconds: float,
+                   rate: float) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """A built-in motion (``mv3d.simulate.motions``) restricted to the coordinates of ``model``."""
     from mv3d.simulate.motions import make_motion
 
