@@ -101,7 +101,7 @@ class Session:
 
 def discover_session(path: str | Path) -> Session:
     """Read a session folder (OpenCap or Pose2Sim layout) or a session YAML file."""
-    path = Path(path)
+    path = Path(path).absolute()
     if path.is_file():
         return _from_yaml(path)
     if not path.is_dir():
