@@ -153,14 +153,15 @@ def run_keypoints2d(ctx: Context) -> None:
     if fps is None:
         raise InputError(f"trial {trial.name}: no video to read the frame rate from; set keypoints.fps in the config")
     source = cfg.get("source", "auto")
-    if source == "network" or (source == "auto" and not trial.detections):
-        raise InputError(f"trial {trial.name}: running the 2D network inside `mv3d run` is not available yet; "
-                         f"import detections (OpenPose/mmpose JSON per camera) or run `mv3d pose2d` first")
-    rig = ctx.rig
     cams = trial.cameras
-    order = cams if all(c in rig.names for c in cams) else cams  # matched in order, see run_calibration
+    # the calibration's names for the trial's cameras: the same names, else matched in order
+    names = cams if all(c in ctx.rig.names for c in cams) else ctx.rig.names
+    if source == "network" or (source == "auto" and not trial.detections):
+        ctx.store.write("keypoints2d", _network_keypoints(ctx, cams), units="px", joint_names=list(MV3D23),
+                        cameras=list(names), fps=float(fps), source="network")
+        return
     per_cam = []
-    for cam in order:
+    for cam in cams:
         if cam not in trial.detections:
             raise InputError(f"trial {trial.name}: camera {cam} has a video but no detections")
         kp = read_keypoints(trial.detections[cam], format=cfg.get("format", "openpose"), fps=fps)
@@ -174,8 +175,44 @@ def run_keypoints2d(ctx: Context) -> None:
     data[..., 2] = 0.0
     for c, (frames, k) in enumerate(per_cam):
         data[c, frames] = k
-    names = rig.names if len(rig) == len(order) and not all(c in rig.names for c in order) else order
-    ctx.store.write("keypoints2d", data, units="px", joint_names=list(MV3D23), cameras=list(names), fps=float(fps))
+    ctx.store.write("keypoints2d", data, units="px", joint_names=list(MV3D23), cameras=list(names), fps=float(fps),
+                    source="detections")
+
+
+#: 2D network weights shipped for the synthetic demo (trained on simulator renders only).
+DEMO_POSE2D_WEIGHTS = Path(__file__).resolve().parents[1] / "data" / "weights" / "pose2d_demo_synthetic.pt"
+
+
+def _network_keypoints(ctx: Context, cams: list[str]) -> np.ndarray:
+    """Run the 2D network on every camera's video: (C, F, 23, 3) at the videos' frame indices."""
+    from tqdm import tqdm
+
+    from mv3d.pose2d.checkpoints import load_model
+    from mv3d.pose2d.topdown import TopDownEstimator, estimate_video, video_batches, video_info
+
+    weights = ctx.section("keypoints").get("weights") or DEMO_POSE2D_WEIGHTS
+    if not Path(weights).is_file():
+        raise InputError(f"trial {ctx.trial.name}: no 2D detections were imported and the 2D network weights "
+                         f"{weights} do not exist; set keypoints.weights to a checkpoint (Simple Baselines, "
+                         f"HRNet, mmpose or mv3d) or put OpenPose/mmpose JSON in the session")
+    model, config, _ = load_model(weights)
+    estimator = TopDownEstimator(model, input_size=tuple(config.get("input_size", (192, 256))),
+                                 flip=bool(config.get("flip_test", False)), device="cpu")
+    per_cam = []
+    for cam in cams:
+        video = ctx.trial.videos.get(cam)
+        if video is None:
+            raise InputError(f"trial {ctx.trial.name}: camera {cam} has no video for the 2D network")
+        n_frames, _ = video_info(video)
+        batches = tqdm(video_batches(video, 8), desc=f"2D {cam}", unit="batch", disable=None,
+                       total=-(-n_frames // 8) if n_frames else None)
+        per_cam.append(estimate_video(estimator, batches, mode="track", where=str(video)))
+    n = max(int(idx.max()) + 1 for _, idx in per_cam)
+    data = np.full((len(cams), n, len(MV3D23), 3), np.nan)
+    data[..., 2] = 0.0
+    for c, (kp, idx) in enumerate(per_cam):
+        data[c, idx] = kp
+    return data
 
 
 def run_sync(ctx: Context) -> None:

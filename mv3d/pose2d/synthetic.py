@@ -225,5 +225,22 @@ def rendered_pck(estimator: TopDownEstimator, spec: SessionSpec, frames_per_came
             "median_px": float(np.nanmedian(err))}
 
 
-__all__ = ["HELD_OUT_MOTION", "TRAIN_MOTIONS", "SessionSpec", "SyntheticCrops", "crop_frames", "render_crops",
-           "rendered_frames", "rendered_pck", "session_specs", "synthetic_source", "truth_boxes"]
+#: The demo training set: the training motions on every built-in rig, three seeds each (subject heights vary).
+DEMO_TRAIN = dict(motions=TRAIN_MOTIONS, rigs=("opencap2", "opencap3", "opencap5", "ring4"), seeds=(1, 2, 3))
+#: Its validation set: the held-out motion on two rigs, seeds the training set never uses.
+DEMO_VAL = dict(motions=(HELD_OUT_MOTION,), rigs=("opencap3", "ring4"), seeds=(101,))
+
+
+def demo_sources(cache: str | os.PathLike | None = None, frames_per_camera: int = 20,
+                 ) -> tuple[SyntheticCrops, SyntheticCrops]:
+    """(training crops, validation crops) of DEMO_TRAIN / DEMO_VAL; ``cache`` (npz) and its ``_val`` sibling
+    are read when present, else rendered and written."""
+    val_cache = None if cache is None else Path(cache).with_name(Path(cache).stem + "_val.npz")
+    train = synthetic_source(cache, session_specs(**DEMO_TRAIN), frames_per_camera)
+    val = synthetic_source(val_cache, session_specs(**DEMO_VAL), 8)
+    return train, val
+
+
+__all__ = ["DEMO_TRAIN", "DEMO_VAL", "HELD_OUT_MOTION", "TRAIN_MOTIONS", "SessionSpec", "SyntheticCrops",
+           "crop_frames", "demo_sources", "render_crops", "rendered_frames", "rendered_pck", "session_specs",
+           "synthetic_source", "truth_boxes"]

@@ -47,8 +47,12 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
-    """COCO-WholeBody annotation files and image folders (paths relative to the working directory)."""
+    """COCO-WholeBody annotation files and image folders (paths relative to the working directory), or
+    ``source: synthetic``: rendered simulator crops (:func:`mv3d.pose2d.synthetic.demo_sources`) cached in
+    the npz ``cache``."""
 
+    source: str = "coco_wholebody"
+    cache: str | None = None
     train_annotations: str | None = None
     train_images: str | None = None
     val_annotations: str | None = None
@@ -225,6 +229,13 @@ def train(cfg: TrainConfig, source: SampleSource | None = None, val_source: Samp
     if o.threads:
         torch.set_num_threads(o.threads)
     torch.manual_seed(o.seed)
+    if source is None and cfg.data.source == "synthetic":
+        from mv3d.pose2d.synthetic import demo_sources
+
+        source, synthetic_val = demo_sources(cfg.data.cache)
+        val_source = synthetic_val if val_source is None else val_source
+    elif cfg.data.source not in ("coco_wholebody", "synthetic"):
+        raise ConfigError(f"data.source must be 'coco_wholebody' or 'synthetic', got {cfg.data.source!r}")
     if source is None:
         if not cfg.data.train_annotations:
             raise ConfigError("no training data: set data.train_annotations (COCO-WholeBody json) in the config")

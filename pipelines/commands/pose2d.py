@@ -81,11 +81,12 @@ def register(cli: click.Group) -> None:
                        "matched by name): an OpenPose/mmpose folder or an mv3d keypoints .h5.")
     @click.option("--detections-format", type=click.Choice(["openpose", "mmpose", "h5"]), default="openpose",
                   show_default=True, help="Format of --detections.")
-    @click.option("--flip/--no-flip", default=True, show_default=True, help="Flip test (average with mirrored crop).")
+    @click.option("--flip/--no-flip", default=None,
+                  help="Flip test (average with mirrored crop); default: the checkpoint config's flip_test, else on.")
     @click.option("--batch-size", default=8, show_default=True, help="Frames per network batch.")
     @click.option("--device", default="cpu", show_default=True, help="torch device (cpu, cuda).")
     def pose2d_cmd(videos_dir: Path, weights: Path, out_path: Path, arch: str | None, input_size: str | None,
-                   mode: str, detections: Path | None, detections_format: str, flip: bool, batch_size: int,
+                   mode: str, detections: Path | None, detections_format: str, flip: bool | None, batch_size: int,
                    device: str) -> None:
         """Estimate MV3D23 2D keypoints in every camera's video (single person, top-down)."""
         import numpy as np
@@ -97,6 +98,7 @@ def register(cli: click.Group) -> None:
 
         model, config, _ = load_model(weights, arch)
         size = _size(input_size) if input_size else tuple(config.get("input_size", (192, 256)))
+        flip = bool(config.get("flip_test", True)) if flip is None else flip
         est = TopDownEstimator(model, input_size=size, flip=flip, device=device)
         cams = find_videos(videos_dir)
         boxes = detection_boxes(detections, detections_format, list(cams)) if detections else {}
