@@ -76,11 +76,15 @@ def register(cli: click.Group) -> None:
     @click.argument("out", type=click.Path(file_okay=False, path_type=Path), default=Path("demo_out"))
     @click.option("--seconds", type=float, default=DEMO_SECONDS, show_default=True)
     @click.option("--seed", type=int, default=0, show_default=True)
-    def demo_cmd(out: Path, seconds: float, seed: int) -> None:
+    @click.option("--network", is_flag=True,
+                  help="Run mv3d's 2D network (weights trained on simulator renders, shipped for the demo) on the "
+                       "rendered videos instead of importing the simulated detections.")
+    def demo_cmd(out: Path, seconds: float, seed: int, network: bool) -> None:
         """Simulate the built-in demo session (a squat seen by 2 phones) and run the whole pipeline on it.
 
-        The 2D keypoints are the simulator's detector-like detections (noise, outliers, swaps,
-        a passer-by); joint angles are compared with the simulation's true motion.
+        By default the 2D keypoints are the simulator's detector-like detections (noise, outliers,
+        left/right swaps, a passer-by), imported as OpenPose JSON; with --network the shipped
+        demo 2D network runs on the rendered videos. Joint angles are compared with the true motion.
         """
         from calibration import save_rig
         from mv3d.simulate.session import SimulationConfig, simulate, write_session
@@ -96,6 +100,9 @@ def register(cli: click.Group) -> None:
             click.echo(f"  simulated in {time.perf_counter() - t0:.1f} s", err=True)
         else:
             click.echo(f"Using the demo session already in {session}", err=True)
-        metrics = run_session(session, progress=_progress)
+        source = "network" if network else "detections"
+        click.echo(f"2D keypoints: {'the 2D network on the videos' if network else 'the simulated detections'}",
+                   err=True)
+        metrics = run_session(session, config={"keypoints": {"source": source}}, progress=_progress)
         click.echo(f"Demo finished in {time.perf_counter() - t0:.1f} s")
         _summary(metrics)
