@@ -76,15 +76,15 @@ def register(cli: click.Group) -> None:
     @click.argument("out", type=click.Path(file_okay=False, path_type=Path), default=Path("demo_out"))
     @click.option("--seconds", type=float, default=DEMO_SECONDS, show_default=True)
     @click.option("--seed", type=int, default=0, show_default=True)
-    @click.option("--network", is_flag=True,
-                  help="Run mv3d's 2D network (weights trained on simulator renders, shipped for the demo) on the "
-                       "rendered videos instead of importing the simulated detections.")
-    def demo_cmd(out: Path, seconds: float, seed: int, network: bool) -> None:
+    @click.option("--detections", is_flag=True,
+                  help="Import the simulator's detector-like 2D detections (noise, outliers, left/right swaps, a "
+                       "passer-by) instead of running the 2D network on the rendered videos.")
+    def demo_cmd(out: Path, seconds: float, seed: int, detections: bool) -> None:
         """Simulate the built-in demo session (a squat seen by 2 phones) and run the whole pipeline on it.
 
-        By default the 2D keypoints are the simulator's detector-like detections (noise, outliers,
-        left/right swaps, a passer-by), imported as OpenPose JSON; with --network the shipped
-        demo 2D network runs on the rendered videos. Joint angles are compared with the true motion.
+        The 2D keypoints come from mv3d's 2D network run on the rendered videos (weights trained on
+        simulator renders only, shipped for this demo); the markers from the shipped augmenter;
+        joint angles are compared with the simulation's true motion.
         """
         from calibration import save_rig
         from mv3d.simulate.session import SimulationConfig, simulate, write_session
@@ -100,8 +100,8 @@ def register(cli: click.Group) -> None:
             click.echo(f"  simulated in {time.perf_counter() - t0:.1f} s", err=True)
         else:
             click.echo(f"Using the demo session already in {session}", err=True)
-        source = "network" if network else "detections"
-        click.echo(f"2D keypoints: {'the 2D network on the videos' if network else 'the simulated detections'}",
+        source = "detections" if detections else "network"
+        click.echo(f"2D keypoints: {'the simulated detections' if detections else 'the 2D network on the videos'}",
                    err=True)
         metrics = run_session(session, config={"keypoints": {"source": source}}, progress=_progress)
         click.echo(f"Demo finished in {time.perf_counter() - t0:.1f} s")
