@@ -10,7 +10,7 @@ annealed: after each round the observations whose error exceeds a shrinking thre
 out of the next one and the others re-weighted by the robust loss (soft_l1, huber or cauchy).
 
 The reconstruction is defined up to scale by the images alone; the metric scale comes from
-the board's square size or from the subject's height (:func:`estimate_height`), and is
+the board's square size or from the subject's height (``mv3d.triangulate.limbs.estimate_height``), and is
 applied about the gauge camera, whose pose stays as given.
 """
 from __future__ import annotations
@@ -25,20 +25,9 @@ from scipy.optimize import least_squares
 
 from mv3d.camera import Camera, CameraRig
 from mv3d.errors import InputError
+from mv3d.triangulate.limbs import estimate_height
 
 log = logging.getLogger(__name__)
-
-# Segment lengths as fractions of standing height H (Drillis & Contini 1966, as tabulated in
-# D. A. Winter, "Biomechanics and Motor Control of Human Movement", 4th ed., Fig. 4.1):
-# thigh (hip-knee) 0.245 H, leg (knee-ankle) 0.246 H, upper arm 0.186 H, forearm 0.146 H.
-# COCO's hip keypoint is the hip joint, not the greater trochanter of the table, and real
-# people deviate from the average proportions: expect the height-based scale to be good to a few percent.
-HEIGHT_RATIOS: dict[tuple[str, str], float] = {
-    ("l_hip", "l_knee"): 0.245, ("r_hip", "r_knee"): 0.245,
-    ("l_knee", "l_ankle"): 0.246, ("r_knee", "r_ankle"): 0.246,
-    ("l_shoulder", "l_elbow"): 0.186, ("r_shoulder", "r_elbow"): 0.186,
-    ("l_elbow", "l_wrist"): 0.146, ("r_elbow", "r_wrist"): 0.146,
-}
 
 
 def _mv(M: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -440,33 +429,12 @@ def rescale(result: BundleResult, scale: float, gauge: int | str = 0) -> BundleR
                         result.error_after, result.scale * scale, result.seconds, result.history)
 
 
-def estimate_height(points: np.ndarray, joint_names: list[str] | tuple[str, ...]) -> float:
-    """Standing height (same unit as points) from median segment lengths over frames (F, J, 3).
-
-    Uses HEIGHT_RATIOS (Drillis & Contini): H = sum of median segment lengths / sum of their ratios,
-    over the segments present in ``joint_names`` and reconstructed in at least 10 frames.
-    """
-    idx = {n: i for i, n in enumerate(joint_names)}
-    total, ratio = 0.0, 0.0
-    for (a, b), r in HEIGHT_RATIOS.items():
-        if a in idx and b in idx:
-            d = np.linalg.norm(points[:, idx[a]] - points[:, idx[b]], axis=-1)
-            d = d[np.isfinite(d)]
-            if d.size >= 10:
-                total += float(np.median(d))
-                ratio += r
-    if ratio == 0:
-        raise InputError("cannot estimate the subject's height: no limb (hip-knee, knee-ankle, shoulder-elbow, "
-                         "elbow-wrist) was reconstructed in 10 frames or more")
-    return total / ratio
-
-
 def calibrate_from_keypoints(rig: CameraRig, keypoints: np.ndarray, height: float | None, joint_names=None,
                              min_confidence: float = 0.3, gauge: int | str = 0, **kwargs) -> BundleResult:
     """Refine a rig with a person's 2D keypoints (C, F, J, 3) over a trial; metric scale from ``height`` (m).
 
     The person is the calibration pattern: every (frame, joint) is a point. The result's scale
-    makes the reconstructed subject's height (:func:`estimate_height`) equal ``height``; with
+    makes the reconstructed subject's height (``mv3d.triangulate.limbs.estimate_height``) equal ``height``; with
     height None the initial rig's scale is kept (mean distance of the cameras to the gauge camera).
     """
     from mv3d.skeleton import MV3D23

@@ -104,7 +104,7 @@ def stick_figure(n_frames: int, height: float = 1.75, rate: float = 30.0, radius
     """Joints (F, 23, 3) metres, Z up: a stick figure walking around a circle of ``radius``, limbs swinging.
 
     Segment lengths are the Drillis & Contini fractions of ``height`` (thigh 0.245, leg 0.246,
-    upper arm 0.186, forearm 0.146), so calibration.bundle.estimate_height recovers ``height``.
+    upper arm 0.186, forearm 0.146), so mv3d.triangulate.limbs.estimate_height recovers ``height``.
     """
     H = height
     t = np.arange(n_frames) / rate

@@ -24,6 +24,12 @@ from pipelines.stage import Stage
 log = logging.getLogger(__name__)
 
 
+#: Segments for the "auto" height: legs and trunk sides (real arm keypoints of a balancing or
+#: gesturing subject are noisier than the trunk).
+HEIGHT_FROM_TRUNK_AND_LEGS = (("l_hip", "l_knee"), ("r_hip", "r_knee"), ("l_knee", "l_ankle"), ("r_knee", "r_ankle"),
+                              ("l_shoulder", "l_hip"), ("r_shoulder", "r_hip"))
+
+
 @dataclass
 class Context:
     """What every stage sees: the session, the trial, the config (nested dict) and the trial's store."""
@@ -100,12 +106,12 @@ class Context:
         height = kin.get("height_m") or self.session.height
         mass = kin.get("mass_kg") or self.session.mass
         if height == "auto" and estimate:
-            from mv3d.kinematics.bodymodel import height_from_keypoints
+            from mv3d.triangulate.limbs import estimate_height
 
             if not self.has_output("points3d"):
                 raise InputError(f"session {self.session.root}: the subject's height is 'auto' and is estimated "
                                  f"from the triangulated keypoints, which do not exist yet; run the triangulation")
-            height = round(height_from_keypoints(self.store.read("points3d")), 3)
+            height = round(estimate_height(self.store.read("points3d"), segments=HEIGHT_FROM_TRUNK_AND_LEGS), 3)
         if height is None or mass is None:
             missing = " and ".join(n for n, v in (("height_m", height), ("mass_kg", mass)) if v is None)
             raise InputError(f"session {self.session.root}: the subject's {missing} is unknown; add it to "

@@ -365,34 +365,6 @@ def _range_key(coord: str) -> str:
     return coord[:-2] if coord.endswith(("_r", "_l")) else coord
 
 
-def height_from_keypoints(points3d: np.ndarray) -> float:
-    """Standing height (m) of a subject from triangulated MV3D23 keypoints (F, 23, 3).
-
-    Thigh, shank and hip-to-shoulder lengths are pose-independent; by Winter's fractions they
-    add up to (0.245 + 0.246 + (0.818 - 0.530)) H = 0.779 H. Medians over frames, both sides.
-    """
-    from mv3d.skeleton import JOINT_INDEX as J
-
-    p = np.asarray(points3d, dtype=float)
-
-    def length(a: str, b: str) -> float:
-        d = np.linalg.norm(p[:, J[a]] - p[:, J[b]], axis=-1)
-        return float(np.nanmedian(d)) if np.isfinite(d).any() else np.nan
-
-    thigh = np.nanmean([length("l_hip", "l_knee"), length("r_hip", "r_knee")])
-    shank = np.nanmean([length("l_knee", "l_ankle"), length("r_knee", "r_ankle")])
-    mid_hip = 0.5 * (p[:, J["l_hip"]] + p[:, J["r_hip"]])
-    neck = 0.5 * (p[:, J["l_shoulder"]] + p[:, J["r_shoulder"]])
-    trunk = np.linalg.norm(neck - mid_hip, axis=-1)
-    trunk = float(np.nanmedian(trunk)) if np.isfinite(trunk).any() else np.nan
-    fraction = WINTER["thigh"] + WINTER["shank"] + (WINTER["shoulder_height"] - WINTER["hip_height"])
-    height = (thigh + shank + trunk) / fraction
-    if not np.isfinite(height):
-        raise InputError("cannot estimate the subject's height: hips, knees, ankles or shoulders were never "
-                         "triangulated; give the height (sessionMetadata.yaml height_m)")
-    return float(height)
-
-
 def build_model(height: float = 1.75, mass: float = 70.0) -> Any:
     """Build the built-in full-body model (``opensim.Model``, 23 bodies, 37 coordinates) for a subject.
 

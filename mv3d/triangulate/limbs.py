@@ -15,6 +15,7 @@ the points on their detections.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +38,38 @@ ANTHROPOMETRIC_RATIOS: dict[tuple[str, str], float] = {
     ("l_shoulder", "l_hip"): 0.288, ("r_shoulder", "r_hip"): 0.288,
     ("l_ankle", "l_heel"): 0.039, ("r_ankle", "r_heel"): 0.039,
 }
+
+
+#: Segments whose lengths give the standing height by default: legs and arms (pose-independent).
+HEIGHT_SEGMENTS: tuple[tuple[str, str], ...] = (
+    ("l_hip", "l_knee"), ("r_hip", "r_knee"), ("l_knee", "l_ankle"), ("r_knee", "r_ankle"),
+    ("l_shoulder", "l_elbow"), ("r_shoulder", "r_elbow"), ("l_elbow", "l_wrist"), ("r_elbow", "r_wrist"),
+)
+
+
+def estimate_height(points: np.ndarray, joint_names: Sequence[str] = MV3D23,
+                    segments: Sequence[tuple[str, str]] = HEIGHT_SEGMENTS, min_frames: int = 10) -> float:
+    """Standing height (unit of the points) from median segment lengths over frames (F, J, 3).
+
+    H = sum of the median lengths / sum of their ANTHROPOMETRIC_RATIOS, over the ``segments``
+    whose joints are in ``joint_names`` and that were reconstructed in at least ``min_frames`` frames.
+    COCO's hip keypoint is the hip joint, not the trochanter of the table, and people deviate from
+    average proportions: expect a few percent.
+    """
+    idx = {n: i for i, n in enumerate(joint_names)}
+    total, ratio = 0.0, 0.0
+    for a, b in segments:
+        if a in idx and b in idx:
+            d = np.linalg.norm(points[:, idx[a]] - points[:, idx[b]], axis=-1)
+            d = d[np.isfinite(d)]
+            if d.size >= min_frames:
+                total += float(np.median(d))
+                ratio += ANTHROPOMETRIC_RATIOS[(a, b)]
+    if ratio == 0:
+        raise InputError("cannot estimate the subject's height: none of the segments "
+                         f"{', '.join(f'{a}-{b}' for a, b in segments)} was reconstructed in {min_frames} frames "
+                         "or more; give the height (e.g. sessionMetadata.yaml height_m)")
+    return total / ratio
 
 
 def limb_lengths_from_height(height: float) -> np.ndarray:
