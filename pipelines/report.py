@@ -51,6 +51,14 @@ def file_to_data_uri(path: Path) -> str:
     return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode()
 
 
+def read_csv_rows(path: Path) -> list[dict]:
+    """The rows of a CSV file with a header, as dicts."""
+    import csv
+
+    with Path(path).open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
 def table_html(header: list[str], rows: list[list], float_format: str = "{:.2f}") -> str:
     """An HTML table; floats formatted, NaN shown as an en dash."""
     def cell(v):

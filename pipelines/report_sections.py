@@ -5,14 +5,14 @@ figures to the report, and raises warnings for what a user must look at.
 """
 from __future__ import annotations
 
-import csv
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from mv3d.skeleton import MV3D23, add_derived
-from pipelines.report import Report, file_to_data_uri, image_to_data_uri, table_html
+from pipelines.report import (Report, figure_to_data_uri, file_to_data_uri, image_to_data_uri, read_csv_rows,
+                              table_html)
 from pipelines.stages import Context
 
 LOW_SYNC_CONFIDENCE = 0.5
@@ -21,22 +21,16 @@ HIGH_IK_ERROR_M = 0.04
 FEW_INLIERS = 0.5
 
 
-def _has(ctx: Context, name: str) -> bool:
-    return ctx.store.path.is_file() and name in ctx.store
-
-
 def cameras(ctx: Context, rep: Report) -> None:
     from pipelines import visuals
 
     rig = ctx.rig
     rows = [[c.name, f"{c.size[0]}x{c.size[1]}", c.K[0, 0], c.K[1, 1], *np.round(c.center, 3)] for c in rig]
     body = table_html(["camera", "image", "fx (px)", "fy (px)", "centre x (m)", "y (m)", "z (m)"], rows, "{:.1f}")
-    points = ctx.store.read("points3d") if _has(ctx, "points3d") else None
+    points = ctx.store.read("points3d") if ctx.has_output("points3d") else None
     fig = visuals.camera_layout_figure(rig, points)
-    from pipelines.report import figure_to_data_uri
-
     rep.add("Cameras and calibration", body + f'<img alt="camera layout" src="{figure_to_data_uri(fig)}">')
-    if _has(ctx, "reprojection_errors"):
+    if ctx.has_output("reprojection_errors"):
         err, used = ctx.store.read("reprojection_errors"), ctx.store.read("views_used").astype(bool)
         cams = list(ctx.store.attrs("reprojection_errors")["cameras"])
         for c, name in enumerate(cams):
@@ -49,7 +43,7 @@ def cameras(ctx: Context, rep: Report) -> None:
 def sync(ctx: Context, rep: Report) -> None:
     from pipelines import visuals
 
-    if not _has(ctx, "sync_offsets"):
+    if not ctx.has_output("sync_offsets"):
         return
     offsets = ctx.store.read("sync_offsets")
     conf = ctx.store.read("sync_confidence")
@@ -69,7 +63,7 @@ def overlays(ctx: Context, rep: Report) -> None:
     from mv3d.video.frames import iter_frames
     from pipelines import visuals
 
-    if not (_has(ctx, "keypoints2d") and _has(ctx, "points3d")) or not ctx.trial.videos:
+    if not (ctx.has_output("keypoints2d") and ctx.has_output("points3d")) or not ctx.trial.videos:
         return
     kp = ctx.store.read("keypoints2d")
     cams = list(ctx.store.attrs("keypoints2d")["cameras"])
@@ -105,7 +99,7 @@ def overlays(ctx: Context, rep: Report) -> None:
 def reprojection(ctx: Context, rep: Report) -> None:
     from pipelines import visuals
 
-    if not _has(ctx, "reprojection_errors"):
+    if not ctx.has_output("reprojection_errors"):
         return
     err = ctx.store.read("reprojection_errors")
     used = ctx.store.read("views_used").astype(bool)
@@ -125,7 +119,7 @@ def reprojection(ctx: Context, rep: Report) -> None:
 def bones(ctx: Context, rep: Report) -> None:
     from pipelines import visuals
 
-    if not _has(ctx, "points3d"):
+    if not ctx.has_output("points3d"):
         return
     points = ctx.store.read("points3d")
     times = ctx.store.timestamps("points3d")
@@ -136,7 +130,7 @@ def bones(ctx: Context, rep: Report) -> None:
 def skeleton(ctx: Context, rep: Report) -> None:
     from pipelines import visuals
 
-    if not _has(ctx, "points3d"):
+    if not ctx.has_output("points3d"):
         return
     points = ctx.rig.to_opensim(add_derived(ctx.store.read("points3d")))
     times = ctx.store.timestamps("points3d")
@@ -154,11 +148,10 @@ def ik_errors(ctx: Context, rep: Report) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    path = ctx.session.work_dir() / f"{ctx.trial.name}_ik_marker_errors.csv"
+    path = ctx.session.ik_errors_csv(ctx.trial.name)
     if not path.is_file():
         return
-    with path.open(newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    rows = read_csv_rows(path)
     t = np.array([float(r["time"]) for r in rows])
     rms = np.array([float(r["rms_error_m"]) for r in rows])
     mx = np.array([float(r["max_error_m"]) for r in rows])
@@ -211,8 +204,7 @@ def comparison(ctx: Context, rep: Report) -> None:
     csv_path = ctx.session.comparison_csv(ctx.trial.name)
     if not csv_path.is_file():
         return
-    with csv_path.open(newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    rows = read_csv_rows(csv_path)
     cols = ["rmse", "mae", "bias", "rom_error", "pearson_r", "cmc"]
     from mv3d.kinematics.compare import is_translation
 

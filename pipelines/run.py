@@ -1,7 +1,6 @@
 """Run the whole pipeline on one session trial, and build its HTML report."""
 from __future__ import annotations
 
-import csv
 import logging
 import time
 from pathlib import Path
@@ -10,6 +9,7 @@ import numpy as np
 
 from mv3d.config import PipelineConfig, load_config, to_dict
 from mv3d.errors import InputError
+from pipelines.report import read_csv_rows
 from pipelines.runner import Runner
 from pipelines.session import Session, discover_session
 from pipelines.stages import Context, build_stages, mocap_reference
@@ -60,28 +60,22 @@ def run_session(session_path: str | Path, config: str | Path | dict | None = Non
 
 
 # ----------------------------------------------------------------------------------- metrics
-def _read_csv(path: Path) -> list[dict]:
-    with path.open(newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
 def trial_metrics(ctx: Context) -> dict:
     """Headline numbers of a finished trial (for the report and batch summaries)."""
     out: dict = {}
-    store = ctx.store
-    if store.path.is_file() and "reprojection_errors" in store:
-        err = store.read("reprojection_errors")
-        used = store.read("views_used").astype(bool)
+    if ctx.has_output("reprojection_errors"):
+        err = ctx.store.read("reprojection_errors")
+        used = ctx.store.read("views_used").astype(bool)
         e = err[used & np.isfinite(err)]
         out["median_reproj_px"] = round(float(np.median(e)), 3) if e.size else float("nan")
-    errors_csv = ctx.session.work_dir() / f"{ctx.trial.name}_ik_marker_errors.csv"
+    errors_csv = ctx.session.ik_errors_csv(ctx.trial.name)
     if errors_csv.is_file():
-        rows = _read_csv(errors_csv)
+        rows = read_csv_rows(errors_csv)
         rms = np.array([float(r["rms_error_m"]) for r in rows if r.get("rms_error_m")])
         out["ik_rms_marker_error_mm"] = round(1000 * float(np.nanmean(rms)), 2) if rms.size else float("nan")
     comparison = ctx.session.comparison_csv(ctx.trial.name)
     if comparison.is_file():
-        rmse = {r["coordinate"]: float(r["rmse"]) for r in _read_csv(comparison)}
+        rmse = {r["coordinate"]: float(r["rmse"]) for r in read_csv_rows(comparison)}
         lower = [rmse[c] for c in LOWER_LIMB if c in rmse]
         out["lower_limb_rmse_deg"] = round(float(np.mean(lower)), 2) if lower else float("nan")
     return out

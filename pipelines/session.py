@@ -79,6 +79,9 @@ class Session:
     def report_path(self, trial: str) -> Path:
         return self.work_dir() / "report" / f"{trial}.html"
 
+    def ik_errors_csv(self, trial: str) -> Path:
+        return self.work_dir() / f"{trial}_ik_marker_errors.csv"
+
     def comparison_csv(self, trial: str) -> Path:
         return self.work_dir() / f"{trial}_comparison.csv"
 

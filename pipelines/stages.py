@@ -298,12 +298,17 @@ def run_triangulation(ctx: Context) -> None:
 AUGMENTER_FOR_MODEL = {"mv3d_body": "augmenter_mv3d_body.pt", "LaiUhlrich2022": "augmenter_laiuhlrich2022.pt"}
 
 
+def model_name(ctx: Context) -> str:
+    """Name of the configured OpenSim model: ``mv3d_body`` for the built-in one, else the file's stem."""
+    model = ctx.section("kinematics").get("model", "builtin")
+    return "mv3d_body" if model == "builtin" else Path(model).stem
+
+
 def default_augmenter(ctx: Context) -> Path | None:
     """The shipped augmenter weights matching the configured model, if any."""
     from mv3d.augment.weights import DEFAULT_WEIGHTS
 
-    model = ctx.section("kinematics").get("model", "builtin")
-    name = "mv3d_body" if model == "builtin" else Path(model).stem
+    name = model_name(ctx)
     for key, file in AUGMENTER_FOR_MODEL.items():
         if name.startswith(key):
             return DEFAULT_WEIGHTS.parent / file
@@ -337,22 +342,17 @@ def run_augmentation(ctx: Context) -> None:
               trc.times, units="m")
 
 
-def _model_files(ctx: Context) -> tuple[Path, str]:
-    """The generic model for scaling (written for the subject when built-in) and its name."""
+def _generic_model(ctx: Context) -> Path:
+    """The generic model for scaling (written for the subject when built-in)."""
     from mv3d.kinematics.bodymodel import write_model
 
     model = ctx.section("kinematics").get("model", "builtin")
     if model != "builtin":
-        return Path(model), Path(model).stem
+        return Path(model)
     height, mass = ctx.subject()
     generic = ctx.session.work_dir() / "generic_model"
     generic.mkdir(parents=True, exist_ok=True)
-    return write_model(generic, height, mass), "mv3d_body"
-
-
-def _marker_trc(ctx: Context) -> Path:
-    post = ctx.session.post_augmentation_trc(ctx.trial.name)
-    return post if post.is_file() else ctx.session.pre_augmentation_trc(ctx.trial.name)
+    return write_model(generic, height, mass)
 
 
 def run_scaling(ctx: Context) -> None:
@@ -363,10 +363,10 @@ def run_scaling(ctx: Context) -> None:
     if ctx.subject(estimate=False)[0] == "auto":
         ctx.warn(f"the subject's height was not given; estimated {height:.2f} m from the triangulated keypoints "
                  f"(thigh, shank and trunk lengths by Winter's proportions)")
-    model, name = _model_files(ctx)
+    model, name = _generic_model(ctx), model_name(ctx)
     out = ctx.session.model_dir()
     out.mkdir(parents=True, exist_ok=True)
-    trc = _marker_trc(ctx)
+    trc = ctx.session.post_augmentation_trc(ctx.trial.name)
     measurements = None
     if name == "mv3d_body":
         from mv3d.io import read_trc
@@ -381,9 +381,7 @@ def run_scaling(ctx: Context) -> None:
 
 
 def scaled_model_path(ctx: Context) -> Path:
-    model = ctx.section("kinematics").get("model", "builtin")
-    name = "mv3d_body" if model == "builtin" else Path(model).stem
-    return ctx.session.model_dir() / f"{name}_scaled.osim"
+    return ctx.session.model_dir() / f"{model_name(ctx)}_scaled.osim"
 
 
 def run_ik(ctx: Context) -> None:
@@ -392,10 +390,9 @@ def run_ik(ctx: Context) -> None:
 
     out = ctx.session.kinematics_mot(ctx.trial.name)
     out.parent.mkdir(parents=True, exist_ok=True)
-    errors_csv = ctx.session.work_dir() / f"{ctx.trial.name}_ik_marker_errors.csv"
-    builtin = ctx.section("kinematics").get("model", "builtin") == "builtin"
-    ik(scaled_model_path(ctx), _marker_trc(ctx), out, errors_csv=errors_csv,
-       accuracy=float(ctx.section("kinematics").get("ik_accuracy", 1e-5)), refine=builtin)
+    errors_csv = ctx.session.ik_errors_csv(ctx.trial.name)
+    ik(scaled_model_path(ctx), ctx.session.post_augmentation_trc(ctx.trial.name), out, errors_csv=errors_csv,
+       accuracy=float(ctx.section("kinematics").get("ik_accuracy", 1e-5)), refine=model_name(ctx) == "mv3d_body")
 
 
 def run_visuals(ctx: Context) -> None:
