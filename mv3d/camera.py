@@ -14,7 +14,7 @@ from scipy.spatial.transform import Rotation
 from mv3d.errors import InputError
 
 _UNDISTORT_ITERATIONS = 12
-_UNDISTORT_TOLERANCE = 1e-13  # normalised units: ~1e-10 px for any real focal length
+_UNDISTORT_TOLERANCE = 1e-11  # normalised units: ~1e-8 px for any real focal length
 
 
 def _as_dist5(dist: np.ndarray | list[float] | None) -> np.ndarray:
@@ -49,23 +49,26 @@ def undistort(xy_d: np.ndarray, dist: np.ndarray) -> np.ndarray:
     if not np.any(dist):
         return xy_d.copy()
     k1, k2, p1, p2, k3 = (dist[:, i, None] for i in range(5))
-    xy = xy_d.copy()
+    xd, yd = xy_d[..., 0], xy_d[..., 1]
+    x, y = xd.copy(), yd.copy()
     for _ in range(_UNDISTORT_ITERATIONS):
-        x, y = xy[..., 0], xy[..., 1]
-        r2 = x * x + y * y
+        xx, yy, xy = x * x, y * y, x * y
+        r2 = xx + yy
         radial = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
         d_radial = k1 + r2 * (2 * k2 + 3 * k3 * r2)  # d radial / d r2
-        fx = x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x) - xy_d[..., 0]
-        fy = y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y - xy_d[..., 1]
-        jxx = radial + 2 * x * x * d_radial + 2 * p1 * y + 6 * p2 * x
-        jxy = 2 * x * y * d_radial + 2 * p1 * x + 2 * p2 * y
-        jyx = 2 * x * y * d_radial + 2 * p1 * x + 2 * p2 * y
-        jyy = radial + 2 * y * y * d_radial + 6 * p1 * y + 2 * p2 * x
-        det = jxx * jyy - jxy * jyx
-        step = np.stack([(jyy * fx - jxy * fy) / det, (jxx * fy - jyx * fx) / det], axis=-1)
-        xy = xy - step
-        if not np.nanmax(np.abs(step), initial=0.0) > _UNDISTORT_TOLERANCE:  # converged (NaN-safe)
-            break
+        fx = x * radial + 2 * p1 * xy + p2 * (r2 + 2 * xx) - xd
+        fy = y * radial + p1 * (r2 + 2 * yy) + 2 * p2 * xy - yd
+        jxx = radial + 2 * xx * d_radial + 2 * p1 * y + 6 * p2 * x
+        jxy = 2 * xy * d_radial + 2 * p1 * x + 2 * p2 * y  # = jyx
+        jyy = radial + 2 * yy * d_radial + 6 * p1 * y + 2 * p2 * x
+        inv_det = 1.0 / (jxx * jyy - jxy * jxy)
+        sx = (jyy * fx - jxy * fy) * inv_det
+        sy = (jxx * fy - jxy * fx) * inv_det
+        x -= sx
+        y -= sy
+        if not max(np.nanmax(np.abs(sx), initial=0.0), np.nanmax(np.abs(sy), initial=0.0)) > _UNDISTORT_TOLERANCE:
+            break  # converged (NaN-safe)
+    return np.stack([x, y], axis=-1)
     return xy
 
 

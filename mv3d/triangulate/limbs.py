@@ -124,7 +124,8 @@ class LimbParams:
     """Weights of the refinement: sigma_px (image noise, pixels); sigma_bone (metres) for the
     limb segments and sigma_bone_soft for SOFT_LIMBS (torso, face); sigma_acc (m/s^2,
     smoothness prior), fps; chunk/overlap in frames; max_iter of L-BFGS; projection_iters:
-    iterations of the final exact length projection (``enforce_lengths``, 0 = none)."""
+    iterations of the final exact length projection (``enforce_lengths``, 0 = none); threads:
+    chunks refined at once (None: one per core)."""
 
     sigma_px: float = 3.0
     sigma_bone: float = 0.003
@@ -135,6 +136,7 @@ class LimbParams:
     overlap: int = 30
     max_iter: int = 40
     projection_iters: int = 20
+    threads: int | None = None
 
 
 def _refine_chunk(trig, X0: np.ndarray, uv: np.ndarray, w: np.ndarray, lengths: np.ndarray,
@@ -238,12 +240,24 @@ def enforce_lengths(points: np.ndarray, lengths: np.ndarray, known: np.ndarray |
 
 
 def _refine_chunks(trig, init, kp, w, lengths, known, p: LimbParams, out: np.ndarray) -> None:
+    """Refine overlapping chunks of frames (in parallel threads) and keep each chunk's core."""
+    from mv3d.parallel import for_chunks
+
     F = init.shape[0]
     step = max(p.chunk - 2 * p.overlap, 1)
+    starts = []
     for s in range(0, F, step):
-        lo, hi = max(s - p.overlap, 0), min(s + step + p.overlap, F)
-        res = _refine_chunk(trig, init[lo:hi], kp[:, lo:hi, :, :2], w[:, lo:hi], lengths, known[lo:hi], p)
-        stop = F if hi == F else s + step
-        out[s:stop] = res[s - lo:stop - lo]
-        if hi == F:
+        starts.append(s)
+        if s + step + p.overlap >= F:
             break
+
+    def refine(chunks: slice) -> None:
+        for i in range(len(starts))[chunks]:
+            s = starts[i]
+            lo = max(s - p.overlap, 0)
+            last = i == len(starts) - 1
+            hi, stop = (F, F) if last else (s + step + p.overlap, s + step)
+            res = _refine_chunk(trig, init[lo:hi], kp[:, lo:hi, :, :2], w[:, lo:hi], lengths, known[lo:hi], p)
+            out[s:stop] = res[s - lo:stop - lo]
+
+    for_chunks(refine, len(starts), 1, p.threads)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mv3d.errors import InputError
+from mv3d.parallel import for_chunks
 from mv3d.triangulate.algebraic import (focal_lengths, outer_terms, reprojection_errors,
                                         residuals_px, solve_sym3, solve_weighted)
 
@@ -43,7 +44,7 @@ class RobustParams:
     the hypotheses near that median, and left/right pairs closer to the other side's
     neighbours are flipped (None: frames independent). temporal_swaps: first undo the swaps
     that each camera's 2D trajectories show (``swaps.find_swaps``; needs ``swaps``).
-    chunk: points per batch (memory).
+    chunk: points per batch (memory; batches run in ``threads`` threads, None: one per core).
     """
 
     min_confidence: float = 0.3
@@ -53,7 +54,8 @@ class RobustParams:
     swaps: bool = True
     temporal_radius: float | None = 0.2
     temporal_swaps: bool = True
-    chunk: int = 60_000
+    chunk: int = 30_000
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         if self.min_views < 2:
@@ -129,7 +131,7 @@ def _solve_flat(P, focal, O, xy, conf, valid, p: RobustParams, prior: np.ndarray
     if hard.size:
         Oh, xyh, ch, vh = O[:, hard], xy[:, hard], conf[:, hard], valid[:, hard]
         inh = _select_hypothesis(P, focal, Oh, xyh, ch, vh, p, None if prior is None else prior[hard])
-        for _ in range(2):
+        for _ in range(1):
             Xh = solve_weighted(P, focal, Oh, np.where(inh, ch, 0.0))
             eh = residuals_px(P, focal, xyh, np.nan_to_num(Xh))
             inh = vh & (eh < p.threshold_px) & np.isfinite(Xh).all(-1)
@@ -156,9 +158,14 @@ def _observations(rig: CameraRig, kp: np.ndarray, p: RobustParams) -> _Obs:
     uv = kp[..., :2].reshape(C, -1, 2)
     conf = np.nan_to_num(kp[..., 2].reshape(C, -1))
     valid = np.isfinite(uv).all(-1) & (conf >= p.min_confidence) & (conf > 0)
-    xy = rig.undistort_points(np.where(valid[..., None], uv, 0.0))
+    xy = np.empty(uv.shape)
+
+    def undistort(sl: slice) -> None:
+        xy[:, sl] = rig.undistort_points(np.where(valid[:, sl, None], uv[:, sl], 0.0))
+
+    for_chunks(undistort, uv.shape[1], p.chunk, p.threads)
     valid &= np.isfinite(xy).all(-1)
-    xy = np.where(valid[..., None], xy, 0.0)
+    xy[~valid] = 0.0
     return _Obs(uv, xy, conf, valid)
 
 
@@ -177,28 +184,41 @@ def _exchange_observations(obs: _Obs, shape: tuple[int, int, int], mask: np.ndar
     """Observations with the joints flagged in mask (C, F, J) replaced by their left/right opposites."""
     from mv3d.skeleton import FLIP_INDEX
 
+    C, F, J = shape
+    c, f, j = np.nonzero(mask)
+    src = (c, f * J + FLIP_INDEX[j])
+    dst = (c, f * J + j)
     out = []
     for a in (obs.uv, obs.xy, obs.conf, obs.valid):
-        a = a.reshape(shape + a.shape[2:])
         b = a.copy()
-        b[mask] = a[:, :, FLIP_INDEX][mask]
-        out.append(b.reshape((shape[0], -1) + a.shape[3:]))
+        b[dst] = a[src]
+        out.append(b)
     return _Obs(*out)
 
 
-def _solve_all(rig: CameraRig, obs: _Obs, p: RobustParams, prior: np.ndarray | None = None
-               ) -> tuple[np.ndarray, np.ndarray]:
-    """Robust solve of all observations in chunks: X (N, 3), inliers (C, N)."""
+#: Largest (C * N * 9) outer-term array kept for the whole trial (~240 MB); longer trials
+#: compute them chunk by chunk.
+_MAX_OUTER = 30_000_000
+
+
+def _solve_all(rig: CameraRig, obs: _Obs, p: RobustParams, prior: np.ndarray | None = None,
+               outer: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Robust solve of all observations in chunks: X (N, 3), inliers (C, N).
+
+    outer: the observations' (C, N, 9) ``outer_terms`` if already computed.
+    """
     P = rig.normalized_projection_matrices()
     focal = focal_lengths(rig)
     N = obs.valid.shape[1]
     X = np.full((N, 3), np.nan)
     inl = np.zeros(obs.valid.shape, bool)
-    for s in range(0, N, p.chunk):
-        sl = slice(s, s + p.chunk)
-        O = outer_terms(P, obs.xy[:, sl])
+
+    def solve(sl: slice) -> None:
+        O = outer_terms(P, obs.xy[:, sl]) if outer is None else outer[:, sl]
         X[sl], inl[:, sl] = _solve_flat(P, focal, O, obs.xy[:, sl], obs.conf[:, sl], obs.valid[:, sl], p,
                                         None if prior is None else prior[sl])
+
+    for_chunks(solve, N, p.chunk, p.threads)
     return X, inl
 
 
@@ -215,27 +235,36 @@ def _swap_mask(rig: CameraRig, obs: _Obs, X: np.ndarray, shape: tuple[int, int],
     XL, XR = Xj[:, pairs[:, 0]].reshape(-1, 3), Xj[:, pairs[:, 1]].reshape(-1, 3)
     xl, xr = xy[:, :, pairs[:, 0]].reshape(C, -1, 2), xy[:, :, pairs[:, 1]].reshape(C, -1, 2)
     e_ll, e_rr = residuals_px(P, focal, xl, np.nan_to_num(XL)), residuals_px(P, focal, xr, np.nan_to_num(XR))
-    e_lr, e_rl = residuals_px(P, focal, xl, np.nan_to_num(XR)), residuals_px(P, focal, xr, np.nan_to_num(XL))
     both = (valid[:, :, pairs[:, 0]] & valid[:, :, pairs[:, 1]]).reshape(C, -1)
     known = (np.isfinite(XL).all(-1) & np.isfinite(XR).all(-1))[None]
     tau = p.threshold_px
     # Swap only where the current assignment is inconsistent and the swapped one consistent:
     # where both sides project close together (a side view) both fit, and nothing changes.
-    inconsistent = np.maximum(e_ll, e_rr) > tau
-    fits_swapped = np.maximum(e_lr, e_rl) < tau
-    return (both & known & inconsistent & fits_swapped).reshape(C, F, len(pairs))
+    inconsistent = both & known & (np.maximum(e_ll, e_rr) > tau)
+    fits_swapped = np.zeros_like(inconsistent)
+    n = np.flatnonzero(inconsistent.any(0))  # (pair, frame) columns worth testing
+    if n.size:
+        e_lr = residuals_px(P, focal, xl[:, n], np.nan_to_num(XR[n]))
+        e_rl = residuals_px(P, focal, xr[:, n], np.nan_to_num(XL[n]))
+        fits_swapped[:, n] = np.maximum(e_lr, e_rl) < tau
+    return (inconsistent & fits_swapped).reshape(C, F, len(pairs))
 
 
 def temporal_reference(X: np.ndarray) -> np.ndarray:
     """(F, J, 3) median of each point's frames f-2, f-1, f+1, f+2 (NaN ignored; unbiased for constant velocity)."""
     F = X.shape[0]
-    pad = np.full((2,) + X.shape[1:], np.nan)
-    Xp = np.concatenate([pad, X, pad])
-    stack = np.sort(np.stack([Xp[k:k + F] for k in (0, 1, 3, 4)]), axis=0)  # NaN sort last
-    n = np.isfinite(stack).sum(0)
-    lo = np.take_along_axis(stack, np.maximum((n - 1) // 2, 0)[None], 0)[0]
-    hi = np.take_along_axis(stack, np.maximum(n // 2, 0)[None], 0)[0]
-    return np.where(n > 0, 0.5 * (lo + hi), np.nan)
+    pad = np.full((2,) + X.shape[1:], np.inf)
+    Xp = np.concatenate([pad, np.where(np.isnan(X), np.inf, X), pad])
+    a, b, c, d = (Xp[k:k + F] for k in (0, 1, 3, 4))  # missing = +inf, sorted last
+    # sorting network of four values: s0 <= s1 <= s2 <= s3
+    a, b = np.minimum(a, b), np.maximum(a, b)
+    c, d = np.minimum(c, d), np.maximum(c, d)
+    s0, c = np.minimum(a, c), np.maximum(a, c)
+    b, s3 = np.minimum(b, d), np.maximum(b, d)
+    s1, s2 = np.minimum(b, c), np.maximum(b, c)
+    n = np.isfinite(s0).astype(np.int8) + np.isfinite(s1) + np.isfinite(s2) + np.isfinite(s3)
+    with np.errstate(invalid="ignore"):
+        return np.select([n == 4, n == 3, n == 2, n == 1], [0.5 * (s1 + s2), s1, 0.5 * (s0 + s1), s0], np.nan)
 
 
 def _temporal_flips(X: np.ndarray, pairs: np.ndarray) -> np.ndarray:
@@ -266,7 +295,15 @@ def robust_triangulate(rig: CameraRig, keypoints: np.ndarray, params: RobustPara
     C, F, J, _ = kp.shape
     flip_pairs = np.array([(JOINT_INDEX[a], JOINT_INDEX[b]) for a, b in FLIP_PAIRS]) if J == len(MV3D23) else None
     obs = _observations(rig, kp, p)
-    X, inl = _solve_all(rig, obs, p)
+    outer = None
+    if obs.xy.size * 4.5 <= _MAX_OUTER:
+        outer = np.empty(obs.xy.shape[:2] + (9,))
+
+        def fill(sl: slice) -> None:
+            outer[:, sl] = outer_terms(rig.normalized_projection_matrices(), obs.xy[:, sl])
+
+        for_chunks(fill, outer.shape[1], p.chunk, p.threads)
+    X, inl = _solve_all(rig, obs, p, outer=outer)
     X = X.reshape(F, J, 3)
     temporal = p.temporal_radius is not None and F >= 5
 
@@ -283,7 +320,7 @@ def robust_triangulate(rig: CameraRig, keypoints: np.ndarray, params: RobustPara
 
         geometric = C >= 3  # with two cameras the inliers are the detections themselves
         swapped_2d = find_swaps(kp, SwapParams(min_confidence=p.min_confidence), rig if geometric else None,
-                                inl.reshape(C, F, J) if geometric else None)
+                                inl.reshape(C, F, J) if geometric else None, outer)
         if swapped_2d.any():
             obs = _exchange_observations(obs, (C, F, J), swapped_2d)
             resolve(swapped_2d.any(0), None)
@@ -321,7 +358,13 @@ def robust_triangulate(rig: CameraRig, keypoints: np.ndarray, params: RobustPara
             redo[f, left] = redo[f, right] = True
             resolve(redo, X.copy() if temporal else None)
             log.info("left/right swaps corrected in %d (camera, frame, pair) cases", len(c))
-    err = np.where(obs.valid, reprojection_errors(rig, obs.uv, X.reshape(-1, 3)), np.nan)
+    err = np.empty(obs.valid.shape)
+    Xf = X.reshape(-1, 3)
+
+    def errors(sl: slice) -> None:
+        err[:, sl] = np.where(obs.valid[:, sl], reprojection_errors(rig, obs.uv[:, sl], Xf[sl]), np.nan)
+
+    for_chunks(errors, len(Xf), p.chunk, p.threads)
     n_missing = int(np.isnan(X).any(-1).sum())
     if n_missing:
         log.info("%d of %d points have fewer than %d consistent views (NaN)", n_missing, F * J, p.min_views)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mv3d.errors import InputError
+from mv3d.parallel import for_chunks
 from mv3d.skeleton import FLIP_INDEX, JOINT_INDEX, MV3D23
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -116,43 +117,78 @@ def temporal_evidence(keypoints: np.ndarray, valid: np.ndarray, pairs: np.ndarra
     cap = cap[:, None, None]
 
     def d(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return np.minimum(np.linalg.norm(a - b, axis=-1), cap)
+        return np.minimum(np.hypot(a[..., 0] - b[..., 0], a[..., 1] - b[..., 1]), cap)
 
     ev = d(L, Rp) + d(R, Lp) - d(L, Lp) - d(R, Rp)
     return np.where(both, ev, 0.0).sum(-1), present
 
 
 def geometric_evidence(rig: CameraRig, keypoints: np.ndarray, valid: np.ndarray, used: np.ndarray,
-                       cap: np.ndarray) -> np.ndarray:
+                       cap: np.ndarray, outer: np.ndarray | None = None) -> np.ndarray:
     """Per camera, frame and joint, how much better the labels fit the other cameras' points as detected.
 
     keypoints: (C, F, J, 3); valid, used: (C, F, J) detections and inlier views (e.g. of
-    ``robust_triangulate``); cap: (C,) pixels. Each camera's points are triangulated from the
-    other cameras' inlier views (where at least two remain) and projected into it. Returns
-    (C, F, J) pixels: min(distance to the opposite joint's projection, cap) minus
-    min(distance to its own, cap); positive: exchanging costs that much; 0 where unknown.
+    ``robust_triangulate``); cap: (C,) pixels; outer: the observations' (C, F * J, 9)
+    ``outer_terms`` if already computed. Each camera's points are triangulated from the
+    other cameras' inlier views (where at least two remain; depth weights from the
+    all-view solution) and projected into it. Returns (C, F, J) pixels: min(distance to the
+    opposite joint's projection, cap) minus min(distance to its own, cap); positive:
+    exchanging costs that much; 0 where unknown.
     """
-    from mv3d.triangulate.algebraic import focal_lengths, outer_terms, solve_weighted
+    from mv3d.triangulate.algebraic import depths, focal_lengths, outer_terms, solve_sym3
 
     C, F, J = valid.shape
-    uv = keypoints[..., :2].reshape(C, -1, 2)
     ok = valid.reshape(C, -1)
     P = rig.normalized_projection_matrices()
-    O = outer_terms(P, np.nan_to_num(rig.undistort_points(np.where(ok[..., None], uv, 0.0))))
+    if outer is None:
+        uv = keypoints[..., :2].reshape(C, -1, 2)
+        outer = outer_terms(P, np.nan_to_num(rig.undistort_points(np.where(ok[..., None], uv, 0.0))))
     w = np.where(used.reshape(C, -1) & ok, np.nan_to_num(keypoints[..., 2].reshape(C, -1)), 0.0)
-    focal = focal_lengths(rig)
+    w *= (focal_lengths(rig) ** 2)[:, None]
+    S = np.einsum("cn,cnk->nk", w, outer)
+    z = depths(P, np.nan_to_num(solve_sym3(S[:, :6], -S[:, 6:])))
+    w /= np.where(z > 1e-6, z, np.inf) ** 2
+    S = np.einsum("cn,cnk->nk", w, outer)
+    n_views = (w > 0).sum(0)
     out = np.zeros((C, F, J))
-    for c in range(C):
-        wc = w.copy()
-        wc[c] = 0.0
-        X = solve_weighted(P, focal, O, wc)
-        X[(wc > 0).sum(0) < 2] = np.nan
-        proj = rig[c].project(X.reshape(F, J, 3))  # (F, J, 2)
-        own = np.linalg.norm(keypoints[c, ..., :2] - proj, axis=-1)
-        other = np.linalg.norm(keypoints[c, ..., :2] - proj[:, FLIP_INDEX], axis=-1)
-        known = np.isfinite(own) & np.isfinite(other) & valid[c]
-        out[c] = np.where(known, np.minimum(other, cap[c]) - np.minimum(own, cap[c]), 0.0)
+
+    def camera(cams: slice) -> None:
+        for c in range(C)[cams]:
+            Sc = S - w[c, :, None] * outer[c]
+            X = solve_sym3(Sc[:, :6], -Sc[:, 6:])
+            X[n_views - (w[c] > 0) < 2] = np.nan
+            proj = rig[c].project(X.reshape(F, J, 3))  # (F, J, 2)
+            own = np.linalg.norm(keypoints[c, ..., :2] - proj, axis=-1)
+            other = np.linalg.norm(keypoints[c, ..., :2] - proj[:, FLIP_INDEX], axis=-1)
+            known = np.isfinite(own) & np.isfinite(other) & valid[c]
+            out[c] = np.where(known, np.minimum(other, cap[c]) - np.minimum(own, cap[c]), 0.0)
+
+    for_chunks(camera, C, 1)
     return out
+
+
+def _scan(m: list[np.ndarray], reverse: bool = False) -> list[np.ndarray]:
+    """Inclusive min-plus prefix products along axis 1 of 2x2 matrices (suffix products if reverse).
+
+    m: the entries [m00, m01, m10, m11], each (B, F). Hillis-Steele doubling: log2(F) batched
+    steps, no loop over frames.
+    """
+    a00, a01, a10, a11 = (x.copy() for x in m)
+    F = a00.shape[1]
+    k = 1
+    while k < F:
+        # earlier (frames f-k..) times later (frames ..f); written into the later (or earlier) slot
+        e, l_ = (slice(None, -k), slice(k, None))
+        dst = e if reverse else l_
+        p00, p01, p10, p11 = a00[:, e], a01[:, e], a10[:, e], a11[:, e]
+        q00, q01, q10, q11 = a00[:, l_], a01[:, l_], a10[:, l_], a11[:, l_]
+        r00 = np.minimum(p00 + q00, p01 + q10)
+        r01 = np.minimum(p00 + q01, p01 + q11)
+        r10 = np.minimum(p10 + q00, p11 + q10)
+        r11 = np.minimum(p10 + q01, p11 + q11)
+        a00[:, dst], a01[:, dst], a10[:, dst], a11[:, dst] = r00, r01, r10, r11
+        k *= 2
+    return [a00, a01, a10, a11]
 
 
 def viterbi_flips(switch: np.ndarray, flip: np.ndarray, edge: float | np.ndarray = 0.0) -> np.ndarray:
@@ -161,33 +197,41 @@ def viterbi_flips(switch: np.ndarray, flip: np.ndarray, edge: float | np.ndarray
     switch: (B, F) cost of changing state between frame f-1 and f (inf: not allowed);
     flip: (B, F) cost of being exchanged in frame f; edge: cost of being exchanged in the
     first and in the last frame (an episode cut by the sequence's ends pays its missing
-    switches). The loop over frames does a few (B, 2) operations per frame.
+    switches). Each frame's state minimises the cost of the best path through it (forward
+    plus backward min-plus scans of the 2x2 transition costs, no loop over frames); that is
+    the Viterbi path wherever the best path is unique, ties going to "as detected".
     """
+    switch, flip = np.asarray(switch, float), np.asarray(flip, float)
     B, F = switch.shape
-    back = np.zeros((F, B, 2), bool)  # back[f, b, s]: the state at f-1 was the other one
-    cost = np.stack([np.zeros(B), flip[:, 0] + edge], -1)  # (B, 2)
-    for f in range(1, F):
-        other = cost[:, ::-1] + switch[:, f, None]
-        back[f] = other < cost
-        cost = np.minimum(cost, other)
-        cost[:, 1] += flip[:, f]
-        cost -= cost.min(1, keepdims=True)
-    state = np.zeros((B, F), bool)
-    s = cost[:, 1] + edge < cost[:, 0]
-    rows = np.arange(B)
-    for f in range(F - 1, -1, -1):
-        state[:, f] = s
-        s = s ^ back[f, rows, s.astype(np.intp)]
-    return state
+    edge = np.broadcast_to(np.asarray(edge, float), (B,))
+    # transition costs from frame f-1 (state s) to frame f (state s'), including s' at frame f
+    t00, t11 = np.zeros((B, F - 1)), flip[:, 1:]
+    t10, t01 = switch[:, 1:], switch[:, 1:] + flip[:, 1:]
+    s0, s1 = np.zeros(B)[:, None], (flip[:, 0] + edge)[:, None]  # cost of the first frame's state
+    e0, e1 = np.zeros(B)[:, None], edge[:, None]  # cost of the last frame's state
+    forward = np.empty((B, F, 2))  # best cost of a path over frames 0..f ending in state s
+    backward = np.empty((B, F, 2))  # best cost over frames f+1..F-1 (and the end) given state s at f
+    forward[:, 0, 0], forward[:, 0, 1] = s0[:, 0], s1[:, 0]
+    backward[:, -1, 0], backward[:, -1, 1] = e0[:, 0], e1[:, 0]
+    if F > 1:
+        p00, p01, p10, p11 = _scan([t00, t01, t10, t11])  # frames 1..f
+        forward[:, 1:, 0] = np.minimum(s0 + p00, s1 + p10)
+        forward[:, 1:, 1] = np.minimum(s0 + p01, s1 + p11)
+        q00, q01, q10, q11 = _scan([t00, t01, t10, t11], reverse=True)  # frames f+1..F-1
+        backward[:, :-1, 0] = np.minimum(q00 + e0, q01 + e1)
+        backward[:, :-1, 1] = np.minimum(q10 + e0, q11 + e1)
+    total = forward + backward
+    return total[..., 1] < total[..., 0]
 
 
 def find_swaps(keypoints: np.ndarray, params: SwapParams | None = None, rig: CameraRig | None = None,
-               used: np.ndarray | None = None) -> np.ndarray:
+               used: np.ndarray | None = None, outer: np.ndarray | None = None) -> np.ndarray:
     """(C, F, J) True where a camera's left/right labels are exchanged (both joints of each pair).
 
     keypoints: (C, F, 23, 3) MV3D23 pixels + confidence, consecutive frames. rig and used
     (C, F, J) inlier views of a first triangulation: with three or more cameras, add the
-    other cameras' geometric evidence. Joints are flagged where either of their pair is detected.
+    other cameras' geometric evidence (outer: the observations' ``outer_terms``, if at hand).
+    Joints are flagged where either of their pair is detected.
     """
     p = params or SwapParams()
     kp = np.asarray(keypoints, dtype=float)
@@ -214,7 +258,7 @@ def find_swaps(keypoints: np.ndarray, params: SwapParams | None = None, rig: Cam
     if rig is not None and C >= 3 and state.any():
         # The other cameras' views may contradict the flips (and a flip may spread to frames
         # where the views say nothing): weigh them in every frame.
-        geo = geometric_evidence(rig, kp, valid, used, cap)  # (C, F, J)
+        geo = geometric_evidence(rig, kp, valid, used, cap, outer)  # (C, F, J)
         for g, pairs in enumerate(groups):
             flip[:, g] += geo[..., pairs.ravel()].sum(-1) / height[:, None]
         state = viterbi_flips(switch.reshape(C * G, F), flip.reshape(C * G, F), p.switch_cost).reshape(C, G, F)
