@@ -68,9 +68,10 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
     time_augmenter("OpenCap v0.3 (torch)", load_augmenter(f"opencap-v0.3:{SHARED / 'opencap' / 'augmenter'}"),
                    keypoints, names, args.device, args.repeats)
-    if DEFAULT_WEIGHTS.is_file():
-        time_augmenter(f"mv3d {DEFAULT_WEIGHTS.stem}", load_augmenter(None), keypoints, names, args.device,
-                       args.repeats)
+    for weights in (DEFAULT_WEIGHTS, DEFAULT_WEIGHTS.with_name("augmenter_mv3d_body.pt")):
+        if weights.is_file():  # the built-in model's network is bidirectional (twice the work)
+            time_augmenter(f"mv3d {weights.stem}", load_augmenter(weights), keypoints, names, args.device,
+                           args.repeats)
 
 
 if __name__ == "__main__":

@@ -37,13 +37,15 @@ def test_shipped_weights_match_the_pipeline(augmenter):
 
     assert AUGMENTER_FOR_MODEL["mv3d_body"] == WEIGHTS.name
     assert augmenter.marker_names == MARKERS
-    assert augmenter.metadata["config"]["synth"]["model"] == "builtin"
-    # The parametric squat was held out of training: the test below is on an unseen motion.
-    assert "squat" in augmenter.metadata["config"]["val_motions"]
+    config = augmenter.metadata["config"]
+    assert config["synth"]["model"] == "builtin"
+    # Trained on every motion type, validated on held-out subjects: the tests below use subjects
+    # (heights, masses, exact body proportions) that were never trained on.
+    assert config["val_subjects"] > 0 and config["bidirectional"]
 
 
 @pytest.mark.parametrize("height, mass", [(1.75, 70.0), (1.58, 52.0)])
-def test_markers_of_held_out_squat(augmenter, height, mass):
+def test_markers_of_squat_of_new_subjects(augmenter, height, mass):
     keypoints, names, truth = _squat(height, mass)
     markers, out_names = augmenter.augment(keypoints, names, height, mass)
     assert out_names == MARKERS and markers.shape == truth.shape
@@ -96,3 +98,19 @@ def test_synthesize_builtin_pairs(shared_data):
     width = np.linalg.norm(p.keypoints[:, k("RHip")] - p.keypoints[:, k("LHip")], axis=-1)
     assert np.ptp(width) < 1e-9  # rigid pelvis
     assert 0.949 < width[0] / p.clip_height[0] / ref_ratio < 1.051
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("motion", ["squat", "walk_in_place"])
+def test_joint_angles_through_augmenter_and_ik(augmenter, motion):
+    # Issue 7: the default augmenter + IK on the simulator's noise-free keypoints recovers the joint
+    # angles within 2 deg RMS. The model is the subject's own, so IK on the true markers is exact
+    # (0.00 deg, benchmarks/bench_augment_ik.py): every degree left is the augmenter's. Measured
+    # worst coordinate: see README (augmenter section); a one-directional LSTM or the LaiUhlrich2022
+    # network gives 2.5-7 deg on pelvis tilt / hip flexion / lumbar extension.
+    from mv3d.augment.ik_check import builtin_angle_errors
+
+    errors = builtin_angle_errors(augmenter, motion, height=1.68, mass=63.0, seconds=4.0)
+    worst = max(errors.rms_deg, key=errors.rms_deg.get)
+    assert errors.rms_deg[worst] < 2.0, f"{motion}: {worst} {errors.rms_deg[worst]:.2f} deg RMS"
+    assert errors.overall_rms_deg < 1.5, f"{motion}: all coordinates {errors.overall_rms_deg:.2f} deg RMS"

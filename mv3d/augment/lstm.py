@@ -23,25 +23,30 @@ from mv3d.errors import InputError
 
 
 class MarkerLSTM(nn.Module):
-    """Stacked LSTM + per-frame linear head: (B, T, n_inputs) -> (B, T, n_outputs)."""
+    """Stacked LSTM + per-frame linear head: (B, T, n_inputs) -> (B, T, n_outputs).
+
+    bidirectional: each frame also sees the frames after it (offline use; no lag on fast
+    movements). OpenCap's networks are one-directional.
+    """
 
     def __init__(self, n_inputs: int, n_outputs: int, hidden: int = 128, layers: int = 2,
-                 dropout: float = 0.0) -> None:
+                 dropout: float = 0.0, bidirectional: bool = False) -> None:
         super().__init__()
         self.n_inputs, self.n_outputs, self.hidden, self.layers = n_inputs, n_outputs, hidden, layers
+        self.bidirectional = bidirectional
         self.lstm = nn.LSTM(n_inputs, hidden, num_layers=layers, batch_first=True,
-                            dropout=dropout if layers > 1 else 0.0)
-        self.head = nn.Linear(hidden, n_outputs)
+                            dropout=dropout if layers > 1 else 0.0, bidirectional=bidirectional)
+        self.head = nn.Linear(hidden * (2 if bidirectional else 1), n_outputs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, T, n_inputs) z-scored features -> (B, T, n_outputs)."""
         out, _ = self.lstm(x)
         return self.head(out)
 
-    def config(self) -> dict[str, int]:
+    def config(self) -> dict[str, int | bool]:
         """Constructor arguments (for saving and rebuilding)."""
         return {"n_inputs": self.n_inputs, "n_outputs": self.n_outputs, "hidden": self.hidden,
-                "layers": self.layers}
+                "layers": self.layers, "bidirectional": self.bidirectional}
 
 
 @contextlib.contextmanager

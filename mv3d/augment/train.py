@@ -43,6 +43,7 @@ class TrainConfig:
     out_dir: str = "out/augmenter"
     hidden: int = 128
     layers: int = 2
+    bidirectional: bool = False
     window: int = 90
     batch_size: int = 32
     lr: float = 2e-3
@@ -50,8 +51,11 @@ class TrainConfig:
     max_minutes: float = 15.0
     eval_every: int = 200
     val_motions: list[str] = field(default_factory=lambda: ["squats1"])
+    val_subjects: int = 0             # also hold out the last N subjects (all their motions)
     noise_std: float = 0.008
     bias_std: float = 0.01
+    smooth_noise_std: float = 0.0     # slowly varying error (m), as triangulation + low-pass filtering leave
+    smooth_noise_frames: float = 4.0  # its Gaussian correlation length (sigma, frames)
     height_error: float = 0.01
     dropout_prob: float = 0.05
     max_dropout: int = 12
@@ -156,6 +160,11 @@ class WindowSampler:
         # Detector-like errors on the keypoints: constant offset, white noise, bridged dropouts.
         n_kp = kp.shape[2]
         kp = kp + rng.normal(0, cfg.bias_std, (b, 1, n_kp, 3)) + rng.normal(0, cfg.noise_std, kp.shape)
+        if cfg.smooth_noise_std > 0:
+            from scipy.ndimage import gaussian_filter1d
+
+            slow = gaussian_filter1d(rng.normal(0, 1, kp.shape), cfg.smooth_noise_frames, axis=1, mode="reflect")
+            kp = kp + slow * (cfg.smooth_noise_std / max(float(slow.std()), 1e-12))
         drop = np.argwhere(rng.random((b, n_kp)) < cfg.dropout_prob)
         for bi, k in drop:
             length = int(rng.integers(2, cfg.max_dropout + 1))
@@ -182,13 +191,18 @@ def part_arrays(pairs: PairSet, part: str, keypoints: np.ndarray, markers: np.nd
 
 
 # ------------------------------------------------------------------------------ training
-def _split(pairs: PairSet, val_motions: list[str]) -> tuple[list[int], list[int]]:
+def _split(pairs: PairSet, val_motions: list[str], val_subjects: int = 0) -> tuple[list[int], list[int]]:
+    """Training and validation clips: the motion types in val_motions and the last
+    ``val_subjects`` subjects (every motion of theirs) are validation."""
     motions = np.array(pairs.clip_motion)
-    val = [i for i, m in enumerate(motions) if m in val_motions]
-    train = [i for i, m in enumerate(motions) if m not in val_motions]
+    subjects = np.unique(pairs.clip_subject)
+    held = set(subjects[len(subjects) - val_subjects:].tolist()) if val_subjects > 0 else set()
+    is_val = [m in val_motions or int(subj) in held for m, subj in zip(motions, pairs.clip_subject)]
+    val = [i for i, v in enumerate(is_val) if v]
+    train = [i for i, v in enumerate(is_val) if not v]
     if not train or not val:
-        raise ConfigError(f"val_motions {val_motions} must name some but not all motion types of the pairs "
-                          f"({sorted(set(motions))})")
+        raise ConfigError(f"val_motions {val_motions} and val_subjects {val_subjects} must select some but not all "
+                          f"clips (motion types {sorted(set(motions))}, {len(subjects)} subjects)")
     return train, val
 
 
@@ -243,13 +257,14 @@ def _train(pairs: PairSet, config: TrainConfig, progress: bool | None) -> TrainR
 
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    train_clips, val_clips = _split(pairs, config.val_motions)
+    train_clips, val_clips = _split(pairs, config.val_motions, config.val_subjects)
     out_dir = Path(config.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     parts = []
     for name, (inputs, outputs) in PARTS.items():
         mean, std = _statistics(pairs, train_clips, name)
-        net = MarkerLSTM(3 * len(inputs) + 2, 3 * len(outputs), hidden=config.hidden, layers=config.layers)
+        net = MarkerLSTM(3 * len(inputs) + 2, 3 * len(outputs), hidden=config.hidden, layers=config.layers,
+                         bidirectional=config.bidirectional)
         parts.append(BodyPartModel(name, net, inputs, outputs, mean, std))
     meta = {"name": config.name, "config": _jsonable(dataclasses.asdict(config))}
     augmenter = Augmenter(parts, source=f"mv3d {config.name}", metadata=meta)
@@ -384,7 +399,7 @@ def _write_card(path: Path, config: TrainConfig, pairs: PairSet, train_clips: li
         "midHip / height, plus height and mass, z-scored), trained by mv3d (`mv3d train augmenter`).",
         "",
         "## Network",
-        f"- per part: {config.layers}-layer LSTM, {config.hidden} units, per-frame linear head (torch, float32); "
+        f"- per part: {config.layers}-layer {'bidirectional ' if config.bidirectional else ''}LSTM, {config.hidden} units, per-frame linear head (torch, float32); "
         f"{n_params} parameters in all",
         f"- training: Adam lr {config.lr} with cosine decay, batch {config.batch_size} windows of {config.window} "
         f"frames, {steps} steps in {minutes:.1f} min on CPU (torch threads={config.threads}); best validation checkpoint kept",
@@ -405,12 +420,15 @@ def _write_card(path: Path, config: TrainConfig, pairs: PairSet, train_clips: li
         f"- subjects: {s.n_subjects}, height uniform {s.height_range[0]}-{s.height_range[1]} m, segment groups scaled "
         f"+-{100 * s.segment_jitter:g} % independently, BMI uniform {s.bmi_range[0]}-{s.bmi_range[1]} kg/m^2, seed {s.seed}",
         f"- frames: {len(pairs.clip)} in {len(slices)} clips; training {frames(train_clips)} frames, "
-        f"validation {frames(val_clips)} frames (motion types held out: {config.val_motions}; all types: {motions})",
+        f"validation {frames(val_clips)} frames (motion types held out: {config.val_motions}; subjects held out: "
+        f"{config.val_subjects}; all types: {motions})",
         "",
         "## Augmentation (training windows only)",
         "- rotation about the vertical axis uniform in [-180, 180] deg",
         f"- keypoint offset per window and keypoint N(0, {1000 * config.bias_std:g} mm), white noise "
-        f"N(0, {1000 * config.noise_std:g} mm) per frame",
+        f"N(0, {1000 * config.noise_std:g} mm) per frame"
+        + (f", slowly varying error {1000 * config.smooth_noise_std:g} mm RMS (Gaussian correlation "
+           f"{config.smooth_noise_frames:g} frames)" if config.smooth_noise_std > 0 else ""),
         f"- dropouts: probability {config.dropout_prob} per keypoint and window, 2-{config.max_dropout} frames, "
         "bridged by linear interpolation",
         f"- stated height error N(0, {100 * config.height_error:g} %)",
