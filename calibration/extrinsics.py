@@ -72,13 +72,33 @@ def board_pose_candidates(camera: Camera, corners: np.ndarray, board: Checkerboa
 class ExtrinsicsResult:
     """rig: the calibrated cameras (world = board frame); choice: (C,) index of the IPPE
     solution used; reason: (C,) how it was chosen; rms: (C,) board reprojection px;
-    rms_other: (C,) px of the rejected solution (NaN if none)."""
+    rms_other: (C,) px of the rejected solution (NaN if none); ambiguous: (C,) bool, the
+    camera's two solutions fit the corners alike (the choice came from rule (3))."""
 
     rig: CameraRig
     choice: np.ndarray
     reason: list[str]
     rms: np.ndarray
     rms_other: np.ndarray
+    ambiguous: np.ndarray
+
+
+def pose_options(candidates: PoseCandidates, name: str, clear_ratio: float = 2.0) -> tuple[list[int], str]:
+    """The IPPE solutions still in play for one camera after rules (1) and (2), and why.
+
+    Returns (indices into ``candidates``, reason); two indices mean the camera is ambiguous
+    (reason ""). Raises InputError when every solution sees the board from behind.
+    """
+    pc = candidates
+    front = [s for s in range(len(pc.rms)) if pc.centers[s, 2] < 0]
+    if not front:
+        raise InputError(f"camera {name!r} sees the board from behind in every pose solution; "
+                         "the corners may be ordered inconsistently (use a board with cols + rows odd)")
+    if len(front) == 1:
+        return front, ("front side" if len(pc.rms) > 1 else "unique")
+    if pc.rms[front[1]] > clear_ratio * max(pc.rms[front[0]], 1e-3):
+        return [front[0]], f"reprojection {pc.rms[front[0]]:.2f} vs {pc.rms[front[1]]:.2f} px"
+    return front[:2], ""
 
 
 def _multiview_error(cams: list[Camera], points2d: np.ndarray) -> float:
@@ -108,21 +128,7 @@ def calibrate_extrinsics(cameras: list[Camera], corners: list[np.ndarray | None]
                          "the whole board in the extrinsics frame (check its view and lighting)")
     cands = [board_pose_candidates(cam, c, board) for cam, c in zip(cameras, corners)]
     C = len(cameras)
-    options: list[list[int]] = []
-    reason = [""] * C
-    for c, pc in enumerate(cands):
-        front = [s for s in range(len(pc.rms)) if pc.centers[s, 2] < 0]
-        if not front:
-            raise InputError(f"camera {cameras[c].name!r} sees the board from behind in every pose solution; "
-                             "the corners may be ordered inconsistently (use a board with cols + rows odd)")
-        if len(front) == 1:
-            options.append(front)
-            reason[c] = "front side" if len(pc.rms) > 1 else "unique"
-        elif pc.rms[front[1]] > clear_ratio * max(pc.rms[front[0]], 1e-3):
-            options.append([front[0]])
-            reason[c] = f"reprojection {pc.rms[front[0]]:.2f} vs {pc.rms[front[1]]:.2f} px"
-        else:
-            options.append(front[:2])
+    options, reason = map(list, zip(*[pose_options(pc, cam.name, clear_ratio) for cam, pc in zip(cameras, cands)]))
     ambiguous = [c for c in range(C) if len(options[c]) > 1]
     choice = np.array([o[0] for o in options])
 
@@ -162,4 +168,38 @@ def calibrate_extrinsics(cameras: list[Camera], corners: list[np.ndarray | None]
     R_os = opensim_rotation_for_board(placement, np.array([c.R for c in cams]), np.array([c.center for c in cams]))
     rms = np.array([cands[c].rms[choice[c]] for c in range(C)])
     other = np.array([cands[c].rms[1 - choice[c]] if len(cands[c].rms) > 1 else np.nan for c in range(C)])
-    return ExtrinsicsResult(CameraRig(cams, R_os), choice, reason, rms, other)
+    return ExtrinsicsResult(CameraRig(cams, R_os), choice, reason, rms, other,
+                            np.array([len(o) > 1 for o in options]))
+
+
+def still_correspondences(keypoints: np.ndarray, n_frames: int = 30, window: int = 30,
+                          min_confidence: float = 0.5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Correspondences for :func:`calibrate_extrinsics` from a person's 2D keypoints seen by
+    cameras that are not synchronised yet.
+
+    keypoints: (C, F, J, 3) pixels + confidence, row f of each camera its f-th frame (the
+    cameras' offsets, up to about ``window`` frames, are unknown). Rows of different cameras
+    show the same pose only where the person stands still for +-``window`` frames, so the
+    frames are chosen there: a frame's motion is, per camera, the mean over the window of the
+    median keypoint displacement per frame (in person heights in that image), the worst camera
+    counting; frames missing in a camera count as moving. ``n_frames`` rows are taken evenly
+    from the stillest fifth of the trial (at least ``n_frames`` rows).
+    Returns points (C, n_frames * J, 2) (NaN below ``min_confidence``), frames (n_frames,)
+    the rows used, motion (n_frames,) their motion (person heights per frame).
+    """
+    import warnings
+
+    C, F = keypoints.shape[:2]
+    xy = np.where(keypoints[..., 2:] >= min_confidence, keypoints[..., :2], np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # frames where a camera has no keypoint
+        height = np.nanmedian(np.nanmax(xy[..., 1], axis=-1) - np.nanmin(xy[..., 1], axis=-1), axis=1)  # (C,)
+        step = np.nanmedian(np.linalg.norm(np.diff(xy, axis=1), axis=-1), axis=-1) / height[:, None]  # (C, F-1)
+    step = np.where(np.isfinite(step), step, 1.0)  # a person height per frame: never still
+    cum = np.concatenate([np.zeros((C, 1)), np.cumsum(step, axis=1)], axis=1)  # (C, F)
+    rows = np.arange(F)
+    lo, hi = np.clip(rows - window, 0, F - 1), np.clip(rows + window, 0, F - 1)
+    motion = ((cum[:, hi] - cum[:, lo]) / np.maximum(hi - lo, 1)).max(axis=0)  # (F,)
+    pool = np.sort(np.argsort(motion, kind="stable")[:max(n_frames, F // 5)])
+    frames = pool[np.unique(np.round(np.linspace(0, len(pool) - 1, min(n_frames, len(pool)))).astype(int))]
+    return xy[:, frames].reshape(C, -1, 2), frames, motion[frames]

@@ -167,6 +167,22 @@ def save_config(config: Any, path: str | os.PathLike) -> Path:
 # ---------------------------------------------------------------------------- pipeline defaults
 
 @dataclass
+class CalibrationConfig:
+    """Where the cameras' intrinsics and poses come from."""
+
+    # auto: the session's calibration files when they hold extrinsics, else the poses from its board
+    # images (CalibrationImages/) with the files' intrinsics; file: the files only; board: always the board
+    source: Literal["auto", "file", "board"] = "auto"
+    keypoint_frames: int = 30         # frames of the trial's 2D detections that resolve ambiguous board poses
+    still_window_s: float = 0.5       # those frames are where the subject moves least within +- this (unsynced cameras)
+
+    def __post_init__(self) -> None:
+        if self.keypoint_frames < 1 or self.still_window_s < 0:
+            raise ValueError(f"calibration.keypoint_frames must be >= 1 and still_window_s >= 0, got "
+                             f"{self.keypoint_frames} and {self.still_window_s}")
+
+
+@dataclass
 class KeypointsConfig:
     """Where the 2D keypoints come from."""
 
@@ -229,6 +245,7 @@ class VisualsConfig:
 class PipelineConfig:
     """Defaults of a session run (``configs/default.yaml``); stages read their own section."""
 
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     keypoints: KeypointsConfig = field(default_factory=KeypointsConfig)
     triangulation: TriangulationConfig = field(default_factory=TriangulationConfig)
     sync: SyncConfig = field(default_factory=SyncConfig)

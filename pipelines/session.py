@@ -3,7 +3,10 @@
 Three input layouts are read as they are:
 
 - OpenCap: ``Videos/Cam<i>/InputMedia/<trial>/<trial>.(mov|mp4)``, one
-  ``Videos/Cam<i>/cameraIntrinsicsExtrinsics.pickle`` per camera, ``sessionMetadata.yaml``;
+  ``Videos/Cam<i>/cameraIntrinsicsExtrinsics.pickle`` (or intrinsics-only ``cameraIntrinsics.pickle``)
+  per camera, ``sessionMetadata.yaml`` (its ``checkerBoard`` entry describes the board),
+  ``CalibrationImages/calib_imgCam<i>.jpg`` (the board seen by each camera, from which the
+  pipeline computes the poses when the pickles hold none);
   imported 2D detections, when there are any, in ``Videos/Cam<i>/OutputJson/<trial>/``
   (OpenPose JSON, one file per frame), or for a session made by ``mv3d simulate``, in
   ``truth/detections/<camera>/``.
@@ -16,6 +19,7 @@ Outputs use OpenCap's names (DESIGN.md) in the session folder.
 """
 from __future__ import annotations
 
+import pickle
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +29,10 @@ import yaml
 from mv3d.errors import InputError
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".MOV", ".MP4")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 SESSION_YAML = "mv3d_session.yaml"
+#: Per-camera OpenCap calibration files, preferred first.
+OPENCAP_CALIBRATION_FILES = ("cameraIntrinsicsExtrinsics.pickle", "cameraIntrinsics.pickle")
 
 
 @dataclass
@@ -47,7 +54,13 @@ class Trial:
 
 @dataclass
 class Session:
-    """A session folder: where inputs are and where outputs go."""
+    """A session folder: where inputs are and where outputs go.
+
+    calibration: the calibration file or folder (None: none found); extrinsics: whether it holds
+    the cameras' poses (False: intrinsics only); camera_calibrations: per camera, its own
+    calibration file (OpenCap pickles); calibration_images: per camera, its image of the board
+    (``CalibrationImages/``); board: the ``checkerBoard`` entry of sessionMetadata.yaml, if any.
+    """
 
     root: Path
     layout: str
@@ -56,6 +69,14 @@ class Session:
     height: float | str | None = None  # metres, or "auto": estimated from the triangulated keypoints
     mass: float | None = None
     metadata: dict = field(default_factory=dict)
+    extrinsics: bool = True
+    camera_calibrations: dict[str, Path] = field(default_factory=dict)
+    calibration_images: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def board(self) -> dict | None:
+        board = self.metadata.get("checkerBoard")
+        return board if isinstance(board, dict) else None
 
     # --- output paths (OpenCap names) -------------------------------------------------
     def pre_augmentation_trc(self, trial: str) -> Path:
@@ -154,8 +175,14 @@ def _opencap_session(root: Path) -> Session:
             if det_dir.is_dir():
                 trials.setdefault(det_dir.name, Trial(det_dir.name)).detections[cam.name] = det_dir
     _simulated_detections(root, [c.name for c in cams], trials)
-    pickles = [cam / "cameraIntrinsicsExtrinsics.pickle" for cam in cams]
-    calibration = root / "Videos" if all(p.is_file() for p in pickles) else None
+    pickles = {}
+    for cam in cams:
+        found = [cam / name for name in OPENCAP_CALIBRATION_FILES if (cam / name).is_file()]
+        if found:
+            pickles[cam.name] = found[0]
+    calibration = root / "Videos" if len(pickles) == len(cams) else None
+    # poses in every pickle: the calibration is complete; else the board images give them
+    extrinsics = calibration is not None and all(_pickle_has_extrinsics(p) for p in pickles.values())
     meta = _read_metadata(root / "sessionMetadata.yaml")
     for name, trial in trials.items():
         trial.static = "static" in name.lower() or "neutral" in name.lower()
@@ -164,7 +191,35 @@ def _opencap_session(root: Path) -> Session:
         mot = root / "MocapData" / f"{name}.mot"
         trial.mocap_mot = mot if mot.is_file() else None
     return Session(root, "opencap", calibration, trials, _float(meta.get("height_m")),
-                   _float(meta.get("mass_kg")), meta)
+                   _float(meta.get("mass_kg")), meta, extrinsics, pickles,
+                   _calibration_images(root / "CalibrationImages", [c.name for c in cams]))
+
+
+def _pickle_has_extrinsics(path: Path) -> bool:
+    """Whether an OpenCap calibration pickle holds a pose (rotation and translation).
+
+    An unreadable file counts as complete: reading the calibration reports what is wrong with it.
+    """
+    if path.name != OPENCAP_CALIBRATION_FILES[0]:
+        return False
+    try:
+        with open(path, "rb") as fh:
+            data = pickle.load(fh, encoding="latin1")
+    except Exception:  # any unpickling failure: left to the calibration reader's error message
+        return True
+    return not isinstance(data, dict) or ("rotation" in data and "translation" in data)
+
+
+def _calibration_images(folder: Path, cams: list[str]) -> dict[str, Path]:
+    """OpenCap's board images ``calib_img<camera>.<jpg|png>`` by camera name."""
+    if not folder.is_dir():
+        return {}
+    found = {}
+    for path in sorted(folder.iterdir()):
+        name = path.stem[len("calib_img"):] if path.stem.startswith("calib_img") else None
+        if name in cams and path.suffix.lower() in IMAGE_SUFFIXES:
+            found.setdefault(name, path)
+    return found
 
 
 def _simulated_detections(root: Path, cams: list[str], trials: dict[str, Trial]) -> None:

@@ -120,27 +120,93 @@ class Context:
 
 
 # ------------------------------------------------------------------------------------ stages
+def calibration_source(ctx: Context) -> str:
+    """Where this run takes the cameras' poses from: "file" (the session's calibration) or
+    "board" (its board images, with the files' intrinsics), after config ``calibration.source``."""
+    session = ctx.session
+    if session.calibration is None:
+        raise InputError(f"session {session.root} has no calibration: add cameraIntrinsicsExtrinsics.pickle "
+                         f"(or intrinsics-only cameraIntrinsics.pickle with CalibrationImages/) per camera "
+                         f"(OpenCap) or calibration/Calib*.toml (Pose2Sim)")
+    source = ctx.section("calibration").get("source", "auto")
+    if source == "auto":
+        if session.extrinsics:
+            return "file"
+        if session.calibration_images:
+            return "board"
+        raise InputError(f"session {session.root}: the calibration files under {session.calibration} hold the "
+                         f"cameras' intrinsics only, and there is no CalibrationImages/calib_img<camera>.jpg to "
+                         f"compute their poses from; add the board images or calibrated pickles")
+    if source == "file" and not session.extrinsics:
+        raise InputError(f"session {session.root}: the calibration files under {session.calibration} hold the "
+                         f"cameras' intrinsics only (no rotation/translation); set calibration.source: board to "
+                         f"compute the poses from CalibrationImages/, or give calibrated files")
+    return source
+
+
 def run_calibration(ctx: Context) -> None:
-    """Read the session's calibration (any supported format) and keep a TOML copy beside the outputs."""
+    """The session's calibration (any supported format), or its cameras' poses computed from the
+    board images (``calibration.source``); a TOML copy is kept beside the outputs."""
     from calibration import load_rig, save_rig
 
-    if ctx.session.calibration is None:
-        raise InputError(f"session {ctx.session.root} has no calibration: add cameraIntrinsicsExtrinsics.pickle "
-                         f"per camera (OpenCap) or calibration/Calib*.toml (Pose2Sim)")
-    rig = load_rig(ctx.session.calibration)
+    if calibration_source(ctx) == "board":
+        from pipelines.board_calibration import board_calibration
+
+        rig, where = board_calibration(ctx), ctx.session.root / "CalibrationImages"
+    else:
+        rig, where = load_rig(ctx.session.calibration), ctx.session.calibration
     cams = ctx.trial.cameras
     missing = [c for c in cams if c not in rig.names]
     if missing and len(rig) == len(cams):  # e.g. Pose2Sim's cam01 vs calibration's cam_01: same order
         log.info("calibration cameras %s taken in order for %s", rig.names, cams)
     elif missing:
         raise InputError(f"session {ctx.session.root}: camera(s) {', '.join(missing)} of trial {ctx.trial.name} are "
-                         f"not in the calibration {ctx.session.calibration} (cameras: {', '.join(rig.names)})")
+                         f"not in the calibration {where} (cameras: {', '.join(rig.names)})")
     ctx.session.work_dir().mkdir(parents=True, exist_ok=True)
     save_rig(rig, ctx.calibration_copy, format="toml")
     ctx.__dict__.pop("rig", None)
 
 
-def _video_fps(trial: Trial) -> float | None:
+def calibration_inputs(ctx: Context) -> list[Path]:
+    """Files the calibration stage reads: the calibration, and for a board calibration the images,
+    the metadata and the trial's detections (they resolve ambiguous poses)."""
+    session = ctx.session
+    cal = session.calibration
+    if cal is None:
+        return []
+    files = sorted(cal.rglob("*.pickle")) if cal.is_dir() else [cal]
+    try:
+        source = calibration_source(ctx)
+    except InputError:  # the stage itself reports it
+        return files
+    if source == "board":
+        files += sorted(session.calibration_images.values()) + [session.root / "sessionMetadata.yaml"]
+        files += sorted(ctx.trial.detections.values())
+    return files
+
+
+def read_detections(folders: list[Path], fmt: str, fps: float) -> np.ndarray:
+    """Imported 2D detections of C cameras as (C, F, 23, 3), one row per true frame number.
+
+    Rows count from the first frame of any camera, so a dropped frame is a NaN row (confidence
+    0), never a shift of the frames after it.
+    """
+    from mv3d.io import read_keypoints
+
+    per_cam = []
+    for folder in folders:
+        kp = read_keypoints(folder, format=fmt, fps=fps)
+        per_cam.append((kp.frames, kp.data[0]))
+    first = min(int(frames.min()) for frames, _ in per_cam)
+    per_cam = [(frames - first, k) for frames, k in per_cam]
+    data = np.full((len(per_cam), max(int(f.max()) + 1 for f, _ in per_cam), len(MV3D23), 3), np.nan)
+    data[..., 2] = 0.0
+    for c, (frames, k) in enumerate(per_cam):
+        data[c, frames] = k
+    return data
+
+
+def video_fps(trial: Trial) -> float | None:
     from mv3d.video.frames import probe
 
     for video in trial.videos.values():
@@ -151,11 +217,9 @@ def _video_fps(trial: Trial) -> float | None:
 
 def run_keypoints2d(ctx: Context) -> None:
     """2D keypoints (C, F, 23, 3) per camera in calibration order: imported detections (or the 2D network)."""
-    from mv3d.io import read_keypoints
-
     cfg = ctx.section("keypoints")
     trial = ctx.trial
-    fps = cfg.get("fps") or _video_fps(trial)
+    fps = cfg.get("fps") or video_fps(trial)
     if fps is None:
         raise InputError(f"trial {trial.name}: no video to read the frame rate from; set keypoints.fps in the config")
     source = cfg.get("source", "auto")
@@ -166,21 +230,10 @@ def run_keypoints2d(ctx: Context) -> None:
         ctx.store.write("keypoints2d", _network_keypoints(ctx, cams), units="px", joint_names=list(MV3D23),
                         cameras=list(names), fps=float(fps), source="network")
         return
-    per_cam = []
     for cam in cams:
         if cam not in trial.detections:
             raise InputError(f"trial {trial.name}: camera {cam} has a video but no detections")
-        kp = read_keypoints(trial.detections[cam], format=cfg.get("format", "openpose"), fps=fps)
-        per_cam.append((kp.frames, kp.data[0]))
-    # rows are the cameras' true frame numbers (from the first one of any camera): a dropped
-    # frame is a NaN row, never a shift of the frames after it
-    first = min(int(frames.min()) for frames, _ in per_cam)
-    per_cam = [(frames - first, k) for frames, k in per_cam]
-    n = max(int(frames.max()) + 1 for frames, _ in per_cam)
-    data = np.full((len(per_cam), n, len(MV3D23), 3), np.nan)
-    data[..., 2] = 0.0
-    for c, (frames, k) in enumerate(per_cam):
-        data[c, frames] = k
+    data = read_detections([trial.detections[cam] for cam in cams], cfg.get("format", "openpose"), fps)
     ctx.store.write("keypoints2d", data, units="px", joint_names=list(MV3D23), cameras=list(names), fps=float(fps),
                     source="detections")
 
@@ -449,12 +502,6 @@ def run_compare(ctx: Context) -> None:
 
 def build_stages() -> list[Stage]:
     """The pipeline's stages in order (see the module docstring)."""
-    def calib_files(ctx: Context) -> list[Path]:
-        cal = ctx.session.calibration
-        if cal is None:
-            return []
-        return sorted(cal.rglob("*.pickle")) if cal.is_dir() else [cal]
-
     def detection_files(ctx: Context) -> list[Path]:
         return sorted(ctx.trial.detections.values()) + sorted(ctx.trial.videos.values())
 
@@ -466,8 +513,9 @@ def build_stages() -> list[Stage]:
         return [ref] if ref else []
 
     return [
-        Stage("calibration", run_calibration, outputs=("calibration_toml",),
-              external_inputs=calib_files, description="read the calibration"),
+        Stage("calibration", run_calibration, outputs=("calibration_toml",), version=2,
+              config_keys=("calibration", "keypoints.format", "keypoints.fps"), external_inputs=calibration_inputs,
+              description="read the calibration, or compute the cameras' poses from the board images"),
         Stage("keypoints2d", run_keypoints2d, inputs=("calibration_toml",), outputs=("keypoints2d",),
               config_keys=("keypoints",), external_inputs=detection_files, description="2D keypoints per camera"),
         Stage("sync", run_sync, inputs=("keypoints2d",), outputs=("keypoints2d_synced", "sync_offsets"),
