@@ -29,7 +29,8 @@ def cameras(ctx: Context, rep: Report) -> None:
     body = table_html(["camera", "image", "fx (px)", "fy (px)", "centre x (m)", "y (m)", "z (m)"], rows, "{:.1f}")
     points = ctx.store.read("points3d") if ctx.has_output("points3d") else None
     fig = visuals.camera_layout_figure(rig, points)
-    rep.add("Cameras and calibration", body + f'<img alt="camera layout" src="{figure_to_data_uri(fig)}">')
+    rep.add("Cameras and calibration", body + keypoint_source_html(ctx)
+            + f'<img alt="camera layout" src="{figure_to_data_uri(fig)}">')
     if ctx.has_output("reprojection_errors"):
         err, used = ctx.store.read("reprojection_errors"), ctx.store.read("views_used").astype(bool)
         cams = list(ctx.store.attrs("reprojection_errors")["cameras"])
@@ -38,6 +39,22 @@ def cameras(ctx: Context, rep: Report) -> None:
             if seen.sum() and used[c][seen].mean() < FEW_INLIERS:
                 rep.warn(f"camera {name}: only {100 * used[c][seen].mean():.0f} % of its detections agree with the "
                          f"other views; it was mostly excluded (check its calibration and sync)")
+
+
+def keypoint_source_html(ctx: Context) -> str:
+    """One line saying where the 2D keypoints came from (imported detections or the 2D network)."""
+    from html import escape
+
+    if not ctx.has_output("keypoints2d"):
+        return ""
+    cfg = ctx.section("keypoints")
+    if ctx.store.attrs("keypoints2d").get("source") == "network":
+        from pipelines.stages import DEMO_POSE2D_WEIGHTS
+
+        what = f"mv3d's 2D network, weights {Path(cfg.get('weights') or DEMO_POSE2D_WEIGHTS).name}"
+    else:
+        what = f"imported {cfg.get('format', 'openpose')} detections"
+    return f"<p class='note'>2D keypoints: {escape(what)}.</p>"
 
 
 def sync(ctx: Context, rep: Report) -> None:

@@ -91,6 +91,7 @@ def test_report_renders_every_image_in_chromium(sim_session, sim_run, tmp_path):
                     "Reprojection error", "Bone-length stability", "3D skeleton", "IK marker errors",
                     "Joint angles", "Comparison with mocap"):
         assert f"<h2>{heading}" in html, heading
+    assert "2D keypoints: imported openpose detections." in html  # the simulated session's detections
     # A copy of the page that records, once loaded, each image's decoded width.
     probe = tmp_path / "probe.html"
     probe.write_text(html.replace("</body>", "<script>window.addEventListener('load',()=>{document.body."

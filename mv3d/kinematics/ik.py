@@ -122,6 +122,7 @@ def _solve_chunk(model_file: str, marker_sets: list[str], names: list[str], time
     rms, mx, used = np.full(n, np.nan), np.full(n, np.nan), np.zeros(n, dtype=int)
     worst = [""] * n
     assembled = False
+    failures = 0
     for f in range(n):
         state.setTime(float(times[f]))
         try:
@@ -131,7 +132,10 @@ def _solve_chunk(model_file: str, marker_sets: list[str], names: list[str], time
                 solver.assemble(state)
                 assembled = True
         except Exception as exc:  # too few markers in this frame, or no convergence
-            log.warning("IK failed at t=%.4f s: %s", times[f], str(exc).strip().splitlines()[0][:200])
+            # the first failure in detail; solve_ik logs how many frames failed in all
+            (log.debug if failures else log.warning)("IK failed at t=%.4f s: %s", times[f],
+                                                     str(exc).strip().splitlines()[0][:200])
+            failures += 1
             assembled = False
             continue
         if refiner is not None:

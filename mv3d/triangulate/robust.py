@@ -320,7 +320,7 @@ def robust_triangulate(rig: CameraRig, keypoints: np.ndarray, params: RobustPara
 
         geometric = C >= 3  # with two cameras the inliers are the detections themselves
         swapped_2d = find_swaps(kp, SwapParams(min_confidence=p.min_confidence), rig if geometric else None,
-                                inl.reshape(C, F, J) if geometric else None, outer)
+                                inl.reshape(C, F, J) if geometric else None, obs.xy, outer)
         if swapped_2d.any():
             obs = _exchange_observations(obs, (C, F, J), swapped_2d)
             resolve(swapped_2d.any(0), None)

@@ -49,7 +49,8 @@ class SwapParams:
     flip_cost: per frame held exchanged (an episode of k frames needs boundary evidence of
     2 switch_cost + k flip_cost). cap: largest distance counted per point (bounds the pull of
     gross outliers). max_gap: frames across which the group's last detection still counts.
-    min_confidence: detections below are ignored.
+    min_confidence: detections below are ignored. geometric_margin: frames around each of a
+    camera's flips in which the other cameras' views (3+ cameras) are weighed.
     """
 
     groups: tuple[tuple[str, ...], ...] = DEFAULT_GROUPS
@@ -58,6 +59,7 @@ class SwapParams:
     cap: float = 0.15
     max_gap: int = 5
     min_confidence: float = 0.3
+    geometric_margin: int = 5
 
     def __post_init__(self) -> None:
         known = {n[2:] for n in MV3D23 if n.startswith("l_")}
@@ -124,44 +126,63 @@ def temporal_evidence(keypoints: np.ndarray, valid: np.ndarray, pairs: np.ndarra
 
 
 def geometric_evidence(rig: CameraRig, keypoints: np.ndarray, valid: np.ndarray, used: np.ndarray,
-                       cap: np.ndarray, outer: np.ndarray | None = None) -> np.ndarray:
+                       cap: np.ndarray, xy: np.ndarray | None = None, outer: np.ndarray | None = None,
+                       frames: np.ndarray | None = None) -> np.ndarray:
     """Per camera, frame and joint, how much better the labels fit the other cameras' points as detected.
 
     keypoints: (C, F, J, 3); valid, used: (C, F, J) detections and inlier views (e.g. of
-    ``robust_triangulate``); cap: (C,) pixels; outer: the observations' (C, F * J, 9)
-    ``outer_terms`` if already computed. Each camera's points are triangulated from the
-    other cameras' inlier views (where at least two remain; depth weights from the
-    all-view solution) and projected into it. Returns (C, F, J) pixels: min(distance to the
-    opposite joint's projection, cap) minus min(distance to its own, cap); positive:
-    exchanging costs that much; 0 where unknown.
+    ``robust_triangulate``); cap: (C,) pixels; xy, outer: the observations' undistorted
+    normalised coordinates (C, F * J, 2) and ``outer_terms`` (C, F * J, 9) if already computed.
+    Each camera's points are triangulated from the other cameras' inlier views (where at
+    least two remain; depth weights from the all-view solution) and projected into it.
+    frames: optional (C, F) bool, the frames wanted per camera (others get 0).
+    Returns (C, F, J) undistorted pixels: min(distance to the opposite joint's projection,
+    cap) minus min(distance to its own, cap); positive: exchanging costs that much; 0 where unknown.
     """
     from mv3d.triangulate.algebraic import depths, focal_lengths, outer_terms, solve_sym3
 
     C, F, J = valid.shape
     ok = valid.reshape(C, -1)
     P = rig.normalized_projection_matrices()
-    if outer is None:
+    if xy is None:
         uv = keypoints[..., :2].reshape(C, -1, 2)
-        outer = outer_terms(P, np.nan_to_num(rig.undistort_points(np.where(ok[..., None], uv, 0.0))))
-    w = np.where(used.reshape(C, -1) & ok, np.nan_to_num(keypoints[..., 2].reshape(C, -1)), 0.0)
-    w *= (focal_lengths(rig) ** 2)[:, None]
-    S = np.einsum("cn,cnk->nk", w, outer)
+        xy = np.nan_to_num(rig.undistort_points(np.where(ok[..., None], uv, 0.0)))
+    if outer is None:
+        outer = outer_terms(P, xy)
+    wanted = np.ones((C, F), bool) if frames is None else np.asarray(frames, bool)
+    union = np.flatnonzero(wanted.any(0))  # (U,) frames some camera needs
+    U = len(union)
+
+    def sub(a: np.ndarray) -> np.ndarray:  # (C, F * J, k) -> (C, U * J, k), the union's frames
+        return a.reshape(C, F, J, -1)[:, union].reshape(C, U * J, -1)
+
+    xy_u, outer_u, ok_u = sub(xy), sub(outer), sub(ok[..., None])[..., 0]
+    focal = focal_lengths(rig)
+    conf = sub(np.nan_to_num(keypoints[..., 2]).reshape(C, -1, 1))[..., 0]
+    w = np.where(sub(used.reshape(C, -1, 1))[..., 0] & ok_u, conf, 0.0) * (focal ** 2)[:, None]
+    S = np.einsum("cn,cnk->nk", w, outer_u)
     z = depths(P, np.nan_to_num(solve_sym3(S[:, :6], -S[:, 6:])))
     w /= np.where(z > 1e-6, z, np.inf) ** 2
-    S = np.einsum("cn,cnk->nk", w, outer)
+    S = np.einsum("cn,cnk->nk", w, outer_u)
     n_views = (w > 0).sum(0)
     out = np.zeros((C, F, J))
 
     def camera(cams: slice) -> None:
         for c in range(C)[cams]:
-            Sc = S - w[c, :, None] * outer[c]
+            pos = np.flatnonzero(wanted[c, union])  # this camera's frames within the union
+            idx = (pos[:, None] * J + np.arange(J)).ravel()
+            Sc = S[idx] - w[c, idx, None] * outer_u[c, idx]
             X = solve_sym3(Sc[:, :6], -Sc[:, 6:])
-            X[n_views - (w[c] > 0) < 2] = np.nan
-            proj = rig[c].project(X.reshape(F, J, 3))  # (F, J, 2)
-            own = np.linalg.norm(keypoints[c, ..., :2] - proj, axis=-1)
-            other = np.linalg.norm(keypoints[c, ..., :2] - proj[:, FLIP_INDEX], axis=-1)
-            known = np.isfinite(own) & np.isfinite(other) & valid[c]
-            out[c] = np.where(known, np.minimum(other, cap[c]) - np.minimum(own, cap[c]), 0.0)
+            X[n_views[idx] - (w[c, idx] > 0) < 2] = np.nan
+            Xc = X @ P[c, :, :3].T + P[c, :, 3]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                proj = (Xc[:, :2] / np.where(Xc[:, 2:] > 1e-6, Xc[:, 2:], np.nan)).reshape(-1, J, 2)
+            obs = xy_u[c, idx].reshape(-1, J, 2)
+            own = focal[c] * np.hypot(obs[..., 0] - proj[..., 0], obs[..., 1] - proj[..., 1])
+            flipped = proj[:, FLIP_INDEX]
+            other = focal[c] * np.hypot(obs[..., 0] - flipped[..., 0], obs[..., 1] - flipped[..., 1])
+            known = np.isfinite(own) & np.isfinite(other) & ok_u[c, idx].reshape(-1, J)
+            out[c, union[pos]] = np.where(known, np.minimum(other, cap[c]) - np.minimum(own, cap[c]), 0.0)
 
     for_chunks(camera, C, 1)
     return out
@@ -225,12 +246,14 @@ def viterbi_flips(switch: np.ndarray, flip: np.ndarray, edge: float | np.ndarray
 
 
 def find_swaps(keypoints: np.ndarray, params: SwapParams | None = None, rig: CameraRig | None = None,
-               used: np.ndarray | None = None, outer: np.ndarray | None = None) -> np.ndarray:
+               used: np.ndarray | None = None, xy: np.ndarray | None = None, outer: np.ndarray | None = None
+               ) -> np.ndarray:
     """(C, F, J) True where a camera's left/right labels are exchanged (both joints of each pair).
 
     keypoints: (C, F, 23, 3) MV3D23 pixels + confidence, consecutive frames. rig and used
     (C, F, J) inlier views of a first triangulation: with three or more cameras, add the
-    other cameras' geometric evidence (outer: the observations' ``outer_terms``, if at hand).
+    other cameras' geometric evidence (xy, outer: the observations' undistorted coordinates
+    and ``outer_terms``, if at hand).
     Joints are flagged where either of their pair is detected.
     """
     p = params or SwapParams()
@@ -257,8 +280,12 @@ def find_swaps(keypoints: np.ndarray, params: SwapParams | None = None, rig: Cam
     state = viterbi_flips(switch.reshape(C * G, F), flip.reshape(C * G, F), p.switch_cost).reshape(C, G, F)
     if rig is not None and C >= 3 and state.any():
         # The other cameras' views may contradict the flips (and a flip may spread to frames
-        # where the views say nothing): weigh them in every frame.
-        geo = geometric_evidence(rig, kp, valid, used, cap, outer)  # (C, F, J)
+        # where the views say nothing): weigh them in each camera's frames around its flips
+        # (elsewhere a flip needs a switch that the 2D history supports; robust triangulation's
+        # per-frame swap test with 3+ views covers the rest).
+        kernel = np.ones(2 * p.geometric_margin + 1)
+        near = np.array([np.convolve(s.astype(float), kernel, "same") > 0 for s in state.any(1)])  # (C, F)
+        geo = geometric_evidence(rig, kp, valid, used, cap, xy, outer, near)  # (C, F, J)
         for g, pairs in enumerate(groups):
             flip[:, g] += geo[..., pairs.ravel()].sum(-1) / height[:, None]
         state = viterbi_flips(switch.reshape(C * G, F), flip.reshape(C * G, F), p.switch_cost).reshape(C, G, F)
