@@ -1,6 +1,7 @@
 """Rendering speed of the simulator: frames per second at 720p and 1080p, and a whole session.
 
-Prints, per resolution: drawing only (body + background copy + sensor noise), drawing plus
+Prints, per resolution: drawing only (background copy, body label fill, per-pixel cylinder
+shading and limb-aligned cloth/skin texture, edge anti-aliasing, sensor noise), drawing plus
 mp4v encoding, and the one-off background ray-cast; then the wall time of a complete
 10 s, 3-camera OpenCap-style session with videos (written to a temp folder).
 
