@@ -170,3 +170,38 @@ def test_cli_boxes_from_imported_detections(tmp_path):
     (vids / "cam1.avi").rename(vids / "side.avi")
     res = CliRunner().invoke(cli, args)
     assert isinstance(res.exception, InputError) and "no detections for camera(s) side" in str(res.exception)
+
+
+def _standing_person(arms_up: bool = False) -> np.ndarray:
+    """(23, 3) MV3D23 pixels of a 330 px tall person facing the camera, confidence 0.9."""
+    from mv3d.skeleton import JOINT_INDEX
+
+    xy = {"nose": (100, 30), "l_eye": (106, 24), "r_eye": (94, 24), "l_ear": (112, 28), "r_ear": (88, 28),
+          "l_shoulder": (122, 70), "r_shoulder": (78, 70), "l_elbow": (130, 120), "r_elbow": (70, 120),
+          "l_wrist": (135, 165), "r_wrist": (65, 165), "l_hip": (112, 170), "r_hip": (88, 170),
+          "l_knee": (112, 250), "r_knee": (88, 250), "l_ankle": (112, 330), "r_ankle": (88, 330),
+          "l_big_toe": (116, 345), "l_small_toe": (124, 342), "l_heel": (110, 338),
+          "r_big_toe": (84, 345), "r_small_toe": (76, 342), "r_heel": (90, 338)}
+    if arms_up:  # hands high above the head: the farthest joints of a real pose must stay in the box
+        xy.update({"l_elbow": (135, 20), "r_elbow": (65, 20), "l_wrist": (140, -40), "r_wrist": (60, -40)})
+    kp = np.zeros((23, 3))
+    for name, (u, v) in xy.items():
+        kp[JOINT_INDEX[name]] = (u, v, 0.9)
+    return kp
+
+
+_L_ANKLE = 15  # MV3D23 index of l_ankle
+
+
+def test_person_box_ignores_a_stray_confident_joint():
+    from mv3d.pose2d.topdown import keypoints_to_boxes
+
+    clean = _standing_person()
+    assert np.allclose(keypoints_to_boxes(clean[None])[0], [65, 24, 70, 321])  # min/max of the joints
+    stray = clean.copy()
+    stray[_L_ANKLE] = (1000, 330, 1.0)  # a foot put 900 px away at full confidence
+    assert np.allclose(keypoints_to_boxes(stray[None])[0], keypoints_to_boxes(np.delete(clean, _L_ANKLE,
+                                                                                        0)[None])[0])
+    up = _standing_person(arms_up=True)
+    box = keypoints_to_boxes(up[None])[0]
+    assert box[1] == -40 and box[1] + box[3] == 345  # raised wrists and the feet both kept

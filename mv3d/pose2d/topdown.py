@@ -122,9 +122,14 @@ def check_boxes(boxes: np.ndarray, image_size: tuple[int, int], where: str = "")
 
 
 def keypoints_to_boxes(keypoints: np.ndarray, min_conf: float = 0.3, min_joints: int = 4,
-                       min_size: float = 32.0) -> np.ndarray:
+                       min_size: float = 32.0, outlier_ratio: float = 4.0) -> np.ndarray:
     """Boxes (N, 4) x, y, w, h around confident keypoints (N, J, 3), at least ``min_size`` pixels wide and
-    high (grown about their centre); NaN rows where fewer than ``min_joints`` are confident."""
+    high (grown about their centre); NaN rows where fewer than ``min_joints`` are confident.
+
+    A confident keypoint farther from the keypoints' median than ``outlier_ratio`` times their
+    median distance to it (a limb's far end is about twice that) is left out: one stray joint
+    must not blow up the box a tracker crops next.
+    """
     kp = np.asarray(keypoints, dtype=float)
     ok = (kp[..., 2] >= min_conf) & np.isfinite(kp[..., :2]).all(-1)
     x = np.where(ok, kp[..., 0], np.nan)
@@ -132,8 +137,13 @@ def keypoints_to_boxes(keypoints: np.ndarray, min_conf: float = 0.3, min_joints:
     boxes = np.full((kp.shape[0], 4), np.nan)
     good = ok.sum(-1) >= min_joints
     if good.any():
-        x0, x1 = np.nanmin(x[good], -1), np.nanmax(x[good], -1)
-        y0, y1 = np.nanmin(y[good], -1), np.nanmax(y[good], -1)
+        x, y = x[good], y[good]
+        dist = np.hypot(x - np.nanmedian(x, -1, keepdims=True), y - np.nanmedian(y, -1, keepdims=True))
+        typical = np.maximum(np.nanmedian(dist, -1, keepdims=True), 1e-6)
+        stray = dist > outlier_ratio * typical
+        x, y = np.where(stray, np.nan, x), np.where(stray, np.nan, y)
+        x0, x1 = np.nanmin(x, -1), np.nanmax(x, -1)
+        y0, y1 = np.nanmin(y, -1), np.nanmax(y, -1)
         w, h = np.maximum(x1 - x0, min_size), np.maximum(y1 - y0, min_size)
         boxes[good] = np.stack([(x0 + x1 - w) / 2, (y0 + y1 - h) / 2, w, h], -1)
     return boxes
