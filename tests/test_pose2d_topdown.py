@@ -205,3 +205,15 @@ def test_person_box_ignores_a_stray_confident_joint():
     up = _standing_person(arms_up=True)
     box = keypoints_to_boxes(up[None])[0]
     assert box[1] == -40 and box[1] + box[3] == 345  # raised wrists and the feet both kept
+
+
+def test_search_windows_span_wide_and_tall_frames():
+    from mv3d.pose2d.topdown import search_windows
+
+    wide = search_windows((1920, 1080), (96, 128))  # input aspect 0.75: windows 810 x 1080
+    assert np.allclose(wide[0], [0, 0, 1920, 1080])
+    assert np.allclose(wide[1:, 2:], [810, 1080]) and wide[1, 0] == 0 and wide[-1, 0] + 810 == 1920
+    assert np.all(np.diff(wide[1:, 0]) <= 0.5 * 810 + 1e-9)  # neighbours overlap by at least half
+    tall = search_windows((720, 1280), (96, 128))  # 720 x 960 windows down the frame
+    assert np.allclose(tall[1:, 2:], [720, 960]) and tall[-1, 1] + 960 == 1280
+    assert len(search_windows((768, 1024), (96, 128))) == 1  # the input's own shape: the whole frame only
