@@ -150,39 +150,32 @@ def geometric_evidence(rig: CameraRig, keypoints: np.ndarray, valid: np.ndarray,
     if outer is None:
         outer = outer_terms(P, xy)
     wanted = np.ones((C, F), bool) if frames is None else np.asarray(frames, bool)
-    union = np.flatnonzero(wanted.any(0))  # (U,) frames some camera needs
-    U = len(union)
-
-    def sub(a: np.ndarray) -> np.ndarray:  # (C, F * J, k) -> (C, U * J, k), the union's frames
-        return a.reshape(C, F, J, -1)[:, union].reshape(C, U * J, -1)
-
-    xy_u, outer_u, ok_u = sub(xy), sub(outer), sub(ok[..., None])[..., 0]
     focal = focal_lengths(rig)
-    conf = sub(np.nan_to_num(keypoints[..., 2]).reshape(C, -1, 1))[..., 0]
-    w = np.where(sub(used.reshape(C, -1, 1))[..., 0] & ok_u, conf, 0.0) * (focal ** 2)[:, None]
-    S = np.einsum("cn,cnk->nk", w, outer_u)
+    w = np.where(used.reshape(C, -1) & ok, np.nan_to_num(keypoints[..., 2].reshape(C, -1)), 0.0)
+    w *= (focal ** 2)[:, None]
+    S = np.einsum("cn,cnk->nk", w, outer)
     z = depths(P, np.nan_to_num(solve_sym3(S[:, :6], -S[:, 6:])))
     w /= np.where(z > 1e-6, z, np.inf) ** 2
-    S = np.einsum("cn,cnk->nk", w, outer_u)
+    S = np.einsum("cn,cnk->nk", w, outer)
     n_views = (w > 0).sum(0)
     out = np.zeros((C, F, J))
 
     def camera(cams: slice) -> None:
         for c in range(C)[cams]:
-            pos = np.flatnonzero(wanted[c, union])  # this camera's frames within the union
-            idx = (pos[:, None] * J + np.arange(J)).ravel()
-            Sc = S[idx] - w[c, idx, None] * outer_u[c, idx]
+            rows = np.flatnonzero(wanted[c])  # this camera's frames
+            idx = (rows[:, None] * J + np.arange(J)).ravel()
+            Sc = S[idx] - w[c, idx, None] * outer[c, idx]
             X = solve_sym3(Sc[:, :6], -Sc[:, 6:])
             X[n_views[idx] - (w[c, idx] > 0) < 2] = np.nan
             Xc = X @ P[c, :, :3].T + P[c, :, 3]
             with np.errstate(invalid="ignore", divide="ignore"):
                 proj = (Xc[:, :2] / np.where(Xc[:, 2:] > 1e-6, Xc[:, 2:], np.nan)).reshape(-1, J, 2)
-            obs = xy_u[c, idx].reshape(-1, J, 2)
+            obs = xy[c, idx].reshape(-1, J, 2)
             own = focal[c] * np.hypot(obs[..., 0] - proj[..., 0], obs[..., 1] - proj[..., 1])
             flipped = proj[:, FLIP_INDEX]
             other = focal[c] * np.hypot(obs[..., 0] - flipped[..., 0], obs[..., 1] - flipped[..., 1])
-            known = np.isfinite(own) & np.isfinite(other) & ok_u[c, idx].reshape(-1, J)
-            out[c, union[pos]] = np.where(known, np.minimum(other, cap[c]) - np.minimum(own, cap[c]), 0.0)
+            known = np.isfinite(own) & np.isfinite(other) & ok[c, idx].reshape(-1, J)
+            out[c, rows] = np.where(known, np.minimum(other, cap[c]) - np.minimum(own, cap[c]), 0.0)
 
     for_chunks(camera, C, 1)
     return out
