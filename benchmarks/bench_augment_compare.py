@@ -148,12 +148,9 @@ def noisy_keypoints(clip: Clip, rig_name: str, seed: list[int], settings: dict) 
     rig = make_rig(rig_name, centre, forward, seed=int(rng_rig.integers(2**31)), board=board)
     check_visibility(rig, world)
     noise = DetectionNoise(second_person=False)  # one person in view: association is not tested here
-    detections = []
-    for c, cam in enumerate(rig.cameras):
-        uv = rig.subset([cam.name]).project(world[:, :23])[0]
-        hidden = hidden_weight(rig, c, world, noise.occlusion_depth)
-        detections.append(detect(uv, hidden, cam.size, noise, rng_det))
-    kp = np.stack(detections)  # (C, F, 23, 3)
+    uv = rig.project(world[:, :23])  # (C, F, 23, 2)
+    kp = np.stack([detect(uv[c], hidden_weight(rig, c, world, noise.occlusion_depth), cam.size, noise, rng_det)
+                   for c, cam in enumerate(rig.cameras)])  # (C, F, 23, 3)
     low = kp[..., 2] < float(settings.get("min_confidence", 0.3))
     kp[low] = np.nan
     kp[..., 2][low] = 0.0
@@ -383,12 +380,10 @@ def write_csv(path: Path, rows: list[dict]) -> None:
 
 def write_plot(path: Path, rows: list[dict]) -> None:
     """Bar chart: noisy-input RMSE per group, one panel per motion."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from mv3d.io.atomic import atomic_write
+    from mv3d.plotting import pyplot
+
+    plt = pyplot()
 
     noisy = [r for r in rows if r["input"] == "noisy"]
     motions = list(dict.fromkeys(r["motion"] for r in noisy))

@@ -54,7 +54,7 @@ def detect_format(path: str | Path) -> str:
     if name.endswith((".qca.txt", ".qca", ".xml")):
         return "qualisys"
     if name.endswith((".pickle", ".pkl")):
-        data = _load_pickle(path)
+        data = load_pickle(path)
         if isinstance(data, dict) and data and all(isinstance(k, tuple) and len(k) == 2 for k in data):
             return "h36m"
         return "opencap"
@@ -154,7 +154,8 @@ def write_toml(rig: CameraRig, path: Path) -> Path:
 
 
 # --------------------------------------------------------------------------- OpenCap
-def _load_pickle(path: Path):
+def load_pickle(path: Path):
+    """An OpenCap calibration pickle's content; InputError naming the file when unreadable."""
     try:
         with open(path, "rb") as fh:
             return pickle.load(fh, encoding="latin1")
@@ -221,7 +222,7 @@ def read_opencap(path: Path, placement: str | None = None) -> CameraRig:
         raise InputError(f"no OpenCap calibration pickle under {path}")
     cams, stored = [], []
     for f in files:
-        cam, R_os = _opencap_camera(f, _load_pickle(f), f.parent.name or f.stem)
+        cam, R_os = _opencap_camera(f, load_pickle(f), f.parent.name or f.stem)
         cams.append(cam)
         stored.append(R_os)
     if stored[0] is not None:
@@ -363,7 +364,7 @@ def read_h36m(path: Path, subject: str | None = None) -> CameraRig:
     k three radial and p two tangential coefficients mapped to OpenCV (k1, k2, p1, p2, k3),
     see :func:`h36m_tangential_to_opencv`. World frame: Z up (feet near z = 0).
     """
-    data = _load_pickle(path)
+    data = load_pickle(path)
     subjects = sorted({s for s, _ in data}, key=_natural_key)
     if subject is None:
         if len(subjects) > 1:

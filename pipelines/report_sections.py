@@ -161,9 +161,9 @@ def skeleton(ctx: Context, rep: Report) -> None:
 
 
 def ik_errors(ctx: Context, rep: Report) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from mv3d.plotting import pyplot
+
+    plt = pyplot()
 
     path = ctx.session.ik_errors_csv(ctx.trial.name)
     if not path.is_file():
@@ -194,11 +194,10 @@ ANGLE_GROUPS = {
 
 
 def joint_angles(ctx: Context, rep: Report) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from mv3d.io import read_mot
+    from mv3d.plotting import pyplot
+
+    plt = pyplot()
 
     path = ctx.session.kinematics_mot(ctx.trial.name)
     if not path.is_file():

@@ -19,7 +19,6 @@ Outputs use OpenCap's names (DESIGN.md) in the session folder.
 """
 from __future__ import annotations
 
-import pickle
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,8 +30,6 @@ from mv3d.errors import InputError
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".MOV", ".MP4")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 SESSION_YAML = "mv3d_session.yaml"
-#: Per-camera OpenCap calibration files, preferred first.
-OPENCAP_CALIBRATION_FILES = ("cameraIntrinsicsExtrinsics.pickle", "cameraIntrinsics.pickle")
 
 
 @dataclass
@@ -175,9 +172,11 @@ def _opencap_session(root: Path) -> Session:
             if det_dir.is_dir():
                 trials.setdefault(det_dir.name, Trial(det_dir.name)).detections[cam.name] = det_dir
     _simulated_detections(root, [c.name for c in cams], trials)
+    from calibration.formats import OPENCAP_FILES
+
     pickles = {}
     for cam in cams:
-        found = [cam / name for name in OPENCAP_CALIBRATION_FILES if (cam / name).is_file()]
+        found = [cam / name for name in OPENCAP_FILES if (cam / name).is_file()]
         if found:
             pickles[cam.name] = found[0]
     calibration = root / "Videos" if len(pickles) == len(cams) else None
@@ -200,12 +199,13 @@ def _pickle_has_extrinsics(path: Path) -> bool:
 
     An unreadable file counts as complete: reading the calibration reports what is wrong with it.
     """
-    if path.name != OPENCAP_CALIBRATION_FILES[0]:
+    from calibration.formats import OPENCAP_FILES, load_pickle
+
+    if path.name != OPENCAP_FILES[0]:
         return False
     try:
-        with open(path, "rb") as fh:
-            data = pickle.load(fh, encoding="latin1")
-    except Exception:  # any unpickling failure: left to the calibration reader's error message
+        data = load_pickle(path)
+    except InputError:  # left to the calibration reader's error message
         return True
     return not isinstance(data, dict) or ("rotation" in data and "translation" in data)
 

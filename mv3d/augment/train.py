@@ -360,12 +360,10 @@ def _jsonable(obj: Any) -> Any:
 
 
 def _plot(history: list[dict[str, float]], path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from mv3d.io.atomic import atomic_path
+    from mv3d.plotting import pyplot
+
+    plt = pyplot()
 
     fig, ax = plt.subplots(1, 2, figsize=(9, 3.5))
     steps = [h["step"] for h in history if "loss" in h]

@@ -22,10 +22,9 @@ def _save(fig: object, path: Path) -> Path:
 def plot_comparison(result: MotComparison, out_dir: str | os.PathLike) -> dict[str, Path]:
     """One overlay PNG per coordinate (mocap, shifted video, the band between them, the error) and
     ``summary.png`` (RMSE and |bias| per rotational coordinate). Returns name -> path."""
-    import matplotlib
+    from mv3d.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

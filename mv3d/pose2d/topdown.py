@@ -237,15 +237,7 @@ class TopDownEstimator:
             box = keypoints_to_boxes(previous[None], min_conf)[0]
             if np.isfinite(box).all():
                 kp = self.estimate(images, np.repeat(_grow(box, 1.2)[None], b, 0))
-                found = keypoints_to_boxes(kp, min_conf)
-                # lost: too few joints, or a person box that left the tracked one (half its
-                # centre-to-centre size away, or of another scale): the crop held someone else
-                # or the network lost the body, so look at the whole frame again
-                with np.errstate(invalid="ignore"):
-                    shift = np.hypot(*((found[:, :2] + found[:, 2:] / 2) - (box[:2] + box[2:] / 2)).T)
-                    scale = np.sqrt(found[:, 2] * found[:, 3] / (box[2] * box[3]))
-                    lost = ~np.isfinite(found).all(axis=1) | (shift > 0.5 * max(box[2], box[3])) | \
-                        (scale > 1.6) | (scale < 1 / 1.6)
+                lost = _lost_track(keypoints_to_boxes(kp, min_conf), box)
                 if lost.any():
                     kp[lost] = self._full_frame(images[torch.as_tensor(np.flatnonzero(lost))], min_conf)
                 return kp
@@ -285,6 +277,17 @@ def search_windows(image_size: tuple[int, int], input_size: tuple[int, int], ove
         n = int(np.ceil((h - hh) / (hh * (1 - overlap)))) + 1
         boxes += [(0.0, float(y), float(w), hh) for y in np.linspace(0, h - hh, n)]
     return np.array(boxes)
+
+
+def _lost_track(found: np.ndarray, tracked: np.ndarray, max_scale: float = 1.6) -> np.ndarray:
+    """(B,) True where the person boxes found (B, 4) no longer follow the tracked box (4,): too
+    few joints (NaN box), a centre moved by over half the tracked box's size, or a scale changed
+    by over ``max_scale``: the crop held someone else or the network lost the body."""
+    with np.errstate(invalid="ignore"):
+        shift = np.hypot(*((found[:, :2] + found[:, 2:] / 2) - (tracked[:2] + tracked[2:] / 2)).T)
+        scale = np.sqrt(found[:, 2] * found[:, 3] / (tracked[2] * tracked[3]))
+        return (~np.isfinite(found).all(axis=1) | (shift > 0.5 * max(tracked[2], tracked[3]))
+                | (scale > max_scale) | (scale < 1 / max_scale))
 
 
 def _grow(box: np.ndarray, factor: float) -> np.ndarray:

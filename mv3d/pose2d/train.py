@@ -193,10 +193,9 @@ def _write_log(out_dir: Path, rows: list[dict[str, float]]) -> None:
         w.writeheader()
         for r in rows:
             w.writerow({k: r.get(k, "") for k in keys})
-    import matplotlib
+    from mv3d.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
     steps = [r["step"] for r in rows if "loss" in r]

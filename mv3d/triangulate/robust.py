@@ -131,10 +131,9 @@ def _solve_flat(P, focal, O, xy, conf, valid, p: RobustParams, prior: np.ndarray
     if hard.size:
         Oh, xyh, ch, vh = O[:, hard], xy[:, hard], conf[:, hard], valid[:, hard]
         inh = _select_hypothesis(P, focal, Oh, xyh, ch, vh, p, None if prior is None else prior[hard])
-        for _ in range(1):
-            Xh = solve_weighted(P, focal, Oh, np.where(inh, ch, 0.0))
-            eh = residuals_px(P, focal, xyh, np.nan_to_num(Xh))
-            inh = vh & (eh < p.threshold_px) & np.isfinite(Xh).all(-1)
+        Xh = solve_weighted(P, focal, Oh, np.where(inh, ch, 0.0))  # inliers re-estimated once
+        eh = residuals_px(P, focal, xyh, np.nan_to_num(Xh))
+        inh = vh & (eh < p.threshold_px) & np.isfinite(Xh).all(-1)
         X[hard] = solve_weighted(P, focal, Oh, np.where(inh, ch, 0.0))
         inl[:, hard] = inh
     bad = inl.sum(0) < p.min_views
@@ -184,7 +183,7 @@ def _exchange_observations(obs: _Obs, shape: tuple[int, int, int], mask: np.ndar
     """Observations with the joints flagged in mask (C, F, J) replaced by their left/right opposites."""
     from mv3d.skeleton import FLIP_INDEX
 
-    C, F, J = shape
+    J = shape[2]
     c, f, j = np.nonzero(mask)
     src = (c, f * J + FLIP_INDEX[j])
     dst = (c, f * J + j)
@@ -199,6 +198,21 @@ def _exchange_observations(obs: _Obs, shape: tuple[int, int, int], mask: np.ndar
 #: Largest (C * N * 9) outer-term array kept for the whole trial (~240 MB); longer trials
 #: compute them chunk by chunk.
 _MAX_OUTER = 30_000_000
+
+
+def _all_outer_terms(rig: CameraRig, obs: _Obs, p: RobustParams) -> np.ndarray | None:
+    """The observations' (C, N, 9) ``outer_terms``, kept for reuse (first solve, swap evidence);
+    None when the trial is too long to hold them (they are then made chunk by chunk)."""
+    if obs.xy.size * 4.5 > _MAX_OUTER:
+        return None
+    P = rig.normalized_projection_matrices()
+    outer = np.empty(obs.xy.shape[:2] + (9,))
+
+    def fill(sl: slice) -> None:
+        outer[:, sl] = outer_terms(P, obs.xy[:, sl])
+
+    for_chunks(fill, outer.shape[1], p.chunk, p.threads)
+    return outer
 
 
 def _solve_all(rig: CameraRig, obs: _Obs, p: RobustParams, prior: np.ndarray | None = None,
@@ -295,14 +309,7 @@ def robust_triangulate(rig: CameraRig, keypoints: np.ndarray, params: RobustPara
     C, F, J, _ = kp.shape
     flip_pairs = np.array([(JOINT_INDEX[a], JOINT_INDEX[b]) for a, b in FLIP_PAIRS]) if J == len(MV3D23) else None
     obs = _observations(rig, kp, p)
-    outer = None
-    if obs.xy.size * 4.5 <= _MAX_OUTER:
-        outer = np.empty(obs.xy.shape[:2] + (9,))
-
-        def fill(sl: slice) -> None:
-            outer[:, sl] = outer_terms(rig.normalized_projection_matrices(), obs.xy[:, sl])
-
-        for_chunks(fill, outer.shape[1], p.chunk, p.threads)
+    outer = _all_outer_terms(rig, obs, p)
     X, inl = _solve_all(rig, obs, p, outer=outer)
     X = X.reshape(F, J, 3)
     temporal = p.temporal_radius is not None and F >= 5
