@@ -22,6 +22,7 @@ from calibration.frames import R_YDOWN, R_ZUP, opencap_rotation, up_axis
 from mv3d.camera import Camera, CameraRig
 from mv3d.errors import InputError
 from mv3d.io.atomic import atomic_write
+from mv3d.io.safe_pickle import load_data_pickle
 
 log = logging.getLogger(__name__)
 
@@ -155,12 +156,9 @@ def write_toml(rig: CameraRig, path: Path) -> Path:
 
 # --------------------------------------------------------------------------- OpenCap
 def load_pickle(path: Path):
-    """An OpenCap calibration pickle's content; InputError naming the file when unreadable."""
-    try:
-        with open(path, "rb") as fh:
-            return pickle.load(fh, encoding="latin1")
-    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError) as exc:
-        raise InputError(f"{path} is not a readable pickle: {exc}") from exc
+    """An OpenCap calibration pickle's content, read without running code (see
+    :mod:`mv3d.io.safe_pickle`); InputError naming the file when unreadable or unsafe."""
+    return load_data_pickle(path)
 
 
 def _opencap_pickles(folder: Path) -> list[Path]:

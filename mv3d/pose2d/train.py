@@ -255,7 +255,7 @@ def train(cfg: TrainConfig, source: SampleSource | None = None, val_source: Samp
     step, rows, best = 0, [], -1.0
     last = out_dir / "last.pt"
     if resume and last.exists():
-        ck = torch.load(last, map_location=device, weights_only=False)
+        ck = torch.load(last, map_location=device, weights_only=True)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         sched.load_state_dict(ck["scheduler"])
