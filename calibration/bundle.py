@@ -25,48 +25,11 @@ from scipy.optimize import least_squares
 
 from mv3d.camera import Camera, CameraRig
 from mv3d.errors import InputError
+from mv3d.geometry import distort, distortion_jacobian, sym3_inverse, sym3_matvec
+from mv3d.triangulate.algebraic import triangulate_dlt
 from mv3d.triangulate.limbs import estimate_height
 
 log = logging.getLogger(__name__)
-
-
-def _mv(M: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Batched M @ v: (..., a, b), (..., b) -> (..., a) (elementwise, faster than einsum for tiny a, b)."""
-    return (M * v[..., None, :]).sum(-1)
-
-
-def _tmv(M: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Batched M^T @ v: (..., a, b), (..., a) -> (..., b)."""
-    return (M * v[..., :, None]).sum(-2)
-
-
-def _mm(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """Batched A @ B: (..., a, b), (..., b, c) -> (..., a, c)."""
-    return (A[..., :, :, None] * B[..., None, :, :]).sum(-2)
-
-
-def _tmm(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """Batched A^T @ B: (..., k, a), (..., k, b) -> (..., a, b)."""
-    return (A[..., :, :, None] * B[..., :, None, :]).sum(-3)
-
-
-def _sym3_inverse(H: np.ndarray) -> np.ndarray:
-    """Inverses of symmetric 3x3 matrices packed (..., 6) as (xx, xy, xz, yy, yz, zz); zeros where singular."""
-    a, b, c, d, e, f = np.moveaxis(H, -1, 0)
-    c00, c01, c02 = d * f - e * e, c * e - b * f, b * e - c * d
-    c11, c12, c22 = a * f - c * c, b * c - a * e, a * d - b * b
-    det = a * c00 + b * c01 + c * c02
-    scale = np.maximum(np.abs(a) + np.abs(d) + np.abs(f), 1e-300) ** 3
-    ok = np.isfinite(det) & (np.abs(det) > 1e-12 * scale)
-    inv = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)
-    return np.stack([c00, c01, c02, c11, c12, c22], -1) * inv[..., None]
-
-
-def _sym3_mv(H: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Packed symmetric (..., 6) times vectors (..., 3)."""
-    a, b, c, d, e, f = np.moveaxis(H, -1, 0)
-    x, y, z = np.moveaxis(v, -1, 0)
-    return np.stack([a * x + b * y + c * z, b * x + d * y + e * z, c * x + e * y + f * z], -1)
 
 
 def _skew(v: np.ndarray) -> np.ndarray:
@@ -192,12 +155,12 @@ class _Reduced:
         z = Xc[:, 2]
         xy = Xc[:, :2] / z[:, None]
         d = self._per_camera(dist)
-        xyd = _distort_rows(xy, d)
+        xyd = distort(xy, d)
         f = self._per_camera(np.stack([K[:, 0, 0], K[:, 1, 1]], 1))
         r = (xyd * f + self._per_camera(K[:, :2, 2]) - self.uv) * self.sw[:, None]
         if not jacobian:
             return r
-        J = _distortion_jacobian(xy, d)  # (O, 2, 2)
+        J = distortion_jacobian(xy, d)  # (O, 2, 2)
         fs = f * self.sw[:, None]
         inv_z = 1 / z
         A = np.empty((self.O, 2, 3))  # d r / d Xc = diag(f sw) Jd Jn
@@ -220,7 +183,7 @@ class _Reduced:
         a0, a1 = A_p[:, 0], A_p[:, 1]
         H = np.stack([a0[:, i] * a0[:, j] + a1[:, i] * a1[:, j] for i, j in
                       ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))], 1)
-        Hinv = _sym3_inverse(np.stack([np.bincount(self.pt, H[:, k], minlength=self.P) for k in range(6)], 1))
+        Hinv = sym3_inverse(np.stack([np.bincount(self.pt, H[:, k], minlength=self.P) for k in range(6)], 1))
         if r is None:
             return Hinv, None
         g = a0 * r[:, :1] + a1 * r[:, 1:]
@@ -236,7 +199,7 @@ class _Reduced:
             if cost is None:
                 cost = np.bincount(self.pt, (r * r).sum(1), minlength=self.P)
             Hinv, gp = self._point_systems(self._rotate_rows(A, cams[0]), r)
-            X_new = X - _sym3_mv(Hinv, gp)
+            X_new = X - sym3_matvec(Hinv, gp)
             r_new = self._residual(cams, X_new, False)
             with np.errstate(invalid="ignore"):
                 cost_new = np.bincount(self.pt, (r_new * r_new).sum(1), minlength=self.P)
@@ -279,35 +242,12 @@ class _Reduced:
         Hinv, _ = self._point_systems(A_p, None)
 
         def project_out(s: np.ndarray) -> np.ndarray:  # (I - J_p H^-1 J_p^T) s, symmetric
-            y = _sym3_mv(Hinv, (JpT @ s).reshape(-1, 3))
+            y = sym3_matvec(Hinv, (JpT @ s).reshape(-1, 3))
             return s - Jp @ y.ravel()
 
         return LinearOperator((2 * self.O, self.n_params), dtype=float,
                               matvec=lambda w: project_out(Jc @ np.ravel(w)),
                               rmatvec=lambda u: JcT @ project_out(np.ravel(u)))
-
-
-def _distort_rows(xy: np.ndarray, dist: np.ndarray) -> np.ndarray:
-    """OpenCV distortion of normalised points (O, 2) with per-row coefficients (O, 5)."""
-    k1, k2, p1, p2, k3 = dist.T
-    x, y = xy[:, 0], xy[:, 1]
-    r2 = x * x + y * y
-    radial = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
-    return np.stack([x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x),
-                     y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y], 1)
-
-
-def _distortion_jacobian(xy: np.ndarray, dist: np.ndarray) -> np.ndarray:
-    """d(distorted)/d(undistorted) (O, 2, 2)."""
-    k1, k2, p1, p2, k3 = dist.T
-    x, y = xy[:, 0], xy[:, 1]
-    r2 = x * x + y * y
-    radial = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
-    d_radial = k1 + r2 * (2 * k2 + 3 * k3 * r2)
-    jxx = radial + 2 * x * x * d_radial + 2 * p1 * y + 6 * p2 * x
-    jxy = 2 * x * y * d_radial + 2 * p1 * x + 2 * p2 * y
-    jyy = radial + 2 * y * y * d_radial + 6 * p1 * y + 2 * p2 * x
-    return np.stack([np.stack([jxx, jxy], -1), np.stack([jxy, jyy], -1)], -2)
 
 
 def _robust_weights(err: np.ndarray, loss: str, f_scale: float) -> np.ndarray:
@@ -330,8 +270,6 @@ def _per_camera_median(err: np.ndarray, cam: np.ndarray, C: int) -> np.ndarray:
 
 def _triangulate(rig: CameraRig, obs: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Initial points (P, 3) by DLT (mv3d.triangulate.algebraic)."""
-    from mv3d.triangulate.algebraic import triangulate_dlt
-
     kp = np.concatenate([obs, w[..., None]], axis=-1)
     kp[w <= 0, :2] = np.nan
     X, _, _ = triangulate_dlt(rig, kp)

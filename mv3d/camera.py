@@ -6,16 +6,18 @@ coordinates are those of the original, distorted image.
 """
 from __future__ import annotations
 
+import logging
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.spatial.transform import Rotation
 
 from mv3d.errors import InputError
+from mv3d.geometry import distort, undistort
 
-_UNDISTORT_ITERATIONS = 12
-_UNDISTORT_TOLERANCE = 1e-7  # normalised: Newton converges quadratically, so after a step this small
-#                                the error left is ~1e-13 (~1e-10 px)
+log = logging.getLogger(__name__)
 
 
 def _as_dist5(dist: np.ndarray | list[float] | None) -> np.ndarray:
@@ -26,53 +28,6 @@ def _as_dist5(dist: np.ndarray | list[float] | None) -> np.ndarray:
         raise InputError("only the OpenCV 5-coefficient model (k1, k2, p1, p2, k3) is supported; "
                          f"got non-zero rational/thin-prism terms {d[5:].tolist()}")
     return np.concatenate([d[:5], np.zeros(max(0, 5 - d.size))])
-
-
-def distort(xy: np.ndarray, dist: np.ndarray) -> np.ndarray:
-    """Apply OpenCV distortion to normalised coordinates.
-
-    xy: (C, N, 2) undistorted normalised coordinates; dist: (C, 5). Returns (C, N, 2).
-    """
-    k1, k2, p1, p2, k3 = (dist[:, i, None] for i in range(5))
-    x, y = xy[..., 0], xy[..., 1]
-    r2 = x * x + y * y
-    radial = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
-    xd = x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
-    yd = y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
-    return np.stack([xd, yd], axis=-1)
-
-
-def undistort(xy_d: np.ndarray, dist: np.ndarray) -> np.ndarray:
-    """Invert :func:`distort` by Newton iterations (exact to ~1e-12 for realistic lenses).
-
-    xy_d: (C, N, 2) distorted normalised coordinates; dist: (C, 5). Returns (C, N, 2).
-    """
-    if not np.any(dist):
-        return xy_d.copy()
-    k1, k2, p1, p2, k3 = (dist[:, i, None] for i in range(5))
-    xd, yd = xy_d[..., 0], xy_d[..., 1]
-    r2 = xd * xd + yd * yd  # start from the radial fixed-point step: one Newton iteration fewer
-    inv = 1.0 / (1 + r2 * (k1 + r2 * (k2 + r2 * k3)))
-    x, y = xd * inv, yd * inv
-    for _ in range(_UNDISTORT_ITERATIONS):
-        xx, yy, xy = x * x, y * y, x * y
-        r2 = xx + yy
-        radial = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
-        d_radial = k1 + r2 * (2 * k2 + 3 * k3 * r2)  # d radial / d r2
-        fx = x * radial + 2 * p1 * xy + p2 * (r2 + 2 * xx) - xd
-        fy = y * radial + p1 * (r2 + 2 * yy) + 2 * p2 * xy - yd
-        jxx = radial + 2 * xx * d_radial + 2 * p1 * y + 6 * p2 * x
-        jxy = 2 * xy * d_radial + 2 * p1 * x + 2 * p2 * y  # = jyx
-        jyy = radial + 2 * yy * d_radial + 6 * p1 * y + 2 * p2 * x
-        inv_det = 1.0 / (jxx * jyy - jxy * jxy)
-        sx = (jyy * fx - jxy * fy) * inv_det
-        sy = (jxx * fy - jxy * fx) * inv_det
-        x -= sx
-        y -= sy
-        if not max(np.nanmax(np.abs(sx), initial=0.0), np.nanmax(np.abs(sy), initial=0.0)) > _UNDISTORT_TOLERANCE:
-            break  # converged (NaN-safe)
-    return np.stack([x, y], axis=-1)
-    return xy
 
 
 @dataclass(frozen=True)
@@ -178,8 +133,13 @@ class CameraRig:
         return [c.name for c in self.cameras]
 
     def subset(self, names: list[str]) -> CameraRig:
-        """The rig restricted to (and ordered as) the named cameras."""
+        """The rig restricted to (and ordered as) the named cameras (exact names)."""
         return CameraRig([self[n] for n in names], self.R_to_opensim)
+
+    def select(self, names: Sequence[str], in_order: bool = False) -> CameraRig:
+        """The rig restricted to and ordered as cameras named elsewhere (keypoint folders, videos):
+        see :func:`match_camera_names`."""
+        return self.subset(match_camera_names(names, self.names, in_order))
 
     def replace_camera(self, camera: Camera) -> CameraRig:
         """A copy of the rig with the camera of the same name replaced."""
@@ -210,6 +170,11 @@ class CameraRig:
     def sizes(self) -> np.ndarray:
         """Image sizes (C, 2) as (width, height)."""
         return np.array([c.size for c in self.cameras])
+
+    @property
+    def focal_lengths(self) -> np.ndarray:
+        """(C,) mean focal length of each camera, pixels per normalised unit."""
+        return 0.5 * (self._K[:, 0, 0] + self._K[:, 1, 1])
 
     @property
     def centers(self) -> np.ndarray:
@@ -243,7 +208,7 @@ class CameraRig:
         Xc = self.to_camera(X).reshape(len(self), -1, 3)
         z = Xc[..., 2:3]
         z = np.where(z > 1e-9, z, np.nan)
-        xy = distort(Xc[..., :2] / z, self._dist)
+        xy = distort(Xc[..., :2] / z, self._dist[:, None, :])
         uv = np.matmul(xy, self._K[:, :2, :2].transpose(0, 2, 1)) + self._K[:, None, :2, 2]
         return uv.reshape((len(self),) + X.shape[:-1] + (2,))
 
@@ -255,7 +220,7 @@ class CameraRig:
         flat = uv.reshape(len(self), -1, 2)
         K_inv = np.linalg.inv(self._K)
         xy_d = np.matmul(flat, K_inv[:, :2, :2].transpose(0, 2, 1)) + K_inv[:, None, :2, 2]
-        return undistort(xy_d, self._dist).reshape(uv.shape)
+        return undistort(xy_d, self._dist[:, None, :]).reshape(uv.shape)
 
     def undistort_pixels(self, uv: np.ndarray) -> np.ndarray:
         """Pixels (C, ..., 2) -> undistorted pixels (C, ..., 2) of the same K."""
@@ -286,3 +251,50 @@ class CameraRig:
     def with_cameras(self, cameras: list[Camera]) -> CameraRig:
         """A rig with the same world frame and other cameras."""
         return replace(self, cameras=cameras)
+
+
+_SOURCE_SUFFIX = re.compile(r"(_json|_keypoints|_pose)$")
+
+
+def _name_key(name: str) -> str:
+    """A camera name reduced for matching: lower case, no ``_json``/``_keypoints``/``_pose`` suffix,
+    letters and digits only, numbers without leading zeros ('Cam_01_json' -> 'cam1')."""
+    s = re.sub(r"[^a-z0-9]", "", _SOURCE_SUFFIX.sub("", name.lower()))
+    return re.sub(r"\d+", lambda m: str(int(m.group())), s)
+
+
+def _number(name: str) -> str | None:
+    """The camera number in a name ('cam01_json' -> '1'), None without digits."""
+    groups = re.findall(r"\d+", name)
+    return str(int(groups[-1])) if groups else None
+
+
+def match_camera_names(names: Sequence[str], known: Sequence[str], in_order: bool = False) -> list[str]:
+    """The camera of ``known`` (a calibration's names) for each of ``names``.
+
+    A name matches the camera of the same name; else the one equal after :func:`_name_key`
+    ('cam01_json' matches 'cam_01' or 'Cam1'); else the only camera with the same number.
+    in_order: when some name matches nothing and the counts agree, take ``known`` in order.
+    Raises InputError naming a camera without a match, with an ambiguous one, or matched twice.
+    """
+    names, known = list(names), list(known)
+    by_key: dict[str, list[str]] = {}
+    by_number: dict[str, list[str]] = {}
+    for k in known:
+        by_key.setdefault(_name_key(k), []).append(k)
+        by_number.setdefault(_number(k) or "", []).append(k)
+    out = []
+    for name in names:
+        found = [name] if name in known else by_key.get(_name_key(name)) or by_number.get(_number(name) or "-", [])
+        if len(found) != 1:
+            if in_order and len(names) == len(known):
+                log.info("cameras %s taken in order for %s", known, names)
+                return known
+            raise InputError(f"camera {name!r} has {'no' if not found else 'an ambiguous'} match in the "
+                             f"calibration (cameras: {', '.join(known)}); name the keypoint folders or videos "
+                             f"after the calibration's cameras")
+        out.append(found[0])
+    if len(set(out)) != len(out):
+        raise InputError(f"cameras {names} map onto the calibration cameras {out} with repeats; rename them so "
+                         f"each matches one camera")
+    return out

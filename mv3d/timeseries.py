@@ -1,4 +1,5 @@
-"""Time series over frames: zero-lag Butterworth low-pass, gap filling and resampling.
+"""Time series over frames: zero-lag Butterworth low-pass, gap filling, resampling and the
+cross-correlation lags that time alignment (camera sync, video vs mocap) is built on.
 
 Every function takes arrays with frames on axis 0 (``(F, ...)``) and works on all trailing
 dimensions at once. Missing samples are NaN. Columns that share the same pattern of missing
@@ -193,3 +194,68 @@ def resample(times: np.ndarray, x: np.ndarray, new_times: np.ndarray, kind: str 
         fit = _INTERPOLATORS[method](times[mask], cols[mask][:, which])
         out[np.ix_(np.flatnonzero(ok), which)] = fit(new_times[ok])
     return out.reshape((new_times.size,) + shape[1:])
+
+
+# ------------------------------------------------------------------------- cross-correlation
+
+def cross_correlation(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Full cross-correlation of column signals, summed over the columns, by FFT.
+
+    a: (Fa, K), b: (Fb, K) (1-D: one column), finite. Returns lags (L,) in samples from
+    -(Fb - 1) to Fa - 1, sums (L,) = sum over k and n of a[n + lag, k] * b[n, k], and overlap (L,)
+    the number of sample pairs at each lag. Normalise the sums as the use needs (by the overlap,
+    or by the signals' energies over the overlap for a normalised cross-correlation).
+    """
+    a = np.asarray(a, dtype=float).reshape(len(a), -1)
+    b = np.asarray(b, dtype=float).reshape(len(b), -1)
+    n = len(a) + len(b) - 1
+    nfft = 1 << (n - 1).bit_length()
+    spec = np.fft.rfft(a, nfft, axis=0) * np.conj(np.fft.rfft(b, nfft, axis=0))
+    cc = np.fft.irfft(spec.sum(axis=1), nfft)
+    lags = np.arange(-(len(b) - 1), len(a))
+    sums = np.concatenate([cc[nfft - (len(b) - 1):], cc[:len(a)]])
+    overlap = np.minimum(len(a), lags + len(b)) - np.maximum(0, lags)
+    return lags, sums, overlap
+
+
+def lagged_ncc(ref: np.ndarray, other: np.ndarray, lags: np.ndarray, min_overlap: int) -> np.ndarray:
+    """Normalised cross-correlation (L, S) of signals ref (Fr, S) and other (Fo, S) at integer lags (L,), NaN-aware.
+
+    At lag l, sample k of ``other`` is paired with sample k + l of ``ref``; only pairs with
+    both finite count; NaN where fewer than ``min_overlap`` pairs or a flat signal.
+    """
+    k = np.arange(other.shape[0])
+    i = k[None, :] + lags[:, None]  # (L, Fo)
+    inside = (i >= 0) & (i < ref.shape[0])
+    A = ref[np.clip(i, 0, ref.shape[0] - 1)]  # (L, Fo, S)
+    B = np.broadcast_to(other[None], A.shape)
+    m = inside[..., None] & np.isfinite(A) & np.isfinite(B)
+    n = m.sum(1)
+    A0, B0 = np.where(m, A, 0.0), np.where(m, B, 0.0)
+    nn = np.maximum(n, 1)
+    ma, mb = A0.sum(1) / nn, B0.sum(1) / nn
+    cov = (A0 * B0).sum(1) / nn - ma * mb
+    va = (A0 * A0).sum(1) / nn - ma * ma
+    vb = (B0 * B0).sum(1) / nn - mb * mb
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ncc = cov / np.sqrt(va * vb)
+    ncc[(n < min_overlap) | ~(va > 0) | ~(vb > 0)] = np.nan
+    return ncc
+
+
+def local_maxima(curve: np.ndarray) -> np.ndarray:
+    """Indices of the local maxima of a (L,) curve (ends included, NaN ignored), highest first."""
+    c = np.where(np.isfinite(curve), curve, -np.inf)
+    left = np.concatenate([[-np.inf], c[:-1]])
+    right = np.concatenate([c[1:], [-np.inf]])
+    idx = np.flatnonzero((c >= left) & (c > right) & np.isfinite(c))
+    return idx[np.argsort(-c[idx])]
+
+
+def parabolic_peak(curve: np.ndarray, i: int) -> float:
+    """Sub-sample position of the maximum near index i of a (L,) curve, by a parabola through its neighbours."""
+    if i == 0 or i == len(curve) - 1 or not np.isfinite(curve[i - 1:i + 2]).all():
+        return float(i)
+    a, b, c = curve[i - 1:i + 2]
+    den = a - 2 * b + c
+    return float(i + (0.5 * (a - c) / den if den < 0 else 0.0))

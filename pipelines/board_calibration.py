@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mv3d.camera import match_camera_names
 from mv3d.errors import InputError
 from mv3d.io.atomic import atomic_write
 from pipelines.session import Session
@@ -107,13 +108,14 @@ def _unsynced_correspondences(ctx: Context, names: list[str]):
     from calibration.extrinsics import still_correspondences
 
     trial, cfg = ctx.trial, ctx.section("keypoints")
-    dets = trial.detections
-    if set(names) <= set(dets):
-        folders = [dets[n] for n in names]
-    elif len(dets) == len(names):  # named otherwise: matched in order, as the keypoints stage does
-        folders = [dets[c] for c in trial.cameras if c in dets]
-    else:
+    dets = [c for c in trial.cameras if c in trial.detections]
+    try:  # the calibration camera of each camera with detections, as the keypoints stage matches them
+        calibration_name = dict(zip(match_camera_names(dets, names, in_order=True), dets))
+    except InputError:
         return None, None
+    if set(calibration_name) != set(names):
+        return None, None
+    folders = [trial.detections[calibration_name[n]] for n in names]
     fps = cfg.get("fps") or video_fps(trial) or UNSYNCED_DEFAULT_FPS
     data = read_detections(folders, cfg.get("format", "openpose"), fps)
     # The cameras are synchronised only later (sync needs this calibration), so row f of each camera

@@ -155,13 +155,10 @@ def run_calibration(ctx: Context) -> None:
         rig, where = board_calibration(ctx), ctx.session.root / "CalibrationImages"
     else:
         rig, where = load_rig(ctx.session.calibration), ctx.session.calibration
-    cams = ctx.trial.cameras
-    missing = [c for c in cams if c not in rig.names]
-    if missing and len(rig) == len(cams):  # e.g. Pose2Sim's cam01 vs calibration's cam_01: same order
-        log.info("calibration cameras %s taken in order for %s", rig.names, cams)
-    elif missing:
-        raise InputError(f"session {ctx.session.root}: camera(s) {', '.join(missing)} of trial {ctx.trial.name} are "
-                         f"not in the calibration {where} (cameras: {', '.join(rig.names)})")
+    try:
+        rig.select(ctx.trial.cameras, in_order=True)  # e.g. Pose2Sim's cam01 is the calibration's cam_01
+    except InputError as exc:
+        raise InputError(f"session {ctx.session.root}, trial {ctx.trial.name}, calibration {where}: {exc}") from exc
     ctx.session.work_dir().mkdir(parents=True, exist_ok=True)
     save_rig(rig, ctx.calibration_copy, format="toml")
     ctx.__dict__.pop("rig", None)
@@ -224,8 +221,7 @@ def run_keypoints2d(ctx: Context) -> None:
         raise InputError(f"trial {trial.name}: no video to read the frame rate from; set keypoints.fps in the config")
     source = cfg.get("source", "auto")
     cams = trial.cameras
-    # the calibration's names for the trial's cameras: the same names, else matched in order
-    names = cams if all(c in ctx.rig.names for c in cams) else ctx.rig.names
+    names = ctx.rig.select(cams, in_order=True).names  # the calibration's names for the trial's cameras
     if source == "network" or (source == "auto" and not trial.detections):
         ctx.store.write("keypoints2d", _network_keypoints(ctx, cams), units="px", joint_names=list(MV3D23),
                         cameras=list(names), fps=float(fps), source="network")
@@ -489,6 +485,7 @@ def mocap_reference(ctx: Context) -> Path | None:
 def run_compare(ctx: Context) -> None:
     """Joint angles against mocap (or simulation truth): aligned metrics CSV and figures."""
     from mv3d.kinematics.compare import compare_mot, write_comparison
+    from mv3d.kinematics.plots import plot_comparison
 
     reference = mocap_reference(ctx)
     if reference is None:
@@ -497,6 +494,7 @@ def run_compare(ctx: Context) -> None:
     result = compare_mot(ctx.session.kinematics_mot(ctx.trial.name), reference, max_lag_s=0.5)
     out_dir = ctx.session.work_dir() / f"{ctx.trial.name}_comparison"
     paths = write_comparison(result, out_dir)
+    plot_comparison(result, out_dir / "figures")
     shutil.copyfile(paths["comparison"], ctx.session.comparison_csv(ctx.trial.name))
 
 

@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from mv3d.camera import Camera, CameraRig
+from mv3d.camera import Camera, CameraRig, match_camera_names
 from mv3d.errors import InputError
 
 
@@ -94,3 +94,18 @@ def test_bad_camera_input_messages():
     with pytest.raises(InputError, match="unique"):
         cam = _rig()[0]
         CameraRig([cam, cam])
+
+
+def test_camera_names_match_by_name_then_key_then_number():
+    assert match_camera_names(["cam01_json", "cam02_json"], ["cam_02", "cam_01"]) == ["cam_01", "cam_02"]
+    assert match_camera_names(["cam01", "Cam2"], ["cam1", "cam2"]) == ["cam1", "cam2"]
+    assert match_camera_names(["cam01", "cam2"], ["cam_01", "Cam_02"]) == ["cam_01", "Cam_02"]
+    assert match_camera_names(["left", "right"], ["right", "left"]) == ["left", "right"]
+    with pytest.raises(InputError, match="camera 'cam03_json' has no match.*cam_01, cam_02"):
+        match_camera_names(["cam01_json", "cam03_json"], ["cam_01", "cam_02"])
+    with pytest.raises(InputError, match="'cam1' has an ambiguous match"):
+        match_camera_names(["cam1"], ["a1", "b1"])
+    # in order, when nothing matches and the counts agree (a session's cameras named otherwise)
+    assert match_camera_names(["front", "side"], ["cam_a", "cam_b"], in_order=True) == ["cam_a", "cam_b"]
+    with pytest.raises(InputError, match="has no match"):
+        match_camera_names(["front"], ["cam_a", "cam_b"], in_order=True)

@@ -113,10 +113,8 @@ def demo(shared_data):
 
 
 def test_sync_real_demo_is_synchronised(demo):
-    from pipelines.commands.video import match_cameras
-
     kp, rig = demo
-    rig = rig.subset(match_cameras(kp.cameras, rig.names))
+    rig = rig.select(kp.cameras)
     res = synchronize(kp.data, kp.fps, rig, kp.cameras)
     print("Pose2Sim demo offsets (frames):", dict(zip(kp.cameras, np.round(res.offsets * FPS, 3))))
     # The four cameras are hardware-synchronised: every offset must be within 0.5 frame of 0.
@@ -127,10 +125,8 @@ def test_sync_real_demo_is_synchronised(demo):
 @pytest.mark.slow
 def test_sync_real_demo_finds_a_known_shift(demo):
     from mv3d.timeseries import resample
-    from pipelines.commands.video import match_cameras
-
     kp, rig = demo
-    rig = rig.subset(match_cameras(kp.cameras, rig.names))
+    rig = rig.select(kp.cameras)
     base = synchronize(kp.data, kp.fps, rig, kp.cameras).offsets * FPS
     for cam, shift in ((1, 7.5), (3, -4.25)):
         data = kp.data.copy()
@@ -162,11 +158,3 @@ def test_cli_sync_writes_offsets_yaml(demo, shared_data, tmp_path):
     assert doc["cam01"] == 0.0
     assert all(abs(doc[c]) < 0.5 / FPS for c in ("cam02", "cam03", "cam04"))
     assert set(doc["confidence"]) == {"cam01", "cam02", "cam03", "cam04"}
-
-
-def test_camera_name_matching():
-    from pipelines.commands.video import match_cameras
-
-    assert match_cameras(["cam01", "cam2"], ["cam_01", "Cam_02"]) == ["cam_01", "Cam_02"]
-    with pytest.raises(InputError, match=r"keypoint camera 'cam05' has no camera of that name"):
-        match_cameras(["cam05"], ["cam_01"])

@@ -3,9 +3,9 @@
 All writers are atomic (``mv3d.io.atomic``): a temp file in the target's folder, renamed
 over the target when complete.
 """
-from mv3d.io.keypoints import Keypoints2D, read_keypoints
+from mv3d.io.keypoints import Keypoints2D, read_keypoints, read_keypoints_h5, write_keypoints_h5
 from mv3d.io.mot import MotData, read_mot, write_mot
-from mv3d.io.store import SessionStore, read_keypoints_h5, write_keypoints_h5
+from mv3d.io.store import SessionStore
 from mv3d.io.trc import TrcData, read_trc, write_trc
 
 __all__ = [

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from mv3d.errors import InputError
+from mv3d.io.store import SessionStore
 from mv3d.io.tracking import TrackingParams, select_person
 from mv3d.skeleton import JOINT_SETS, MV3D23, convert_keypoints
 
@@ -289,8 +290,6 @@ def read_keypoints(path: str | os.PathLike, format: str = "openpose", fps: float
     if format not in FORMATS:
         raise InputError(f"unknown keypoint format {format!r}; use one of {', '.join(FORMATS)}")
     if format == "h5":
-        from mv3d.io.store import read_keypoints_h5
-
         kp = read_keypoints_h5(path)
         if fps is not None:
             kp.fps = float(fps)
@@ -328,3 +327,38 @@ def read_keypoints(path: str | os.PathLike, format: str = "openpose", fps: float
                  n_people, int((chosen[..., 2] > 0).any(-1).sum()))
     data[..., 2] = np.nan_to_num(data[..., 2], nan=0.0)
     return Keypoints2D(data=data, cameras=cameras, frames=frame_numbers, fps=float(fps), source=source)
+
+
+# ------------------------------------------------------------------ 2D keypoint files
+
+def write_keypoints_h5(path: str | os.PathLike, kp: Keypoints2D) -> Path:
+    """Write ``Keypoints2D`` to an HDF5 file (atomically; other arrays of the file are kept).
+
+    Dataset ``keypoints2d`` (C, F, 23, 3) with attributes ``cameras``, ``joint_names``, ``fps``,
+    ``source``; dataset ``keypoints2d_frames`` (F,) frame numbers; timestamps frames / fps.
+    """
+    path = Path(path)
+    frames = np.asarray(kp.frames, dtype=np.int64)
+    SessionStore(path).write_many({
+        "keypoints2d": (kp.data, dict(cameras=list(kp.cameras), joint_names=list(kp.joint_names),
+                                      fps=float(kp.fps), source=kp.source or "", units="px",
+                                      timestamps=frames / float(kp.fps), time_axis=1)),
+        "keypoints2d_frames": (frames, {}),
+    })
+    return path
+
+
+def read_keypoints_h5(path: str | os.PathLike) -> Keypoints2D:
+    """Read a file written by ``write_keypoints_h5`` back into ``Keypoints2D``."""
+    store = SessionStore(path)
+    names = store.names()
+    if "keypoints2d" not in names:
+        raise InputError(f"{path}: no 'keypoints2d' dataset; not a keypoint file written by mv3d")
+    data = store.read("keypoints2d")
+    attrs = store.attrs("keypoints2d")
+    missing = [k for k in ("cameras", "joint_names", "fps") if k not in attrs]
+    if missing:
+        raise InputError(f"{path}: dataset 'keypoints2d' lacks the attribute(s) {', '.join(missing)}")
+    frames = store.read("keypoints2d_frames") if "keypoints2d_frames" in names else np.arange(data.shape[1])
+    return Keypoints2D(data=data, cameras=list(attrs["cameras"]), frames=frames, fps=float(attrs["fps"]),
+                       joint_names=tuple(attrs["joint_names"]), source=attrs.get("source", ""))

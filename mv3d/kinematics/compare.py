@@ -1,6 +1,6 @@
 """Video kinematics against mocap: time alignment, per-coordinate metrics, marker-space errors.
 
-Alignment: both series are resampled (cubic) to a common uniform grid at the finer of
+Time shift: both series are resampled (cubic) to a common uniform grid at the finer of
 their rates; each common moving rotational coordinate has its mean removed (offsets do not
 matter; coordinates with a large range of motion, which time best, weigh most) and the
 pooled cross-correlation is maximized over integer lags (optionally
@@ -28,19 +28,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import yaml
 from scipy.interpolate import CubicSpline
 from scipy.optimize import minimize_scalar
 
 from mv3d.errors import InputError
 from mv3d.io.atomic import atomic_write
+from mv3d.io.mot import read_mot
+from mv3d.io.trc import read_trc
+from mv3d.timeseries import cross_correlation, resample
 
 METRIC_COLUMNS = ("coordinate", "rmse", "mae", "bias", "rom_error", "pearson_r", "cmc")
 TRANSLATION_SUFFIXES = ("_tx", "_ty", "_tz")
 
 
 @dataclass
-class Alignment:
-    """shift_s: seconds to add to the video times; correlation: pooled correlation of the signals at the shift."""
+class TimeShift:
+    """shift_s: seconds to add to the video times; correlation: pooled correlation of the signals at the shift;
+    rate: the grid rate (Hz) it was found on; coordinates: the coordinates it was found from."""
 
     shift_s: float
     correlation: float
@@ -66,8 +71,8 @@ def _fill_nan(t: np.ndarray, x: np.ndarray) -> np.ndarray:
     return out
 
 
-def align_series(t_video: np.ndarray, x_video: np.ndarray, t_mocap: np.ndarray, x_mocap: np.ndarray,
-                 max_lag_s: float | None = None, rate: float | None = None) -> tuple[float, float, float]:
+def estimate_shift(t_video: np.ndarray, x_video: np.ndarray, t_mocap: np.ndarray, x_mocap: np.ndarray,
+                   max_lag_s: float | None = None, rate: float | None = None) -> tuple[float, float, float]:
     """Time shift that aligns video to mocap by cross-correlation with sub-sample refinement.
 
     t_video (F,), x_video (F, N); t_mocap (G,), x_mocap (G, N): the same N signals.
@@ -79,14 +84,8 @@ def align_series(t_video: np.ndarray, x_video: np.ndarray, t_mocap: np.ndarray, 
     gv, gm = _uniform_grid(t_video, rate), _uniform_grid(t_mocap, rate)
     xv = _centered(CubicSpline(t_video, _fill_nan(t_video, x_video), axis=0)(gv))
     xm = _centered(CubicSpline(t_mocap, _fill_nan(t_mocap, x_mocap), axis=0)(gm))
-    # Full cross-correlation, summed over signals, via FFT; normalised by the overlap length.
-    n = len(gv) + len(gm) - 1
-    nfft = 1 << (n - 1).bit_length()
-    spec = np.fft.rfft(xm, nfft, axis=0) * np.conj(np.fft.rfft(xv, nfft, axis=0))
-    cc = np.fft.irfft(spec.sum(axis=1), nfft)
-    lags = np.concatenate([np.arange(0, len(gm)), np.arange(-(len(gv) - 1), 0)])
-    cc = np.concatenate([cc[:len(gm)], cc[nfft - (len(gv) - 1):]])
-    overlap = np.minimum(len(gm), lags + len(gv)) - np.maximum(0, lags)
+    # Full cross-correlation, summed over signals; normalised by the overlap length.
+    lags, cc, overlap = cross_correlation(xm, xv)
     cc = cc / np.maximum(overlap, 1)
     # lag k (samples) pairs mocap grid i with video grid i - k: shift = gm[0] - gv[0] + k / rate.
     shifts = gm[0] - gv[0] + lags / rate
@@ -149,7 +148,7 @@ def coordinate_metrics(video: np.ndarray, mocap: np.ndarray) -> dict[str, float]
 class MotComparison:
     """Aligned series (mocap times) and metrics; rotations in degrees, translations in metres."""
 
-    alignment: Alignment
+    alignment: TimeShift
     times: np.ndarray
     coordinates: list[str]
     video: np.ndarray
@@ -176,8 +175,6 @@ def compare_mot(video_mot: str | os.PathLike, mocap_mot: str | os.PathLike, max_
     rotational: names of rotational coordinates (default: every name not ending in _tx/_ty/_tz);
     shift_s: use this shift instead of estimating it.
     """
-    from mv3d.io.mot import read_mot
-
     vid, moc = read_mot(video_mot), read_mot(mocap_mot)
     common = [c for c in vid.columns if c in moc.columns]
     if coordinates is not None:
@@ -196,7 +193,7 @@ def compare_mot(video_mot: str | os.PathLike, mocap_mot: str | os.PathLike, max_
     if not align_cols.any():
         align_cols = moving
     if shift_s is None:
-        shift, corr, rate = align_series(vid.times, xv[:, align_cols], moc.times, xm[:, align_cols], max_lag_s)
+        shift, corr, rate = estimate_shift(vid.times, xv[:, align_cols], moc.times, xm[:, align_cols], max_lag_s)
     else:
         shift, corr, rate = float(shift_s), float("nan"), float(1.0 / np.median(np.diff(moc.times)))
     t = moc.times[(moc.times - shift >= vid.times[0] - 1e-9) & (moc.times - shift <= vid.times[-1] + 1e-9)]
@@ -208,7 +205,7 @@ def compare_mot(video_mot: str | os.PathLike, mocap_mot: str | os.PathLike, max_
     names = [common[j] for j in keep]
     metrics = {common[j]: coordinate_metrics(video_on_t[:, j], mocap_on_t[:, j]) for j in keep}
     translations = [c for c in names if not is_rot[common.index(c)]]
-    return MotComparison(Alignment(shift, corr, rate, [c for c, a in zip(common, align_cols) if a]), t, names,
+    return MotComparison(TimeShift(shift, corr, rate, [c for c, a in zip(common, align_cols) if a]), t, names,
                          video_on_t[:, keep], mocap_on_t[:, keep], metrics, translations)
 
 
@@ -222,10 +219,9 @@ def write_metrics_csv(path: str | os.PathLike, metrics: dict[str, dict[str, floa
     return Path(path)
 
 
-def write_comparison(result: MotComparison, out_dir: str | os.PathLike, figures: bool = True) -> dict[str, Path]:
-    """Write comparison.csv (rotations in degrees first, then translations in metres), alignment.yaml, figures."""
-    import yaml
-
+def write_comparison(result: MotComparison, out_dir: str | os.PathLike) -> dict[str, Path]:
+    """Write comparison.csv (rotations in degrees first, then translations in metres) and alignment.yaml
+    (figures: ``mv3d.kinematics.plots.plot_comparison``)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rot = [c for c in result.coordinates if c not in result.translations]
@@ -237,10 +233,6 @@ def write_comparison(result: MotComparison, out_dir: str | os.PathLike, figures:
                         "aligned_on": list(a.coordinates), "overlap_s": float(result.times[-1] - result.times[0]),
                         "note": "shift_s is the number of seconds to add to the video times"}, fh, sort_keys=False)
     paths["alignment"] = out / "alignment.yaml"
-    if figures:
-        from mv3d.kinematics import plots
-
-        paths.update(plots.plot_comparison(result, out / "figures"))
     return paths
 
 
@@ -252,8 +244,6 @@ def read_mocap_to_video(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray
     ``position_fromMocapOrigin_toVideoOrigin`` is the video origin in mocap coordinates (m),
     so ``x_video = R @ (x_mocap - p)``.
     """
-    import yaml
-
     with open(path, encoding="utf-8") as fh:
         data = yaml.safe_load(fh)
     try:
@@ -314,8 +304,6 @@ def compare_trc(video_trc: str | os.PathLike, mocap_trc: str | os.PathLike,
     points are then taken to the video frame with the OpenCap transform when given, else
     with a robust Kabsch fit over all aligned samples.
     """
-    from mv3d.io.trc import read_trc
-
     vid, moc = read_trc(video_trc), read_trc(mocap_trc)
     names = [n for n in vid.marker_names if n in moc.marker_names]
     if not names:
@@ -325,10 +313,8 @@ def compare_trc(video_trc: str | os.PathLike, mocap_trc: str | os.PathLike,
     sv = np.linalg.norm(np.gradient(pv, vid.times, axis=0), axis=-1)
     sm = np.linalg.norm(np.gradient(pm, moc.times, axis=0), axis=-1)
     cols = (np.isfinite(sv).mean(0) > 0.5) & (np.isfinite(sm).mean(0) > 0.5)
-    shift, _, _ = align_series(vid.times, sv[:, cols], moc.times, sm[:, cols], max_lag_s)
+    shift, _, _ = estimate_shift(vid.times, sv[:, cols], moc.times, sm[:, cols], max_lag_s)
     t = moc.times[(moc.times - shift >= vid.times[0]) & (moc.times - shift <= vid.times[-1])]
-    from mv3d.timeseries import resample
-
     pv_t = resample(vid.times, pv, t - shift, kind="linear")
     pm_t = pm[np.isin(moc.times, t)]
     if transform_yaml is not None:
@@ -344,8 +330,6 @@ def compare_trc(video_trc: str | os.PathLike, mocap_trc: str | os.PathLike,
 
 def write_marker_comparison(result: MarkerComparison, out_dir: str | os.PathLike) -> dict[str, Path]:
     """marker_errors.csv (marker,rmse_mm,mae_mm,max_mm) and alignment.yaml (shift_s, R, t)."""
-    import yaml
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_write(out / "marker_errors.csv", newline="") as fh:

@@ -3,14 +3,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from mv3d.io.atomic import atomic_path
-
-if TYPE_CHECKING:
-    from mv3d.kinematics.compare import MotComparison
+from mv3d.kinematics.compare import MotComparison
+from mv3d.plotting import pyplot
 
 
 def _save(fig: object, path: Path) -> Path:
@@ -22,10 +19,7 @@ def _save(fig: object, path: Path) -> Path:
 def plot_comparison(result: MotComparison, out_dir: str | os.PathLike) -> dict[str, Path]:
     """One overlay PNG per coordinate (mocap, shifted video, the band between them, the error) and
     ``summary.png`` (RMSE and |bias| per rotational coordinate). Returns name -> path."""
-    from mv3d.plotting import pyplot
-
     plt = pyplot()
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mv3d.errors import InputError
-from mv3d.triangulate.algebraic import focal_lengths, normal_terms, solve_sym3
+from mv3d.geometry import normal_terms, sym3_solve
 
 if TYPE_CHECKING:  # pragma: no cover
     from mv3d.camera import CameraRig
@@ -57,12 +57,12 @@ def associate_people(rig: CameraRig, candidates: np.ndarray, min_confidence: flo
     ok &= np.isfinite(xy).all(-1)
     xy = np.where(ok[..., None], xy, 0.0)
     Pm = rig.normalized_projection_matrices()
-    focal = focal_lengths(rig)
+    focal = rig.focal_lengths
     M, b = normal_terms(Pm, xy.reshape(C, -1, 2), ok.reshape(C, -1) * (focal ** 2)[:, None])
     M, b = M.reshape(C, F, P, J, 6), b.reshape(C, F, P, J, 3)
     hyps = [(ca, cb, pa, pb) for ca, cb in combinations(range(C), 2) for pa, pb in product(range(P), range(P))]
     ca, cb, pa, pb = (np.array(h) for h in zip(*hyps))
-    X = solve_sym3(M[ca, :, pa] + M[cb, :, pb], b[ca, :, pa] + b[cb, :, pb])  # (H, F, J, 3)
+    X = sym3_solve(M[ca, :, pa] + M[cb, :, pb], b[ca, :, pa] + b[cb, :, pb])  # (H, F, J, 3)
     X = np.where((ok[ca, :, pa] & ok[cb, :, pb])[..., None], X, np.nan)
     X = np.moveaxis(X, 0, 1)  # (F, H, J, 3)
     proj = rig.project(X)  # (C, F, H, J, 2)

@@ -22,9 +22,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mv3d.errors import InputError
+from mv3d.geometry import outer_terms, sym3_solve
 from mv3d.parallel import for_chunks
-from mv3d.triangulate.algebraic import (focal_lengths, outer_terms, reprojection_errors,
-                                        residuals_px, solve_sym3, solve_weighted)
+from mv3d.skeleton import FLIP_INDEX, FLIP_PAIRS, JOINT_INDEX, MV3D23
+from mv3d.triangulate.algebraic import check_keypoints, reprojection_errors, residuals_px, solve_weighted
+from mv3d.triangulate.swaps import SwapParams, find_swaps
 
 if TYPE_CHECKING:  # pragma: no cover
     from mv3d.camera import CameraRig
@@ -66,19 +68,6 @@ class RobustParams:
             raise InputError(f"max_views must be at least 2, got {self.max_views}")
 
 
-def check_keypoints(rig: CameraRig, keypoints: np.ndarray) -> np.ndarray:
-    """Validate 2D keypoints (C, ..., 3) against a rig; returns them as float64."""
-    kp = np.asarray(keypoints, dtype=float)
-    if kp.ndim < 2 or kp.shape[-1] != 3:
-        raise InputError(f"keypoints must have shape (C, F, J, 3) = x, y, confidence; got {kp.shape}")
-    if kp.shape[0] != len(rig):
-        raise InputError(f"keypoints hold {kp.shape[0]} cameras but the calibration has {len(rig)} "
-                         f"({', '.join(rig.names)}); select the matching cameras")
-    if len(rig) < 2:
-        raise InputError(f"triangulation needs at least 2 cameras, got {len(rig)} ({', '.join(rig.names)})")
-    return kp
-
-
 def _select_hypothesis(P, focal, O, xy, conf, valid, p: RobustParams, prior: np.ndarray | None = None
                        ) -> np.ndarray:
     """Initial inlier mask (C, N) from the best pair hypothesis of each point.
@@ -98,7 +87,7 @@ def _select_hypothesis(P, focal, O, xy, conf, valid, p: RobustParams, prior: np.
         ia, ib = order[pairs[:, 0]], order[pairs[:, 1]]  # (H, N)
         Sh = np.take_along_axis(Of, ia[..., None], 0) + np.take_along_axis(Of, ib[..., None], 0)
         pair_ok = np.take_along_axis(valid, ia, 0) & np.take_along_axis(valid, ib, 0)
-    Xh = solve_sym3(Sh[..., :6], -Sh[..., 6:])  # (H, N, 3)
+    Xh = sym3_solve(Sh[..., :6], -Sh[..., 6:])  # (H, N, 3)
     err = residuals_px(P, focal, xy, np.nan_to_num(Xh, nan=0.0))  # (C, H, N)
     tau2 = p.threshold_px ** 2
     cost = np.where(valid[:, None], np.minimum(np.nan_to_num(err, nan=np.inf, posinf=1e30), 1e30) ** 2, 0.0)
@@ -181,8 +170,6 @@ def _swap_observations(obs: _Obs, shape: tuple[int, int, int], c: np.ndarray, f:
 
 def _exchange_observations(obs: _Obs, shape: tuple[int, int, int], mask: np.ndarray) -> _Obs:
     """Observations with the joints flagged in mask (C, F, J) replaced by their left/right opposites."""
-    from mv3d.skeleton import FLIP_INDEX
-
     J = shape[2]
     c, f, j = np.nonzero(mask)
     src = (c, f * J + FLIP_INDEX[j])
@@ -222,7 +209,7 @@ def _solve_all(rig: CameraRig, obs: _Obs, p: RobustParams, prior: np.ndarray | N
     outer: the observations' (C, N, 9) ``outer_terms`` if already computed.
     """
     P = rig.normalized_projection_matrices()
-    focal = focal_lengths(rig)
+    focal = rig.focal_lengths
     N = obs.valid.shape[1]
     X = np.full((N, 3), np.nan)
     inl = np.zeros(obs.valid.shape, bool)
@@ -242,7 +229,7 @@ def _swap_mask(rig: CameraRig, obs: _Obs, X: np.ndarray, shape: tuple[int, int],
     C = len(rig)
     F, J = shape
     P = rig.normalized_projection_matrices()
-    focal = focal_lengths(rig)
+    focal = rig.focal_lengths
     Xj = X.reshape(F, J, 3)
     xy = obs.xy.reshape(C, F, J, 2)
     valid = obs.valid.reshape(C, F, J)
@@ -300,8 +287,6 @@ def robust_triangulate(rig: CameraRig, keypoints: np.ndarray, params: RobustPara
     swapped (C, F, J) True where the camera's left/right observations were swapped back.
     Left/right swaps are tested when J is the 23 joints of MV3D23.
     """
-    from mv3d.skeleton import FLIP_PAIRS, JOINT_INDEX, MV3D23
-
     p = params or RobustParams()
     kp = check_keypoints(rig, keypoints)
     if kp.ndim != 4:
@@ -323,8 +308,6 @@ def robust_triangulate(rig: CameraRig, keypoints: np.ndarray, params: RobustPara
 
     swapped_2d = np.zeros((C, F, J), bool)
     if p.swaps and p.temporal_swaps and flip_pairs is not None:
-        from mv3d.triangulate.swaps import SwapParams, find_swaps
-
         geometric = C >= 3  # with two cameras the inliers are the detections themselves
         swapped_2d = find_swaps(kp, SwapParams(min_confidence=p.min_confidence), rig if geometric else None,
                                 inl.reshape(C, F, J) if geometric else None, obs.xy, outer)

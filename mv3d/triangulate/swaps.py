@@ -25,8 +25,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mv3d.errors import InputError
+from mv3d.geometry import outer_terms, sym3_solve
 from mv3d.parallel import for_chunks
 from mv3d.skeleton import FLIP_INDEX, JOINT_INDEX, MV3D23
+from mv3d.triangulate.algebraic import depths
 
 if TYPE_CHECKING:  # pragma: no cover
     from mv3d.camera import CameraRig
@@ -139,8 +141,6 @@ def geometric_evidence(rig: CameraRig, keypoints: np.ndarray, valid: np.ndarray,
     Returns (C, F, J) undistorted pixels: min(distance to the opposite joint's projection,
     cap) minus min(distance to its own, cap); positive: exchanging costs that much; 0 where unknown.
     """
-    from mv3d.triangulate.algebraic import depths, focal_lengths, outer_terms, solve_sym3
-
     C, F, J = valid.shape
     ok = valid.reshape(C, -1)
     P = rig.normalized_projection_matrices()
@@ -150,11 +150,11 @@ def geometric_evidence(rig: CameraRig, keypoints: np.ndarray, valid: np.ndarray,
     if outer is None:
         outer = outer_terms(P, xy)
     wanted = np.ones((C, F), bool) if frames is None else np.asarray(frames, bool)
-    focal = focal_lengths(rig)
+    focal = rig.focal_lengths
     w = np.where(used.reshape(C, -1) & ok, np.nan_to_num(keypoints[..., 2].reshape(C, -1)), 0.0)
     w *= (focal ** 2)[:, None]
     S = np.einsum("cn,cnk->nk", w, outer)
-    z = depths(P, np.nan_to_num(solve_sym3(S[:, :6], -S[:, 6:])))
+    z = depths(P, np.nan_to_num(sym3_solve(S[:, :6], -S[:, 6:])))
     w /= np.where(z > 1e-6, z, np.inf) ** 2
     S = np.einsum("cn,cnk->nk", w, outer)
     n_views = (w > 0).sum(0)
@@ -165,7 +165,7 @@ def geometric_evidence(rig: CameraRig, keypoints: np.ndarray, valid: np.ndarray,
             rows = np.flatnonzero(wanted[c])  # this camera's frames
             idx = (rows[:, None] * J + np.arange(J)).ravel()
             Sc = S[idx] - w[c, idx, None] * outer[c, idx]
-            X = solve_sym3(Sc[:, :6], -Sc[:, 6:])
+            X = sym3_solve(Sc[:, :6], -Sc[:, 6:])
             X[n_views[idx] - (w[c, idx] > 0) < 2] = np.nan
             Xc = X @ P[c, :, :3].T + P[c, :, 3]
             with np.errstate(invalid="ignore", divide="ignore"):

@@ -14,9 +14,10 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import interpolate, optimize, signal
+from scipy import interpolate, optimize
 
 from mv3d.errors import InputError
+from mv3d.timeseries import butter_lowpass, cross_correlation
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +36,6 @@ class Alignment:
 
 def _speeds(times: np.ndarray, x: np.ndarray, cutoff: float) -> np.ndarray:
     """Speed (F, M) of each trajectory of x (F, M, D) (or (F, D): one), positions low-passed first."""
-    from mv3d.timeseries import butter_lowpass
-
     fs = 1.0 / np.median(np.diff(times))
     x = x if x.ndim == 3 else x[:, None, :]
     if cutoff < fs / 2:
@@ -96,11 +95,11 @@ def align_series(video_times: np.ndarray, video: np.ndarray, mocap_times: np.nda
     b = _on_grid(mt, sm, g_m)
     a = np.nan_to_num(a - np.nanmean(a, 0))
     b = np.nan_to_num(b - np.nanmean(b, 0))
-    full = sum(signal.correlate(b[:, k], a[:, k], mode="full", method="fft") for k in range(a.shape[1]))
-    energy_b = sum(signal.fftconvolve(b[:, k] ** 2, np.ones(a.shape[0]), mode="full") for k in range(b.shape[1]))
+    shift, full, _ = cross_correlation(b, a)
+    _, energy_b, _ = cross_correlation(b ** 2, np.ones_like(a))  # mocap energy under the video window
     norm = np.sqrt(np.clip(energy_b, 0, None) * np.sum(a ** 2))
     ncc = np.where(norm > 1e-9 * norm.max(), full / np.maximum(norm, 1e-300), 0.0)
-    lags = (np.arange(full.size) - (a.shape[0] - 1)) * dt + (g_m[0] - g_v[0])  # offset d of each lag
+    lags = shift * dt + (g_m[0] - g_v[0])  # offset d of each lag
     window = np.abs(lags) <= max_offset
     if not window.any():
         raise InputError("mocap alignment: the series do not overlap within the allowed offset")

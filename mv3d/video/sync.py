@@ -29,9 +29,9 @@ from scipy import interpolate, optimize, signal
 
 from mv3d.camera import CameraRig
 from mv3d.errors import InputError
+from mv3d.geometry import normal_terms, sym3_solve
 from mv3d.skeleton import JOINT_INDEX
-from mv3d.timeseries import butter_lowpass
-from mv3d.triangulate.algebraic import solve_sym3
+from mv3d.timeseries import butter_lowpass, lagged_ncc, local_maxima, parabolic_peak
 
 log = logging.getLogger(__name__)
 
@@ -132,49 +132,6 @@ def motion_signals(keypoints: np.ndarray, fs: float, params: SyncParams = SyncPa
     return bandpass(np.column_stack([vy, overall]), fs, params.band)
 
 
-def lagged_ncc(ref: np.ndarray, other: np.ndarray, lags: np.ndarray, min_overlap: int) -> np.ndarray:
-    """Normalised cross-correlation (L, S) of signals ref (Fr, S) and other (Fo, S) at integer lags (L,).
-
-    At lag l, sample k of ``other`` is paired with sample k + l of ``ref``; only pairs with
-    both finite count; NaN where fewer than ``min_overlap`` pairs or a flat signal.
-    """
-    k = np.arange(other.shape[0])
-    i = k[None, :] + lags[:, None]  # (L, Fo)
-    inside = (i >= 0) & (i < ref.shape[0])
-    A = ref[np.clip(i, 0, ref.shape[0] - 1)]  # (L, Fo, S)
-    B = np.broadcast_to(other[None], A.shape)
-    m = inside[..., None] & np.isfinite(A) & np.isfinite(B)
-    n = m.sum(1)
-    A0, B0 = np.where(m, A, 0.0), np.where(m, B, 0.0)
-    nn = np.maximum(n, 1)
-    ma, mb = A0.sum(1) / nn, B0.sum(1) / nn
-    cov = (A0 * B0).sum(1) / nn - ma * mb
-    va = (A0 * A0).sum(1) / nn - ma * ma
-    vb = (B0 * B0).sum(1) / nn - mb * mb
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ncc = cov / np.sqrt(va * vb)
-    ncc[(n < min_overlap) | ~(va > 0) | ~(vb > 0)] = np.nan
-    return ncc
-
-
-def _peaks(curve: np.ndarray) -> np.ndarray:
-    """Indices of the local maxima of a (L,) curve (window edges included), highest first."""
-    c = np.where(np.isfinite(curve), curve, -np.inf)
-    left = np.concatenate([[-np.inf], c[:-1]])
-    right = np.concatenate([c[1:], [-np.inf]])
-    idx = np.flatnonzero((c >= left) & (c > right) & np.isfinite(c))
-    return idx[np.argsort(-c[idx])]
-
-
-def _parabolic(curve: np.ndarray, i: int) -> float:
-    """Sub-sample position of the maximum near index i by a parabola through its neighbours."""
-    if i == 0 or i == len(curve) - 1 or not np.isfinite(curve[i - 1:i + 2]).all():
-        return float(i)
-    a, b, c = curve[i - 1:i + 2]
-    den = a - 2 * b + c
-    return float(i + (0.5 * (a - c) / den if den < 0 else 0.0))
-
-
 # ----------------------------------------------------------------------------- reprojection
 
 class _Track:
@@ -202,8 +159,8 @@ class _Track:
 class _Geometry:
     """Reprojection cost of all cameras' tracks placed on the reference's frame times.
 
-    A small weighted DLT of its own: the normal equations of the cameras held fixed are
-    summed once per active set (``freeze``), so scoring an offset of one camera costs only
+    The DLT normal equations (``mv3d.geometry``) of the cameras held fixed are summed once per
+    active set (``freeze``), so scoring an offset of one camera costs only
     that camera's terms, a batched 3x3 solve and the reprojection. Rows are weighted by
     confidence * (f / depth)^2 (depth: camera to scene centre) so residuals are ~pixels.
     """
@@ -220,7 +177,7 @@ class _Geometry:
         smooth = [butter_lowpass(xy[c], fps[c], min(smooth_hz, 0.4 * fps[c])) for c in range(len(rig))]
         self.tracks = [_Track(smooth[c], np.where(ok[c], conf[c], 0.0)) for c in range(len(rig))]
         self.P = rig.normalized_projection_matrices()
-        self.focal = 0.5 * (rig.K[:, 0, 0] + rig.K[:, 1, 1])
+        self.focal = rig.focal_lengths
         X0 = np.nanmedian(_dlt(self.P, np.nan_to_num(xy[:, ::5].reshape(len(rig), -1, 2)),
                                ok[:, ::5].reshape(len(rig), -1) * 1.0), axis=0)
         depth = np.linalg.norm(rig.centers - (X0 if np.isfinite(X0).all() else 0.0), axis=1)
@@ -269,7 +226,7 @@ class _Geometry:
         xy1 = np.nan_to_num(xy_c.reshape(-1, 2)[sel])[None]
         w1 = (w_c.ravel()[sel] * self.scale[c])[None]
         M_c, b_c = _normal(self.P[[c]], xy1, w1)
-        X = solve_sym3(M_o[sel] + M_c, b_o[sel] + b_c)
+        X = sym3_solve(M_o[sel] + M_c, b_o[sel] + b_c)
         cams = [c] + others
         xy = np.concatenate([xy1, np.stack([self.cache[a][0] for a in others]).reshape(len(others), -1, 2)[:, sel]])
         w = np.concatenate([w_c.ravel()[sel][None], w_o.reshape(len(others), -1)[:, sel]])
@@ -301,24 +258,16 @@ def _joint_means(res: np.ndarray, w: np.ndarray, joint: np.ndarray, n_joints: in
 
 
 def _normal(P: np.ndarray, xy: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Summed DLT normal equations over cameras: P (C, 3, 4), xy (C, N, 2), w (C, N) ->
-    M (N, 6) upper triangles (xx, xy, xz, yy, yz, zz), b (N, 3) of the inhomogeneous point
-    (rows x P3 - P1 and y P3 - P2, as in ``mv3d.triangulate.algebraic``)."""
-    rows = xy[..., :, None] * P[:, None, 2:3, :] - P[:, None, :2, :]  # (C, N, 2, 4)
-    a = rows[..., :3]
-    wa = a * w[..., None, None]
-    M = np.stack([(wa[..., i] * a[..., j]).sum((0, 2)) for i, j in _UPPER], axis=-1)
-    b = -(wa * rows[..., 3:4]).sum((0, 2))
-    return M, b
-
-
-_UPPER = ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))
+    """DLT normal equations summed over cameras: P (C, 3, 4), xy (C, N, 2), w (C, N) ->
+    M (N, 6) packed, b (N, 3) (:func:`mv3d.geometry.normal_terms`)."""
+    M, b = normal_terms(P, xy, w)
+    return M.sum(0), b.sum(0)
 
 
 def _dlt(P: np.ndarray, xy: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Weighted DLT points (N, 3) of xy (C, N, 2) with weights (C, N); NaN with < 2 views."""
     M, b = _normal(P, xy, w)
-    X = solve_sym3(M, b)
+    X = sym3_solve(M, b)
     X[(w > 0).sum(0) < 2] = np.nan
     return X
 
@@ -358,7 +307,7 @@ def _drift(ref_sig: np.ndarray, sig: np.ndarray, lag0: float, fs: float, window:
         if i in (0, len(lags) - 1) or curve[i] < 0.5:
             continue
         ks.append(s + w / 2)
-        ls.append(lags[0] + _parabolic(curve, i))
+        ls.append(lags[0] + parabolic_peak(curve, i))
         ws.append(curve[i])
     if len(ks) < 3:
         return None
@@ -409,7 +358,7 @@ def synchronize(keypoints: np.ndarray, fps: float | np.ndarray, rig: CameraRig |
         n_ok = np.isfinite(ncc).sum(1)
         curve = np.where(n_ok > 0, np.nansum(ncc, axis=1) / np.maximum(n_ok, 1), np.nan)
         corr[c] = curve
-        peaks = _peaks(curve)
+        peaks = local_maxima(curve)
         if peaks.size == 0:
             raise InputError(f"camera {cameras[c]}: no usable motion overlaps the reference camera "
                              f"{cameras[reference]} within ±{params.max_offset} s; check its detections")
@@ -422,8 +371,8 @@ def synchronize(keypoints: np.ndarray, fps: float | np.ndarray, rig: CameraRig |
         agree = float(np.mean(np.abs(own - best) <= 2)) if own.size else 0.0
         corr_conf[c] = float(np.clip((p1 - 0.25) / 0.35, 0, 1) * np.clip((p1 - p2) / (0.3 * max(p1, 1e-9)), 0, 1)
                              * np.clip((agree - 0.2) / 0.6, 0, 1))
-        lag_est[c] = lags[0] + _parabolic(curve, int(best))
-        cands[c] = [lags[0] + _parabolic(curve, int(p)) for p in [best] + others[:2]]
+        lag_est[c] = lags[0] + parabolic_peak(curve, int(best))
+        cands[c] = [lags[0] + parabolic_peak(curve, int(p)) for p in [best] + others[:2]]
         log.info("camera %s: correlation peak %.3f at lag %.2f frames (second %.3f), confidence %.2f",
                  cameras[c], p1, lag_est[c], p2, corr_conf[c])
         if best in (0, lags.size - 1) and corr_conf[c] >= params.min_confidence and rig is None:
@@ -458,7 +407,7 @@ def synchronize(keypoints: np.ndarray, fps: float | np.ndarray, rig: CameraRig |
 
 def _local_minima(curve: np.ndarray) -> np.ndarray:
     """Indices of the local minima of a (L,) curve (edges included), lowest first."""
-    return _peaks(-curve)
+    return local_maxima(-curve)
 
 
 def _refine(rig: CameraRig, kp: np.ndarray, fps: np.ndarray, ref: int, offsets: np.ndarray,

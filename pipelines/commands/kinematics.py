@@ -94,7 +94,7 @@ def compare_cmd(video_path: Path, mocap_path: Path, out_dir: Path, max_lag: floa
     import numpy as np
 
     from mv3d.errors import InputError
-    from mv3d.kinematics import compare
+    from mv3d.kinematics import compare, plots
 
     kinds = {video_path.suffix.lower(), mocap_path.suffix.lower()}
     if kinds == {".trc"}:
@@ -107,7 +107,9 @@ def compare_cmd(video_path: Path, mocap_path: Path, out_dir: Path, max_lag: floa
         raise InputError(f"compare takes two .mot files or two .trc files, not {video_path.name} and "
                          f"{mocap_path.name}")
     res = compare.compare_mot(video_path, mocap_path, max_lag_s=max_lag, shift_s=shift)
-    compare.write_comparison(res, out_dir, figures=not no_figures)
+    compare.write_comparison(res, out_dir)
+    if not no_figures:
+        plots.plot_comparison(res, out_dir / "figures")
     rot = [c for c in res.coordinates if c not in res.translations]
     click.echo(f"{out_dir}: shift {1000 * res.alignment.shift_s:.1f} ms, {len(rot)} rotations, mean RMSE "
                f"{np.nanmean([res.metrics[c]['rmse'] for c in rot]):.2f} deg")

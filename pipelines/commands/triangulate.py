@@ -2,52 +2,12 @@
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 
 import click
 import numpy as np
 
 log = logging.getLogger(__name__)
-
-
-def _digits(name: str) -> str | None:
-    """The camera number in a name ('cam01_json' -> '1', 'cam_01' -> '1'), None without digits."""
-    groups = re.findall(r"\d+", name)
-    return str(int(groups[-1])) if groups else None
-
-
-def _stem(name: str) -> str:
-    return re.sub(r"(_json|_keypoints|_pose)$", "", name.lower()).replace("_", "").replace("-", "")
-
-
-def match_cameras(keypoint_cameras: list[str], calibration_cameras: list[str]) -> list[str]:
-    """The calibration camera of each keypoint camera, matched by name, then by number.
-
-    'cam01_json' matches 'cam01', 'cam_01' or 'Cam1'. Raises InputError naming the camera
-    that has no (or an ambiguous) match.
-    """
-    from mv3d.errors import InputError
-
-    by_stem = {_stem(c): c for c in calibration_cameras}
-    by_digits: dict[str, list[str]] = {}
-    for c in calibration_cameras:
-        by_digits.setdefault(_digits(c) or "", []).append(c)
-    out = []
-    for k in keypoint_cameras:
-        if _stem(k) in by_stem:
-            out.append(by_stem[_stem(k)])
-            continue
-        cands = by_digits.get(_digits(k) or "-", [])
-        if len(cands) != 1:
-            raise InputError(f"keypoint camera {k!r} has {'no' if not cands else 'an ambiguous'} match in the "
-                             f"calibration (cameras: {', '.join(calibration_cameras)}); name the keypoint folders "
-                             f"after the calibration's cameras")
-        out.append(cands[0])
-    if len(set(out)) != len(out):
-        raise InputError(f"keypoint cameras {keypoint_cameras} map onto the calibration cameras {out} with "
-                         f"repeats; rename them so each matches one camera")
-    return out
 
 
 def run_triangulate(calib: Path, keypoints: Path, fmt: str, method: str, limb_constraints: bool,
@@ -64,10 +24,8 @@ def run_triangulate(calib: Path, keypoints: Path, fmt: str, method: str, limb_co
 
     if out.suffix.lower() != ".trc":
         raise InputError(f"--out {out}: the output must be a .trc file")
-    rig = load_rig(calib)
     kp = read_keypoints(keypoints, format=fmt, fps=fps)
-    names = match_cameras(list(kp.cameras), rig.names)
-    rig = rig.subset(names)
+    rig = load_rig(calib).select(kp.cameras)
     data = kp.data
     # Every detected person (C, F, P, 23, 3), when the importer provides them: the subject is
     # then chosen per frame by cross-view agreement instead of per-camera tracking.

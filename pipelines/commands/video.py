@@ -9,29 +9,6 @@ import click
 from pipelines.cli_groups import subgroup
 
 
-def _key(name: str) -> str:
-    """Camera name reduced for matching: lower case, letters and digits, numbers without leading zeros."""
-    s = re.sub(r"[^a-z0-9]", "", name.lower())
-    return re.sub(r"\d+", lambda m: str(int(m.group())), s)
-
-
-def match_cameras(keypoint_cams: list[str], rig_cams: list[str]) -> list[str]:
-    """The calibration camera name of each keypoint camera (``cam01`` matches ``cam_01`` or ``Cam1``)."""
-    from mv3d.errors import InputError
-
-    by_key = {_key(n): n for n in rig_cams}
-    out = []
-    for cam in keypoint_cams:
-        if cam in rig_cams:
-            out.append(cam)
-        elif _key(cam) in by_key:
-            out.append(by_key[_key(cam)])
-        else:
-            raise InputError(f"keypoint camera {cam!r} has no camera of that name in the calibration "
-                             f"({', '.join(rig_cams)}); rename the keypoint folders or the calibration cameras")
-    return out
-
-
 def get_frames_group(cli: click.Group) -> click.Group:
     """The ``frames`` group of ``cli``, created on first use."""
     return subgroup(cli, "frames", "Decode, extract and interpolate video frames.")
@@ -63,8 +40,7 @@ def sync_cmd(kp_path: Path, fmt: str, calib: Path | None, fps: float | None, max
     if calib is not None:
         from calibration import load_rig
 
-        full = load_rig(calib)
-        rig = full.subset(match_cameras(kp.cameras, full.names))
+        rig = load_rig(calib).select(kp.cameras)
     res = synchronize(kp.data, kp.fps, rig, kp.cameras, params=SyncParams(max_offset=max_offset, fit_drift=drift))
     doc = res.as_dict()
     if drift:
