@@ -82,9 +82,11 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if args.overfit:
-        from mv3d.pose2d.train import load_config, train
+        from mv3d.config import load_config
+        from mv3d.pose2d.train import Pose2DTrainConfig, train
 
-        cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "pose2d" / "overfit_wholebody_samples.yaml")
+        cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "pose2d" / "overfit_wholebody_samples.yaml",
+                          Pose2DTrainConfig)
         cfg.data.train_annotations = str(SAMPLES / "test_coco_wholebody.json")
         cfg.data.train_images = str(SAMPLES)
         cfg.out_dir = tempfile.mkdtemp(prefix="mv3d_overfit_")

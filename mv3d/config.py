@@ -1,10 +1,17 @@
 """Typed configuration: dataclasses with defaults, loaded from YAML (or dicts) with strict checks.
 
-``load_config(path_or_dict, cls)`` builds ``cls`` from a mapping, recursing into nested
-dataclass sections. An unknown key or a value of the wrong type raises ``ConfigError``
-naming the file and the dotted key (``default.yaml: triangulation.max_gap: expected int,
-got str 'ten'``). Keys left out keep their defaults. An int is accepted where a float is
-expected; a bool is never accepted as a number.
+Every config of mv3d (the pipeline's ``pipelines.config.PipelineConfig``, the training configs
+of ``mv3d.pose2d.train`` and ``mv3d.augment.train``, the simulator's) is a dataclass whose field
+defaults are the only defaults; ``load_config(path_or_dict, cls)`` builds it from a mapping,
+recursing into nested dataclass sections. An unknown key or a value of the wrong type raises
+``ConfigError`` naming the file and the dotted key (``default.yaml: triangulation.max_gap:
+expected an integer, got str 'ten'``); a key the class lists in its ``REMOVED_KEYS`` (dotted
+key -> what to write instead) gets that note. Keys left out keep their defaults. An int is
+accepted where a float is expected; a bool is never accepted as a number. A ``__post_init__``
+raising ValueError becomes a ConfigError naming the section.
+
+``option(default, doc)`` declares a documented field; ``render_yaml(cls)`` writes the defaults
+with those notes as a YAML file (``configs/default.yaml`` is generated this way).
 
 Supported field types: bool, int, float, str, Path, Literal[...], X | None, list[X],
 tuple[X, ...], dict[str, X] and nested dataclasses.
@@ -24,6 +31,7 @@ from typing import Any, Literal, TypeVar
 import yaml
 
 from mv3d.errors import ConfigError
+from mv3d.io.atomic import atomic_write
 
 T = TypeVar("T")
 
@@ -32,7 +40,7 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 
-def _convert(value: Any, tp: Any, key: str, where: str) -> Any:
+def _convert(value: Any, tp: Any, key: str, where: str, removed: dict[str, str] | None = None) -> Any:
     """Check ``value`` against the annotation ``tp`` and convert it (ints to floats, lists to tuples...)."""
     def fail(expected: str) -> ConfigError:
         return ConfigError(f"{where}: {key}: expected {expected}, got {type(value).__name__} {value!r}")
@@ -43,18 +51,18 @@ def _convert(value: Any, tp: Any, key: str, where: str) -> Any:
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise fail(f"a section (mapping) of {tp.__name__}")
-        return _build(tp, value, key, where)
+        return _build(tp, value, key, where, removed)
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        options = [a for a in args if a is not type(None)]
+        choices = [a for a in args if a is not type(None)]
         errors = []
-        for option in options:
+        for choice in choices:
             try:
-                return _convert(value, option, key, where)
+                return _convert(value, choice, key, where, removed)
             except ConfigError as exc:
                 errors.append(str(exc))
-        if len(options) == 1:  # X | None: report X's own message, plus that null is allowed
+        if len(choices) == 1:  # X | None: report X's own message, plus that null is allowed
             raise ConfigError(errors[0] + (" (or null)" if type(None) in args else ""))
         raise fail(" or ".join(_type_name(a) for a in args))
     if origin is Literal:
@@ -99,15 +107,17 @@ def _convert(value: Any, tp: Any, key: str, where: str) -> Any:
     raise ConfigError(f"{where}: {key}: unsupported field type {_type_name(tp)} in the config class")
 
 
-def _build(cls: type[T], data: dict, prefix: str, where: str) -> T:
+def _build(cls: type[T], data: dict, prefix: str, where: str, removed: dict[str, str] | None = None) -> T:
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     kwargs = {}
     for key, value in data.items():
         dotted = f"{prefix}.{key}" if prefix else str(key)
+        if removed and dotted in removed:
+            raise ConfigError(f"{where}: {dotted!r} is no longer a config key: {removed[dotted]}")
         if key not in fields:
             raise ConfigError(f"{where}: unknown key {dotted!r}; known keys here: {', '.join(fields)}")
-        kwargs[key] = _convert(value, hints[key], dotted, where)
+        kwargs[key] = _convert(value, hints[key], dotted, where, removed)
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:
@@ -116,8 +126,9 @@ def _build(cls: type[T], data: dict, prefix: str, where: str) -> T:
 
 def load_config(source: str | os.PathLike | dict | None, cls: type[T]) -> T:
     """Build the dataclass ``cls`` from a YAML file or a mapping (None or an empty file: all defaults)."""
+    removed = getattr(cls, "REMOVED_KEYS", None)
     if isinstance(source, dict) or source is None:
-        return _build(cls, source or {}, "", f"<{cls.__name__} dict>")
+        return _build(cls, source or {}, "", f"<{cls.__name__} dict>", removed)
     path = Path(source)
     try:
         text = path.read_text(encoding="utf-8")
@@ -131,7 +142,7 @@ def load_config(source: str | os.PathLike | dict | None, cls: type[T]) -> T:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of sections, got {type(data).__name__}")
-    return _build(cls, data, "", str(path))
+    return _build(cls, data, "", str(path), removed)
 
 
 def to_dict(config: Any) -> dict:
@@ -157,98 +168,47 @@ def config_hash(config: Any) -> str:
 
 def save_config(config: Any, path: str | os.PathLike) -> Path:
     """Write a config as YAML atomically."""
-    from mv3d.io.atomic import atomic_write
-
     with atomic_write(path, "w") as fh:
         yaml.safe_dump(to_dict(config), fh, sort_keys=False)
     return Path(path)
 
 
-# ---------------------------------------------------------------------------- pipeline defaults
-
-@dataclass
-class CalibrationConfig:
-    """Where the cameras' intrinsics and poses come from."""
-
-    # auto: the session's calibration files when they hold extrinsics, else the poses from its board
-    # images (CalibrationImages/) with the files' intrinsics; file: the files only; board: always the board
-    source: Literal["auto", "file", "board"] = "auto"
-    keypoint_frames: int = 30         # frames of the trial's 2D detections that resolve ambiguous board poses
-    still_window_s: float = 0.5       # those frames are where the subject moves least within +- this (unsynced cameras)
-
-    def __post_init__(self) -> None:
-        if self.keypoint_frames < 1 or self.still_window_s < 0:
-            raise ValueError(f"calibration.keypoint_frames must be >= 1 and still_window_s >= 0, got "
-                             f"{self.keypoint_frames} and {self.still_window_s}")
+def option(default: Any, doc: str) -> Any:
+    """A dataclass field with a default and a one-line note (shown by :func:`render_yaml`)."""
+    return field(default=default, metadata={"doc": doc})
 
 
-@dataclass
-class KeypointsConfig:
-    """Where the 2D keypoints come from."""
-
-    source: Literal["auto", "detections", "network"] = "auto"  # auto: imported detections when present
-    format: Literal["openpose", "mmpose"] = "openpose"          # format of imported detections
-    fps: float | None = None          # frame rate of detections without video; None: from the videos
-    weights: str | None = None        # 2D network weights for source "network"; None: the shipped demo weights
+def section(cls: type, doc: str = "") -> Any:
+    """A nested config section (a dataclass with all defaults) as a field."""
+    return field(default_factory=cls, metadata={"doc": doc})
 
 
-@dataclass
-class TriangulationConfig:
-    """3D keypoints from the cameras' 2D keypoints."""
-
-    method: Literal["algebraic", "volumetric"] = "algebraic"
-    limb_constraints: bool = True
-    min_confidence: float = 0.3       # 2D detections below it are ignored
-    filter_cutoff_hz: float = 6.0     # zero-lag Butterworth low-pass of the 3D trajectories (-3 dB point)
-    filter_order: int = 4             # order of the combined zero-lag filter
-    max_gap: int = 10                 # longest interior gap (frames) filled by interpolation
+def render_yaml(cls: type, header: str, width: int = 118, comment_column: int = 29) -> str:
+    """The defaults of the config class ``cls`` as commented YAML: one line per key, its note after it."""
+    lines = [f"# {line}" if line else "#" for line in header.splitlines()]
+    _render_fields(cls(), "", lines, width, comment_column)
+    return "\n".join(lines) + "\n"
 
 
-@dataclass
-class SyncConfig:
-    """Time alignment of the cameras (and of the mocap)."""
-
-    enabled: bool = True
-    max_offset_s: float = 1.0         # largest camera offset searched, seconds
-    reference_camera: str | None = None  # None: the first camera
-
-
-@dataclass
-class AugmentConfig:
-    """Marker augmentation (video keypoints -> anatomical markers)."""
-
-    enabled: bool = True
-    weights: str | None = None        # .pt file or opencap-v0.3:DIR; None: the shipped augmenter for the model
-
-
-@dataclass
-class KinematicsConfig:
-    """OpenSim model scaling and inverse kinematics."""
-
-    model: str = "builtin"            # "builtin" (mv3d's own model) or an .osim path
-    height_m: float | None = None     # None: the session's sessionMetadata.yaml
-    mass_kg: float | None = None      # None: the session's sessionMetadata.yaml
-    static_trial: str | None = None   # trial used for scaling; None: the stillest second of the trial
-    ik_accuracy: float = 1e-5
-
-
-@dataclass
-class VisualsConfig:
-    """Media written beside the report."""
-
-    overlay_videos: bool = True       # per camera: detected 2D keypoints and re-projected 3D points
-    overlay_scale: float = 0.5        # resize factor of the overlay videos
-    skeleton_video: bool = True       # front + side 3D skeleton animation (mp4)
-
-
-@dataclass
-class PipelineConfig:
-    """Defaults of a session run (``configs/default.yaml``); stages read their own section."""
-
-    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
-    keypoints: KeypointsConfig = field(default_factory=KeypointsConfig)
-    triangulation: TriangulationConfig = field(default_factory=TriangulationConfig)
-    sync: SyncConfig = field(default_factory=SyncConfig)
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    kinematics: KinematicsConfig = field(default_factory=KinematicsConfig)
-    visuals: VisualsConfig = field(default_factory=VisualsConfig)
+def _render_fields(obj: Any, indent: str, lines: list[str], width: int, column: int) -> None:
+    for f in dataclasses.fields(obj):
+        value, doc = getattr(obj, f.name), f.metadata.get("doc", "")
+        if dataclasses.is_dataclass(value):
+            lines.append(f"{indent}{f.name}:" + (f"  # {doc}" if doc else ""))
+            _render_fields(value, indent + "  ", lines, width, column)
+            continue
+        text = yaml.safe_dump(to_dict(value), default_flow_style=True, width=1000)
+        text = text.removesuffix("\n").removesuffix("...").strip()
+        head = f"{indent}{f.name}: {text}"
+        if not doc:
+            lines.append(head)
+            continue
+        pad = max(column, len(head) + 1)
+        words, current = doc.split(), ""
+        for word in words:
+            if current and pad + 2 + len(current) + 1 + len(word) > width:
+                lines.append(f"{head:<{pad}}# {current}")
+                head, current = "", word
+            else:
+                current = f"{current} {word}" if current else word
+        lines.append(f"{head:<{pad}}# {current}")

@@ -26,13 +26,15 @@ from pathlib import Path
 
 from mv3d.errors import InputError
 from mv3d.io.atomic import atomic_write
+from pipelines.session import discover_session
 
 log = logging.getLogger(__name__)
 
 #: The columns every summary row has, in this order; the runners' metric keys follow.
 BASE_COLUMNS = ("session", "trial", "status", "error", "seconds")
 
-Runner = Callable[..., dict]
+#: A session runner: ``runner(session_path, config=None, trial=None) -> dict`` of metrics.
+SessionRunner = Callable[..., dict]
 
 
 @dataclass(frozen=True)
@@ -67,8 +69,6 @@ def find_sessions(root_or_list: str | os.PathLike) -> list[Path]:
     (others are skipped and logged). Text file: one session path per line; blank lines and
     lines starting with '#' are ignored; relative paths are relative to the list file.
     """
-    from pipelines.session import discover_session
-
     src = Path(root_or_list)
     if src.is_file():
         sessions = []
@@ -106,8 +106,6 @@ def expand_trials(sessions: Sequence[str | os.PathLike], trial: str | None = Non
     or with ``all_trials`` one per dynamic trial of each session."""
     if not all_trials:
         return [Job(str(s), trial) for s in sessions]
-    from pipelines.session import discover_session
-
     jobs = []
     for s in sessions:
         names = [t.name for t in discover_session(s).trials.values() if not t.static]
@@ -119,13 +117,13 @@ def expand_trials(sessions: Sequence[str | os.PathLike], trial: str | None = Non
 # Running
 # ------------------------------------------------------------------------------------
 
-def _default_runner() -> Runner:
+def _default_runner() -> SessionRunner:
     from pipelines.run import run_session
 
     return run_session
 
 
-def run_job(runner: Runner | None, job: Job, config: str | None = None) -> dict:
+def run_job(runner: SessionRunner | None, job: Job, config: str | None = None) -> dict:
     """Run one job and return its summary row; never raises for a failing session.
 
     Executed in the worker (process pool or Dask), so it is a top-level function.
@@ -156,7 +154,7 @@ def _failed_row(job: Job, exc: BaseException) -> dict:
 
 
 def run_batch(sessions: Sequence[str | os.PathLike] | Sequence[Job], out_dir: str | os.PathLike,
-              runner: Runner | None = None, workers: int = 1, scheduler: str | None = None,
+              runner: SessionRunner | None = None, workers: int = 1, scheduler: str | None = None,
               config: str | os.PathLike | None = None, connect_timeout: float = 20.0) -> BatchResult:
     """Run every session (or Job) and write ``out_dir/summary.csv`` and ``out_dir/index.html``.
 
@@ -207,7 +205,7 @@ def _log_row(row: dict, progress) -> None:
         log.info("%s %s: %s in %.1f s", row["session"], row["trial"], row["status"], row["seconds"])
 
 
-def _run_pool(jobs: list[Job], runner: Runner | None, cfg: str | None, workers: int,
+def _run_pool(jobs: list[Job], runner: SessionRunner | None, cfg: str | None, workers: int,
               rows: list, progress) -> None:
     """Local process pool (spawned workers: no inherited threads or OpenMP state)."""
     import multiprocessing
@@ -225,7 +223,7 @@ def _run_pool(jobs: list[Job], runner: Runner | None, cfg: str | None, workers: 
             _log_row(rows[i], progress)
 
 
-def _run_dask(jobs: list[Job], runner: Runner | None, cfg: str | None, address: str, timeout: float,
+def _run_dask(jobs: list[Job], runner: SessionRunner | None, cfg: str | None, address: str, timeout: float,
               rows: list, progress) -> None:
     """Submit to an existing Dask cluster; the cluster stays the user's (only our client is closed)."""
     try:

@@ -6,14 +6,20 @@ figures to the report, and raises warnings for what a user must look at.
 from __future__ import annotations
 
 import tempfile
+from html import escape
 from pathlib import Path
 
 import numpy as np
 
+from mv3d.io import read_mot
+from mv3d.kinematics.compare import is_translation
+from mv3d.plotting import pyplot
 from mv3d.skeleton import MV3D23, add_derived
+from mv3d.video.frames import iter_frames
+from pipelines import figures, media
+from pipelines.context import Context
 from pipelines.report import (Report, figure_to_data_uri, file_to_data_uri, image_to_data_uri, read_csv_rows,
                               table_html)
-from pipelines.stages import Context
 
 LOW_SYNC_CONFIDENCE = 0.5
 HIGH_REPROJECTION_PX = 15.0
@@ -22,13 +28,11 @@ FEW_INLIERS = 0.5
 
 
 def cameras(ctx: Context, rep: Report) -> None:
-    from pipelines import visuals
-
     rig = ctx.rig
     rows = [[c.name, f"{c.size[0]}x{c.size[1]}", c.K[0, 0], c.K[1, 1], *np.round(c.center, 3)] for c in rig]
     body = table_html(["camera", "image", "fx (px)", "fy (px)", "centre x (m)", "y (m)", "z (m)"], rows, "{:.1f}")
     points = ctx.store.read("points3d") if ctx.has_output("points3d") else None
-    fig = visuals.camera_layout_figure(rig, points)
+    fig = figures.camera_layout_figure(rig, points)
     rep.add("Cameras and calibration", body + keypoint_source_html(ctx)
             + f'<img alt="camera layout" src="{figure_to_data_uri(fig)}">')
     if ctx.has_output("reprojection_errors"):
@@ -42,24 +46,18 @@ def cameras(ctx: Context, rep: Report) -> None:
 
 
 def keypoint_source_html(ctx: Context) -> str:
-    """One line saying where the 2D keypoints came from (imported detections or the 2D network)."""
-    from html import escape
-
+    """One line saying where the 2D keypoints came from (imported detections or a 2D model)."""
     if not ctx.has_output("keypoints2d"):
         return ""
-    cfg = ctx.section("keypoints")
+    cfg = ctx.config.keypoints2d
     if ctx.store.attrs("keypoints2d").get("source") == "network":
-        from pipelines.stages import DEMO_POSE2D_WEIGHTS
-
-        what = f"mv3d's 2D network, weights {Path(cfg.get('weights') or DEMO_POSE2D_WEIGHTS).name}"
+        what = f"the 2D model {cfg.model}"
     else:
-        what = f"imported {cfg.get('format', 'openpose')} detections"
+        what = f"imported {cfg.format} detections"
     return f"<p class='note'>2D keypoints: {escape(what)}.</p>"
 
 
 def sync(ctx: Context, rep: Report) -> None:
-    from pipelines import visuals
-
     if not ctx.has_output("sync_offsets"):
         return
     offsets = ctx.store.read("sync_offsets")
@@ -69,7 +67,7 @@ def sync(ctx: Context, rep: Report) -> None:
     rows = [[n, 1000 * o, o * fps, c] for n, o, c in zip(cams, offsets, conf)]
     rep.add("Camera synchronisation",
             table_html(["camera", "offset (ms)", "offset (frames)", "confidence"], rows, "{:.2f}"))
-    rep.add_figure("Sync offsets", visuals.sync_figure(dict(zip(cams, offsets)), dict(zip(cams, conf)), fps))
+    rep.add_figure("Sync offsets", figures.sync_figure(dict(zip(cams, offsets)), dict(zip(cams, conf)), fps))
     for n, c in zip(cams[1:], conf[1:]):
         if c < LOW_SYNC_CONFIDENCE:
             rep.warn(f"camera {n}: sync confidence {c:.2f} is low; the movement may not determine the offset")
@@ -77,9 +75,6 @@ def sync(ctx: Context, rep: Report) -> None:
 
 def overlays(ctx: Context, rep: Report) -> None:
     """Detected 2D keypoints and re-projected 3D points on a frame of each camera's video."""
-    from mv3d.video.frames import iter_frames
-    from pipelines import visuals
-
     if not (ctx.has_output("keypoints2d") and ctx.has_output("points3d")) or not ctx.trial.videos:
         return
     kp = ctx.store.read("keypoints2d")
@@ -101,7 +96,7 @@ def overlays(ctx: Context, rep: Report) -> None:
                 break
         else:
             continue
-        img = visuals.overlay_frame(image, kp[c, frame], reproj[c])
+        img = media.overlay_frame(image, kp[c, frame], reproj[c])
         scale = 480 / max(img.shape[:2])
         import cv2
 
@@ -114,8 +109,6 @@ def overlays(ctx: Context, rep: Report) -> None:
 
 
 def reprojection(ctx: Context, rep: Report) -> None:
-    from pipelines import visuals
-
     if not ctx.has_output("reprojection_errors"):
         return
     err = ctx.store.read("reprojection_errors")
@@ -130,23 +123,19 @@ def reprojection(ctx: Context, rep: Report) -> None:
             rep.warn(f"camera {name}: median reprojection error {np.median(e):.1f} px is high")
     rep.add("Reprojection error", table_html(["camera", "median (px)", "90th pct (px)", "views used (%)"], rows))
     rep.add_figure("Reprojection error per camera and joint",
-                   visuals.reprojection_error_figure(np.where(used, err, np.nan), cams, list(MV3D23)))
+                   figures.reprojection_error_figure(np.where(used, err, np.nan), cams, list(MV3D23)))
 
 
 def bones(ctx: Context, rep: Report) -> None:
-    from pipelines import visuals
-
     if not ctx.has_output("points3d"):
         return
     points = ctx.store.read("points3d")
     times = ctx.store.timestamps("points3d")
-    rep.add_figure("Bone-length stability", visuals.bone_length_figure(points, times),
+    rep.add_figure("Bone-length stability", figures.bone_length_figure(points, times),
                    "Each bone's length over the trial; constant lengths mean a consistent reconstruction.")
 
 
 def skeleton(ctx: Context, rep: Report) -> None:
-    from pipelines import visuals
-
     if not ctx.has_output("points3d"):
         return
     points = ctx.rig.to_opensim(add_derived(ctx.store.read("points3d")))
@@ -155,16 +144,13 @@ def skeleton(ctx: Context, rep: Report) -> None:
     stride = max(1, int(round(fps / 15)))
     with tempfile.TemporaryDirectory() as tmp:
         gif = Path(tmp) / "skeleton.gif"
-        visuals.skeleton_animation(points, gif, fps=fps, up_axis="y", stride=stride)
+        media.skeleton_animation(points, gif, fps=fps, up_axis="y", stride=stride)
         rep.add("3D skeleton", f'<img alt="3D skeleton animation" src="{file_to_data_uri(gif)}">'
                 "<p class='note'>Front and side views of the triangulated keypoints (OpenSim frame).</p>")
 
 
 def ik_errors(ctx: Context, rep: Report) -> None:
-    from mv3d.plotting import pyplot
-
     plt = pyplot()
-
     path = ctx.session.ik_errors_csv(ctx.trial.name)
     if not path.is_file():
         return
@@ -194,11 +180,7 @@ ANGLE_GROUPS = {
 
 
 def joint_angles(ctx: Context, rep: Report) -> None:
-    from mv3d.io import read_mot
-    from mv3d.plotting import pyplot
-
     plt = pyplot()
-
     path = ctx.session.kinematics_mot(ctx.trial.name)
     if not path.is_file():
         return
@@ -222,8 +204,6 @@ def comparison(ctx: Context, rep: Report) -> None:
         return
     rows = read_csv_rows(csv_path)
     cols = ["rmse", "mae", "bias", "rom_error", "pearson_r", "cmc"]
-    from mv3d.kinematics.compare import is_translation
-
     angle_rows = [[r["coordinate"]] + [float(r[k]) for k in cols] for r in rows if not is_translation(r["coordinate"])]
     trans_rows = [[r["coordinate"]] + [float(r[k]) for k in cols] for r in rows if is_translation(r["coordinate"])]
     fig_dir = ctx.session.work_dir() / f"{ctx.trial.name}_comparison" / "figures"

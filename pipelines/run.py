@@ -7,12 +7,15 @@ from pathlib import Path
 
 import numpy as np
 
-from mv3d.config import PipelineConfig, load_config, to_dict
 from mv3d.errors import InputError
-from pipelines.report import read_csv_rows
+from mv3d.pose2d.estimators import parse_model_spec
+from pipelines import report_sections as sections
+from pipelines.config import PipelineConfig, load_pipeline_config
+from pipelines.context import Context
+from pipelines.report import Report, read_csv_rows
 from pipelines.runner import Runner
-from pipelines.session import Session, discover_session
-from pipelines.stages import Context, build_stages, mocap_reference
+from pipelines.session import Session, Trial, discover_session
+from pipelines.stages import build_stages
 
 log = logging.getLogger(__name__)
 
@@ -21,13 +24,9 @@ LOWER_LIMB = [f"{c}_{s}" for s in "rl" for c in ("hip_flexion", "hip_adduction",
                                                   "ankle_angle")]
 
 
-def load_pipeline_config(config: str | Path | dict | None) -> dict:
-    """The validated pipeline config (defaults + the given file or mapping) as a nested dict."""
-    return to_dict(load_config(config if config is not None else {}, PipelineConfig))
-
-
-def check_session(session: Session, trial_name: str | None) -> Context:
-    """Fail fast, before any heavy work, on what would stop the run later."""
+def check_session(session: Session, trial_name: str | None, config: PipelineConfig) -> Trial:
+    """Fail fast, before any heavy work, on what would stop the run later; returns the trial."""
+    parse_model_spec(config.keypoints2d.model)
     trial = session.trial(trial_name)
     if session.calibration is None:
         raise InputError(f"session {session.root} has no calibration: add cameraIntrinsicsExtrinsics.pickle per "
@@ -45,7 +44,7 @@ def run_session(session_path: str | Path, config: str | Path | dict | None = Non
     """Run (or resume) the pipeline on one trial and write its report; returns key metrics."""
     session = discover_session(session_path)
     cfg = load_pipeline_config(config)
-    trial_obj = check_session(session, trial)
+    trial_obj = check_session(session, trial, cfg)
     ctx = Context(session, trial_obj, cfg)
     ctx.subject(estimate=False)  # height and mass are needed by augmentation and scaling: fail now
     runner = Runner(build_stages(), ctx, session.work_dir() / f"{trial_obj.name}.stages.json")
@@ -84,9 +83,6 @@ def trial_metrics(ctx: Context) -> dict:
 # ------------------------------------------------------------------------------------ report
 def build_report(ctx: Context) -> Path:
     """Write ``mv3d/report/<trial>.html`` from what the stages left behind."""
-    from pipelines import report_sections as sections
-    from pipelines.report import Report
-
     session, trial = ctx.session, ctx.trial
     try:
         height, mass = ctx.subject()
@@ -106,6 +102,6 @@ def build_report(ctx: Context) -> Path:
         except Exception as exc:  # a broken figure must not hide the rest of the report
             log.exception("report section %s failed", builder.__name__)
             rep.warn(f"report section '{builder.__name__}' could not be drawn: {type(exc).__name__}: {exc}")
-    if mocap_reference(ctx) is None:
+    if ctx.mocap_reference() is None:
         rep.add("Comparison with mocap", "<p class='note'>This trial has no mocap; nothing to compare.</p>")
     return rep.write(session.report_path(trial.name))

@@ -23,9 +23,13 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from mv3d.errors import InputError
+from mv3d.io.keypoints import read_keypoints
+from mv3d.skeleton import MV3D23
+from mv3d.video.frames import probe
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".MOV", ".MP4")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
@@ -47,6 +51,33 @@ class Trial:
     @property
     def cameras(self) -> list[str]:
         return sorted(set(self.videos) | set(self.detections))
+
+    def video_fps(self) -> float | None:
+        """The frame rate of the trial's first readable video (None: no video)."""
+        for video in self.videos.values():
+            if video.is_file():
+                return float(probe(video).fps)
+        return None
+
+    def read_detections(self, cameras: list[str], fmt: str, fps: float) -> np.ndarray:
+        """The imported 2D detections of ``cameras`` as (C, F, 23, 3), one row per true frame number.
+
+        Rows count from the first frame of any camera, so a dropped frame is a NaN row (confidence
+        0), never a shift of the frames after it.
+        """
+        missing = [c for c in cameras if c not in self.detections]
+        if missing:
+            raise InputError(f"trial {self.name}: camera(s) {', '.join(missing)} have a video but no detections")
+        per_cam = []
+        for cam in cameras:
+            kp = read_keypoints(self.detections[cam], format=fmt, fps=fps)
+            per_cam.append((kp.frames, kp.data[0]))
+        first = min(int(frames.min()) for frames, _ in per_cam)
+        data = np.full((len(per_cam), max(int(f.max()) - first + 1 for f, _ in per_cam), len(MV3D23), 3), np.nan)
+        data[..., 2] = 0.0
+        for c, (frames, k) in enumerate(per_cam):
+            data[c, frames - first] = k
+        return data
 
 
 @dataclass

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from mv3d.config import to_dict
+
 
 @dataclass(frozen=True)
 class Stage:
@@ -15,8 +17,8 @@ class Stage:
     name: unique stage name; run: ``run(ctx) -> None`` does the work and writes the
     outputs (arrays through ``ctx.store``, files under the session); inputs: names of
     outputs of earlier stages it reads; outputs: names it produces (array names or
-    ``file:<relative path>``); config_keys: the config sections (dotted) whose values it
-    depends on; version: bump when the stage's algorithm changes so caches invalidate.
+    ``file:<relative path>``); config_keys: the config sections or keys (dotted) whose values it
+    depends on (``keypoints2d``, ``keypoints2d.fps``); version: bump when the stage's algorithm changes so caches invalidate.
     """
 
     name: str
@@ -29,18 +31,19 @@ class Stage:
     external_inputs: Callable[[Any], list[Path]] = field(default=lambda ctx: [])
 
 
-def config_subset(config: dict, keys: tuple[str, ...]) -> dict:
-    """The values of the dotted keys of a nested config dict (missing keys map to None)."""
+def config_subset(config: Any, keys: tuple[str, ...]) -> dict:
+    """The values of the dotted keys of a config (typed sections or nested dicts; missing keys map to
+    None), as plain data."""
     out = {}
     for key in keys:
         node: Any = config
         for part in key.split("."):
-            node = node.get(part) if isinstance(node, dict) else None
-        out[key] = node
+            node = node.get(part) if isinstance(node, dict) else getattr(node, part, None)
+        out[key] = to_dict(node)
     return out
 
 
-def fingerprint(stage: Stage, config: dict, upstream: list[str], files: list[Path]) -> str:
+def fingerprint(stage: Stage, config: Any, upstream: list[str], files: list[Path]) -> str:
     """Hash of everything a stage's result depends on: code version, config, upstream results, input files."""
     file_ids = []
     for path in files:

@@ -8,8 +8,9 @@ import pytest
 
 from mv3d.augment.markers import LOWER_OUTPUTS, MV3D_TO_OPENCAP, OPENCAP_KEYPOINTS, UPPER_OUTPUTS
 from mv3d.augment.weights import load_augmenter
+from mv3d.resources import weights_file
 
-WEIGHTS = Path(__file__).resolve().parents[1] / "data" / "weights" / "augmenter_mv3d_body.pt"
+WEIGHTS = weights_file("augmenter_mv3d_body.pt")
 LAI_WEIGHTS = WEIGHTS.with_name("augmenter_laiuhlrich2022.pt")
 MARKERS = list(LOWER_OUTPUTS + UPPER_OUTPUTS)
 
@@ -33,9 +34,9 @@ def augmenter():
 
 
 def test_shipped_weights_match_the_pipeline(augmenter):
-    from pipelines.stages import AUGMENTER_FOR_MODEL
+    from mv3d.augment.weights import AUGMENTER_FOR_MODEL, shipped_augmenter
 
-    assert AUGMENTER_FOR_MODEL["mv3d_body"] == WEIGHTS.name
+    assert shipped_augmenter("mv3d_body") == WEIGHTS and AUGMENTER_FOR_MODEL["mv3d_body"] == WEIGHTS.name
     assert augmenter.marker_names == MARKERS
     config = augmenter.metadata["config"]
     assert config["synth"]["model"] == "builtin"

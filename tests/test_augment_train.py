@@ -8,7 +8,8 @@ from click.testing import CliRunner
 from mv3d.augment import Augmenter
 from mv3d.augment.markers import LOWER_OUTPUTS, MV3D_TO_OPENCAP, UPPER_OUTPUTS
 from mv3d.augment.synth import PairSet, SynthConfig, cached_pairs
-from mv3d.augment.train import TrainConfig, load_config, train
+from mv3d.augment.train import AugmenterTrainConfig, train, train_from_config
+from mv3d.config import load_config
 from mv3d.errors import ConfigError, InputError
 
 
@@ -61,7 +62,7 @@ def test_synthesized_pairs(pairs, synth_config):
 @pytest.fixture(scope="module")
 def trained(pairs, tmp_path_factory):
     p, _ = pairs
-    cfg = TrainConfig(out_dir=str(tmp_path_factory.mktemp("train")), hidden=32, layers=1, window=60,
+    cfg = AugmenterTrainConfig(out_dir=str(tmp_path_factory.mktemp("train")), hidden=32, layers=1, window=60,
                       batch_size=8, lr=3e-3, max_steps=60, eval_every=30, val_motions=["walking1"], seed=0)
     return train(p, cfg, progress=False)
 
@@ -151,17 +152,18 @@ def test_cli_bad_inputs(pairs, trained, tmp_path):
 def test_config_errors(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nlearning_rate: 0.1\nsynth: {model: m.osim}\n")
-    with pytest.raises(ConfigError, match=r"unknown keys \['learning_rate'\]"):
-        load_config(bad)
+    with pytest.raises(ConfigError, match=r"unknown key 'learning_rate'"):
+        load_config(bad, AugmenterTrainConfig)
     bad.write_text("name: x\n")
     with pytest.raises(ConfigError, match="'synth' section"):
-        load_config(bad)
+        train_from_config(load_config(bad, AugmenterTrainConfig))
 
 
 def test_shipped_config_loads():
     from pathlib import Path
 
-    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / "augmenter" / "laiuhlrich2022.yaml")
+    root = Path(__file__).resolve().parents[1]
+    cfg = load_config(root / "configs" / "augmenter" / "laiuhlrich2022.yaml", AugmenterTrainConfig).relative_to(root)
     assert cfg.val_motions == ["squats1"] and cfg.synth.n_subjects > 0
     assert cfg.synth.mocap_trials[0]["trc"].endswith("motion_capture_walk.trc")
     assert cfg.compare_weights.startswith("opencap-v0.3:") and cfg.compare_weights.endswith("augmenter")

@@ -26,7 +26,7 @@ def sessions(tmp_path_factory):
     for pickle in paths[-1].glob("Videos/Cam*/cameraIntrinsicsExtrinsics.pickle"):
         pickle.unlink()  # broken on purpose: no calibration
     config = root / "batch.yaml"  # no videos to read the frame rate from
-    config.write_text(yaml.safe_dump({"keypoints": {"fps": 60.0}, "visuals": {"skeleton_video": False}}))
+    config.write_text(yaml.safe_dump({"keypoints2d": {"fps": 60.0}, "visuals": {"skeleton_video": False}}))
     return paths, config
 
 

@@ -18,11 +18,13 @@ from calibration import load_rig
 from calibration.board import Checkerboard, detect_static_board
 from calibration.extrinsics import board_pose_candidates, calibrate_extrinsics
 from mv3d.errors import InputError
-from pipelines.run import check_session, load_pipeline_config
+from pipelines.config import load_pipeline_config
+from pipelines.context import Context
+from pipelines.run import check_session
 from pipelines.runner import Runner, StageError
 from pipelines.session import discover_session
-from pipelines.board_calibration import board_calibration_json
-from pipelines.stages import Context, build_stages
+from pipelines.stages.board import board_calibration_json
+from pipelines.stages import build_stages
 
 BOARD = Checkerboard(11, 8, 0.06)  # the simulator's default back-wall board (mv3d.simulate.rigs.Board)
 
@@ -44,7 +46,8 @@ def _save(rig, folder):
 
 def _run_calibration(root: Path, source: str = "board") -> tuple[Context, str]:
     session = discover_session(root)
-    ctx = Context(session, check_session(session, None), load_pipeline_config({"calibration": {"source": source}}))
+    config = load_pipeline_config({"calibration": {"source": source}})
+    ctx = Context(session, check_session(session, None, config), config)
     runner = Runner(build_stages(), ctx, session.work_dir() / "calibration_test.stages.json")
     status = {r.name: r.status for r in runner.run(only=["calibration"])}["calibration"]
     ctx.__dict__.pop("rig", None)

@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from click.testing import CliRunner
 
 from mv3d.errors import InputError
-from mv3d.pose2d import TopDownEstimator, build_model, estimate_video
-from mv3d.pose2d.topdown import IMAGE_MEAN, IMAGE_STD, read_video_batches, video_batches
+from mv3d.pose2d import TopDownEstimator, build_model
+from mv3d.pose2d.topdown import IMAGE_MEAN, IMAGE_STD
 from mv3d.skeleton import MV3D23
 
 
@@ -81,23 +81,21 @@ def test_track_and_full_modes_follow_a_moving_blob():
             idx = np.arange(i, i + 4)
             yield idx, idx / 30.0, frames[idx]
 
-    for mode in ("track", "full"):
-        kp, idx = estimate_video(est, batches(), mode=mode)
-        assert idx.tolist() == list(range(12))
-        err = np.linalg.norm(kp[..., :2] - centres[:, None], axis=-1)
-        assert err.max() < 0.5, (mode, err.max())  # the box follows the blob in both modes
+    for track in (True, False):
+        result = est.estimate_video(batches(), track=track)
+        assert result.frames.tolist() == list(range(12))
+        err = np.linalg.norm(result.keypoints[..., :2] - centres[:, None], axis=-1)
+        assert err.max() < 0.5, (track, err.max())  # the box follows the blob in both modes
 
 
 def test_empty_video_is_a_clear_error(tmp_path):
     est = TopDownEstimator(BlobFinder(), input_size=(48, 64), flip=False)
-    with pytest.raises(InputError, match="cam9.mp4: the video yielded no frames"):
-        estimate_video(est, iter(()), where=str(tmp_path / "cam9.mp4"))
+    with pytest.raises(InputError, match="frames: the video yielded no frames"):
+        est.estimate_video(iter(()))
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")
-    with pytest.raises(InputError, match="empty.mp4: cannot open the video"):
-        next(read_video_batches(empty))
-    with pytest.raises(InputError, match="empty.mp4"):  # the streaming reader the CLI uses
-        next(video_batches(empty))
+    with pytest.raises(InputError, match="empty.mp4"):
+        est.estimate_video(empty)
 
 
 def _write_video(path, frames, fps=25.0):
@@ -135,7 +133,7 @@ def test_cli_writes_keypoints_h5(tmp_path):
     assert np.isnan(data[1, 3:, :, :2]).all() and (data[1, 3:, :, 2] == 0).all()  # cam2 is 2 frames shorter
     # wrong architecture through the CLI: a clear one-line error naming keys
     res = CliRunner().invoke(cli, ["pose2d", "--videos", str(vids), "--weights", str(weights), "--out", str(out),
-                                   "--model", "pose_resnet50"])
+                                   "--arch", "pose_resnet50"])
     assert isinstance(res.exception, InputError) and "layer1.0.conv3.weight" in str(res.exception)
 
 

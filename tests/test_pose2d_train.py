@@ -10,7 +10,8 @@ import torch
 
 from mv3d.errors import ConfigError
 from mv3d.pose2d.data import Augmentation, CocoWholeBody, TopDownDataset
-from mv3d.pose2d.train import TrainConfig, load_config, train
+from mv3d.config import load_config
+from mv3d.pose2d.train import Pose2DTrainConfig, train
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 GT = DATA / "mmpose-samples" / "coco-wholebody" / "test_coco_wholebody.json"
@@ -21,22 +22,21 @@ ROOT = Path(__file__).resolve().parents[1]
 def _cfg(out_dir, **optim):
     o = dict(steps=10, batch_size=12, lr=1e-3, eval_every=10, checkpoint_every=10, log_every=1, device="cpu")
     o.update(optim)
-    return TrainConfig.from_dict(dict(out_dir=str(out_dir), input_size=[64, 96], sigma=2.0,
-                                      model=dict(name="pose_resnet18"), data=dict(train_annotations=str(GT)),
-                                      optim=o, augment=None))
+    return load_config(dict(out_dir=str(out_dir), input_size=[64, 96], sigma=2.0, model=dict(name="pose_resnet18"),
+                            data=dict(train_annotations=str(GT)), optim=o, augment=None), Pose2DTrainConfig)
 
 
 def test_config_errors_name_the_key(tmp_path):
-    with pytest.raises(ConfigError, match=r"unknown key\(s\) learning_rate"):
-        TrainConfig.from_dict({"optim": {"learning_rate": 0.1}})
+    with pytest.raises(ConfigError, match=r"unknown key 'optim.learning_rate'"):
+        load_config({"optim": {"learning_rate": 0.1}}, Pose2DTrainConfig)
     with pytest.raises(ConfigError, match=r"multiples of 32"):
-        TrainConfig.from_dict({"input_size": [48, 64]})
+        load_config({"input_size": [48, 64]}, Pose2DTrainConfig)
     bad = tmp_path / "bad.yaml"
     bad.write_text("model: {name: pose_resnet18, depth: 3}\n")
-    with pytest.raises(ConfigError, match=r"bad.yaml: model: unknown key\(s\) depth"):
-        load_config(bad)
+    with pytest.raises(ConfigError, match=r"bad.yaml: unknown key 'model.depth'"):
+        load_config(bad, Pose2DTrainConfig)
     for cfg in sorted((ROOT / "configs" / "pose2d").glob("*.yaml")):
-        load_config(cfg)  # the shipped configs are valid
+        load_config(cfg, Pose2DTrainConfig)  # the shipped configs are valid
 
 
 @needs_data

@@ -268,18 +268,18 @@ def test_trc_keypoints_as_motion(tmp_path):
 def test_config_file_defaults_and_errors(tmp_path):
     from pathlib import Path
 
+    from mv3d.config import load_config
     from mv3d.errors import ConfigError
-    from mv3d.simulate.session import config_from_dict
+    from mv3d.simulate.session import NoiseAndTiming
 
     shipped = Path(__file__).resolve().parents[1] / "configs" / "simulate.yaml"
-    data = yaml.safe_load(shipped.read_text())
-    assert config_from_dict(data) == SimulationConfig()  # the shipped file states the defaults
-    cfg = config_from_dict({"noise": {"sigma": 0.01, "swap_rate": 0}, "timing": {"fps": 30}})
+    assert load_config(shipped, NoiseAndTiming) == NoiseAndTiming()  # the shipped file states the defaults
+    cfg = load_config({"noise": {"sigma": 0.01, "swap_rate": 0}, "timing": {"fps": 30}}, NoiseAndTiming)
     assert cfg.noise.sigma == 0.01 and cfg.noise.swap_rate == 0.0 and cfg.timing.fps == 30.0
-    with pytest.raises(ConfigError, match="unknown noise setting 'sigmaa'.*sigma"):
-        config_from_dict({"noise": {"sigmaa": 0.01}})
-    with pytest.raises(ConfigError, match="timing.fps must be a float"):
-        config_from_dict({"timing": {"fps": "fast"}})
+    with pytest.raises(ConfigError, match="unknown key 'noise.sigmaa'; known keys here: sigma"):
+        load_config({"noise": {"sigmaa": 0.01}}, NoiseAndTiming)
+    with pytest.raises(ConfigError, match="timing.fps: expected a number"):
+        load_config({"timing": {"fps": "fast"}}, NoiseAndTiming)
 
     from click.testing import CliRunner
 
@@ -288,4 +288,4 @@ def test_config_file_defaults_and_errors(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("noise:\n  outliers: 0.1\n")
     result = CliRunner().invoke(cli, ["simulate", "--config", str(bad), "--out", str(tmp_path / "o"), "--no-video"])
-    assert result.exit_code != 0 and "bad.yaml: unknown noise setting 'outliers'" in str(result.exception)
+    assert result.exit_code != 0 and "bad.yaml: unknown key 'noise.outliers'" in str(result.exception)

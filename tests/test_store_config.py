@@ -7,10 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mv3d.config import PipelineConfig, config_hash, load_config, save_config, to_dict
+from mv3d.config import config_hash, load_config, save_config, to_dict
 from mv3d.errors import ConfigError, InputError
 from mv3d.io.store import SessionStore
 from mv3d.skeleton import MV3D23
+from pipelines.config import PipelineConfig, default_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,10 +61,23 @@ def test_store_failed_write_leaves_file_intact(tmp_path):
         store.read("zzz")
 
 
-def test_default_yaml_matches_dataclass_defaults():
+def test_default_yaml_is_generated_from_the_dataclasses():
+    text = (ROOT / "configs" / "default.yaml").read_text()
+    assert text == default_yaml(), "configs/default.yaml is stale: python -m pipelines.config > configs/default.yaml"
     cfg = load_config(ROOT / "configs" / "default.yaml", PipelineConfig)
     assert cfg == PipelineConfig()
     assert cfg.triangulation.filter_cutoff_hz == 6.0 and cfg.triangulation.max_gap == 10
+    assert "filter_cutoff_hz: 6.0" in text and "# zero-lag Butterworth" in text  # values with their notes
+
+
+def test_renamed_and_removed_keys_say_what_to_write_instead():
+    with pytest.raises(ConfigError, match=r"'keypoints' is no longer a config key: the section was renamed to "
+                                          r"'keypoints2d'.*keypoints2d.model: hrnet:PATH"):
+        load_config({"keypoints": {"source": "network"}}, PipelineConfig)
+    with pytest.raises(ConfigError, match=r"'triangulation.filter_order' is no longer a config key"):
+        load_config({"triangulation": {"filter_order": 4}}, PipelineConfig)
+    with pytest.raises(ConfigError, match=r"keypoints2d.model 'Not A Spec' is not a model spec"):
+        load_config({"keypoints2d": {"model": "Not A Spec"}}, PipelineConfig)
 
 
 def test_config_partial_override_and_int_for_float(tmp_path):

@@ -54,7 +54,7 @@ class SynthConfig:
     """What to synthesize. Heights in m, BMI in kg/m^2, rate in Hz, durations in s."""
 
     model: str
-    marker_files: list[str]
+    marker_files: list[str] = field(default_factory=list)
     motions: list[str] = field(default_factory=list)
     n_subjects: int = 8
     height_range: tuple[float, float] = (1.5, 2.0)

@@ -27,15 +27,16 @@ from mv3d.augment.lstm import BodyPartModel, MarkerLSTM, keypoint_features
 from mv3d.augment.markers import LOWER_INPUTS, LOWER_OUTPUTS, REFERENCE, UPPER_INPUTS, UPPER_OUTPUTS
 from mv3d.augment.synth import BUILTIN, PairSet, SynthConfig, cached_pairs
 from mv3d.errors import ConfigError
+from mv3d.resources import source_root
 
 log = logging.getLogger(__name__)
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PARTS = {"lower": (LOWER_INPUTS, LOWER_OUTPUTS), "upper": (UPPER_INPUTS, UPPER_OUTPUTS)}
 
 
 @dataclass
-class TrainConfig:
-    """Training settings; lengths in frames, noise in metres, time in minutes."""
+class AugmenterTrainConfig:
+    """A marker augmenter's training run (``mv3d train augmenter``, ``configs/augmenter/``; loaded with
+    ``mv3d.config.load_config``); lengths in frames, noise in metres, time in minutes."""
 
     name: str = "augmenter_laiuhlrich2022"
     synth: SynthConfig | None = None
@@ -66,6 +67,25 @@ class TrainConfig:
     #: for the model card.
     compare_weights: str | None = None
 
+    def relative_to(self, root: Path) -> AugmenterTrainConfig:
+        """The config with its relative file paths taken relative to ``root`` (the shipped configs
+        name files relative to the project root)."""
+        def at(path: str) -> str:
+            return str(path if Path(path).is_absolute() else root / path)
+
+        synth = self.synth
+        if synth is not None:
+            synth = dataclasses.replace(
+                synth, model=synth.model if synth.model == BUILTIN else at(synth.model),
+                marker_files=[at(p) for p in synth.marker_files], motions=[at(p) for p in synth.motions],
+                mocap_trials=[{k: (v if k == "name" else at(v)) for k, v in t.items()} for t in synth.mocap_trials])
+        compare = self.compare_weights
+        if compare:
+            prefix, sep, rest = compare.rpartition(":")
+            compare = f"{prefix}{sep}{at(rest)}"
+        return dataclasses.replace(self, synth=synth, cache=at(self.cache), out_dir=at(self.out_dir),
+                                   compare_weights=compare)
+
 
 @dataclass
 class TrainResult:
@@ -81,55 +101,11 @@ class TrainResult:
     history: list[dict[str, float]]
 
 
-def _resolve(path: str) -> str:
-    p = Path(path)
-    return str(p if p.is_absolute() else PROJECT_ROOT / p)
-
-
-def load_config(path: str | os.PathLike) -> TrainConfig:
-    """TrainConfig from YAML (keys as the dataclass fields; ``synth`` as SynthConfig fields).
-
-    Relative paths are relative to the project root. Unknown keys raise ConfigError.
-    """
-    import yaml
-
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"training config {path} not found")
-    raw = yaml.safe_load(path.read_text()) or {}
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = sorted(set(raw) - fields)
-    if unknown:
-        raise ConfigError(f"{path}: unknown keys {unknown}; known keys: {sorted(fields)}")
-    synth_raw = raw.pop("synth", None)
-    if synth_raw is None:
-        raise ConfigError(f"{path}: a 'synth' section (model, marker_files, motions...) is required")
-    sfields = {f.name for f in dataclasses.fields(SynthConfig)}
-    unknown = sorted(set(synth_raw) - sfields)
-    if unknown:
-        raise ConfigError(f"{path}: unknown keys in synth: {unknown}; known keys: {sorted(sfields)}")
-    if synth_raw.get("model") != BUILTIN:
-        synth_raw["model"] = _resolve(synth_raw["model"])
-    synth_raw["marker_files"] = [_resolve(p) for p in synth_raw.get("marker_files", [])]
-    synth_raw["motions"] = [_resolve(p) for p in synth_raw.get("motions", [])]
-    synth_raw["mocap_trials"] = [{k: (v if k == "name" else _resolve(v)) for k, v in t.items()}
-                                 for t in synth_raw.get("mocap_trials", [])]
-    for key in ("height_range", "bmi_range"):
-        if key in synth_raw:
-            synth_raw[key] = tuple(synth_raw[key])
-    config = TrainConfig(**raw, synth=SynthConfig(**synth_raw))
-    config.cache, config.out_dir = _resolve(config.cache), _resolve(config.out_dir)
-    if config.compare_weights:
-        prefix, sep, rest = config.compare_weights.rpartition(":")
-        config.compare_weights = f"{prefix}{sep}{_resolve(rest)}"
-    return config
-
-
 # ------------------------------------------------------------------------------ data
 class WindowSampler:
     """Random augmented training windows from the training clips of a PairSet."""
 
-    def __init__(self, pairs: PairSet, clips: list[int], config: TrainConfig, rng: np.random.Generator) -> None:
+    def __init__(self, pairs: PairSet, clips: list[int], config: AugmenterTrainConfig, rng: np.random.Generator) -> None:
         self.pairs, self.config, self.rng = pairs, config, rng
         slices = pairs.clip_slices()
         self.slices = [slices[c] for c in clips if slices[c].stop - slices[c].start >= config.window]
@@ -239,7 +215,7 @@ def evaluate(augmenter: Augmenter, pairs: PairSet, clips: list[int]) -> tuple[fl
     return overall, {k: rmse(v) for k, v in sq_part.items()}, {k: rmse(v) for k, v in sq_motion.items()}
 
 
-def train(pairs: PairSet, config: TrainConfig, progress: bool | None = None) -> TrainResult:
+def train(pairs: PairSet, config: AugmenterTrainConfig, progress: bool | None = None) -> TrainResult:
     """Train both parts; write weights, checkpoint, curve and model card to ``config.out_dir``.
 
     Uses ``config.threads`` torch threads while training (restored afterwards).
@@ -252,7 +228,7 @@ def train(pairs: PairSet, config: TrainConfig, progress: bool | None = None) -> 
         torch.set_num_threads(previous)
 
 
-def _train(pairs: PairSet, config: TrainConfig, progress: bool | None) -> TrainResult:
+def _train(pairs: PairSet, config: AugmenterTrainConfig, progress: bool | None) -> TrainResult:
     from tqdm import tqdm
 
     torch.manual_seed(config.seed)
@@ -343,14 +319,20 @@ def _train(pairs: PairSet, config: TrainConfig, progress: bool | None) -> TrainR
     return TrainResult(augmenter, weights_path, card_path, curve_path, val, by_part, by_motion, history)
 
 
-def train_from_config(config: TrainConfig, out_dir: str | None = None, progress: bool | None = None) -> TrainResult:
+def train_from_config(config: AugmenterTrainConfig, out_dir: str | None = None, progress: bool | None = None) -> TrainResult:
     """Synthesize (or read the cached) pairs, then train."""
     if out_dir is not None:
         config = dataclasses.replace(config, out_dir=str(out_dir))
     if config.synth is None:
-        raise ConfigError("the training config needs a 'synth' section")
+        raise ConfigError("the training config needs a 'synth' section (model, marker_files, motions...)")
     pairs = cached_pairs(config.synth, config.cache, progress=progress)
     return train(pairs, config, progress=progress)
+
+
+def _shorten(text: str) -> str:
+    """Paths in a model card's text relative to the project checkout (they are written from one)."""
+    root = source_root()
+    return text if root is None else text.replace(str(root) + os.sep, "")
 
 
 def _jsonable(obj: Any) -> Any:
@@ -379,7 +361,7 @@ def _plot(history: list[dict[str, float]], path: Path) -> Path:
     return path
 
 
-def _write_card(path: Path, config: TrainConfig, pairs: PairSet, train_clips: list[int], val_clips: list[int],
+def _write_card(path: Path, config: AugmenterTrainConfig, pairs: PairSet, train_clips: list[int], val_clips: list[int],
                 val: float, by_part: dict[str, float], by_motion: dict[str, float], train_rmse: float,
                 steps: int, minutes: float, n_params: int,
                 compared: tuple[str, float, dict[str, float], dict[str, float]] | None) -> Path:
@@ -436,7 +418,7 @@ def _write_card(path: Path, config: TrainConfig, pairs: PairSet, train_clips: li
         f"upper {by_part.get('upper', float('nan')):.1f} mm)",
         "- by motion: " + ", ".join(f"{k} {v:.1f} mm" for k, v in by_motion.items()),
         f"- training clips (first quarter, clean; includes the random full-range motions): {train_rmse:.1f} mm",
-        *([f"- for comparison, {compared[0].replace(str(PROJECT_ROOT) + os.sep, '')} on the same validation clips: "
+        *([f"- for comparison, {_shorten(compared[0])} on the same validation clips: "
            f"{compared[1]:.1f} mm (lower {compared[2].get('lower', float('nan')):.1f} mm, upper "
            f"{compared[2].get('upper', float('nan')):.1f} mm)"] if compared else []),
         "",
@@ -446,8 +428,7 @@ def _write_card(path: Path, config: TrainConfig, pairs: PairSet, train_clips: li
         "",
         "## Config",
         "```",
-        *[f"{k}: {v}".replace(str(PROJECT_ROOT) + os.sep, "")
-          for k, v in _jsonable(dataclasses.asdict(config)).items()],
+        *[_shorten(f"{k}: {v}") for k, v in _jsonable(dataclasses.asdict(config)).items()],
         "```",
     ]
     with atomic_write(path, "w") as fh:

@@ -6,10 +6,24 @@ from pathlib import Path
 from typing import Any
 
 from mv3d.augment.augmenter import Augmenter
+from mv3d.augment.opencap import load_opencap_augmenter
 from mv3d.errors import InputError
+from mv3d.resources import weights_file
 
 #: mv3d's shipped augmenter (trained on synthesized LaiUhlrich2022 pairs), when present.
-DEFAULT_WEIGHTS = Path(__file__).resolve().parents[2] / "data" / "weights" / "augmenter_laiuhlrich2022.pt"
+DEFAULT_WEIGHTS = weights_file("augmenter_laiuhlrich2022.pt")
+
+#: The shipped augmenter trained for each model's anatomical markers (predicted markers must sit
+#: where the model's markers are: an augmenter trained for another model's placements biases IK).
+AUGMENTER_FOR_MODEL = {"mv3d_body": "augmenter_mv3d_body.pt", "LaiUhlrich2022": "augmenter_laiuhlrich2022.pt"}
+
+
+def shipped_augmenter(model_name: str) -> Path | None:
+    """The shipped weights trained for an OpenSim model (by name: ``mv3d_body``, ``LaiUhlrich2022...``), if any."""
+    for key, file in AUGMENTER_FOR_MODEL.items():
+        if model_name.startswith(key):
+            return weights_file(file)
+    return None
 
 
 def load_augmenter(spec: str | os.PathLike | None = None, **kwargs: Any) -> Augmenter:
@@ -20,8 +34,6 @@ def load_augmenter(spec: str | os.PathLike | None = None, **kwargs: Any) -> Augm
     mv3d's default weights (``data/weights/augmenter_laiuhlrich2022.pt``).
     Extra keyword arguments (max_gap, long_gaps) go to the Augmenter.
     """
-    from mv3d.augment.opencap import load_opencap_augmenter
-
     if spec is None:
         if not DEFAULT_WEIGHTS.is_file():
             raise InputError(f"no default augmenter weights ({DEFAULT_WEIGHTS} is absent); pass weights "

@@ -167,7 +167,7 @@ def load_weights(model: nn.Module, weights: str | os.PathLike | dict, foot_init:
                 f"{k} {tuple(state[k].shape)} vs model {tuple(target[k].shape)}" for k in wrong_shape[:4]))
         hint = f"; these weights look like {guess}" if guess and guess != arch else ""
         raise InputError(f"{source}: weights do not fit model {arch} ({layout} layout): " + "; ".join(parts)
-                         + f"{hint}. Choose the matching --model or weights file.")
+                         + f"{hint}. Choose the matching --arch or weights file.")
     new_state = {}
     for k, dst in target.items():
         if k not in state or (backbone_only and k.startswith(head_prefixes)):
@@ -199,7 +199,7 @@ def load_model(weights: str | os.PathLike, arch: str | None = None, num_joints: 
     if arch is None:
         arch = guess_architecture(extract_state_dict(raw)[0])
         if arch is None:
-            raise InputError(f"{weights}: cannot tell the network architecture from the keys; pass --model")
+            raise InputError(f"{weights}: cannot tell the network architecture from the keys; pass --arch")
     model = build_model(arch, num_joints=num_joints)
     report = load_weights(model, raw)
     report.source = str(weights)

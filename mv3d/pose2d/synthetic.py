@@ -6,7 +6,7 @@ the passer-by where the session has one, sensor noise) and keeps, per frame, a c
 subject with its noise-free MV3D23 keypoints. :class:`SyntheticCrops` holds them (arrays, saved
 as one compressed npz) and is a sample source for :func:`mv3d.pose2d.train.train`: item i is a
 :class:`PersonSample` whose image is the stored crop. :func:`rendered_pck` measures a
-:class:`TopDownEstimator` on full rendered frames of a session, through ``estimate_video``.
+:class:`TopDownEstimator` on full rendered frames of a session, through its ``estimate_video``.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ import torch
 from mv3d.errors import InputError
 from mv3d.pose2d.data import PersonSample
 from mv3d.pose2d.evaluate import pck
-from mv3d.pose2d.topdown import TopDownEstimator, box_to_center_size, crop_to_image_affine, estimate_video
+from mv3d.pose2d.topdown import TopDownEstimator, box_to_center_size, crop_to_image_affine
 from mv3d.skeleton import MV3D25
 
 log = logging.getLogger(__name__)
@@ -205,7 +205,7 @@ def rendered_pck(estimator: TopDownEstimator, spec: SessionSpec, frames_per_came
     """PCK@alpha (of the truth box's longer side) of ``estimator`` on full rendered frames of ``spec``.
 
     mode "boxes": person boxes from the truth keypoints; "track"/"full": the estimator finds the person.
-    Runs ``estimate_video`` per camera. Returns {"pck", "frames", "joints", "median_px"} over all cameras.
+    Runs ``estimator.estimate_video`` per camera. Returns {"pck", "frames", "joints", "median_px"} over all cameras.
     """
     preds, gts = [], []
     for cam, frames, kp in rendered_frames(spec, frames_per_camera):
@@ -213,9 +213,8 @@ def rendered_pck(estimator: TopDownEstimator, spec: SessionSpec, frames_per_came
         batches = ((np.arange(s, min(s + batch_size, len(frames))), np.zeros(0), frames[s:s + batch_size])
                    for s in range(0, len(frames), batch_size))
         with torch.inference_mode():
-            pred, _ = estimate_video(estimator, batches, boxes=boxes if mode == "boxes" else None, mode=mode,
-                                     where=f"{spec.motion}/{spec.rig}/{cam}")
-        preds.append(pred)
+            pred = estimator.estimate_video(batches, boxes=boxes if mode == "boxes" else None, track=mode == "track")
+        preds.append(pred.keypoints)
         gts.append(kp)
     pred, gt = np.concatenate(preds), np.concatenate(gts)
     norm = truth_boxes(gt)[:, 2:].max(1)

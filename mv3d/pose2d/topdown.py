@@ -9,8 +9,7 @@ confidence.
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +19,7 @@ from torch import Tensor, nn
 
 from mv3d.errors import InputError
 from mv3d.pose2d.heatmaps import decode_heatmaps, heatmap_to_input
+from mv3d.pose2d.interface import PersonKeypoints, Video, VideoKeypoints, frame_batches
 from mv3d.skeleton import FLIP_INDEX
 
 log = logging.getLogger(__name__)
@@ -151,10 +151,11 @@ def keypoints_to_boxes(keypoints: np.ndarray, min_conf: float = 0.3, min_joints:
 
 @dataclass
 class TopDownEstimator:
-    """A heatmap network with its crop geometry and decoding.
+    """A heatmap network with its crop geometry and decoding; an :class:`mv3d.pose2d.interface.Estimator`.
 
     model: (N, 3, h_in, w_in) -> (N, J, h_in/4, w_in/4); input_size (w_in, h_in); flip: average with the
-    horizontally flipped crop (left/right channels swapped with ``FLIP_INDEX``); decode "dark" | "argmax".
+    horizontally flipped crop (left/right channels swapped with ``FLIP_INDEX``); decode "dark" | "argmax";
+    max_batch: crops per network pass; batch_size: frames per batch of a video.
     """
 
     model: nn.Module
@@ -164,10 +165,60 @@ class TopDownEstimator:
     padding: float = 1.25
     device: str = "cpu"
     max_batch: int = 32
+    batch_size: int = 8
 
     def __post_init__(self) -> None:
         # channels-last lets oneDNN/cuDNN skip layout conversions (measured +15-30 % for HRNet-W32 on CPU)
         self.model = self.model.to(self.device, memory_format=torch.channels_last).eval()
+        self.name = f"mv3d.pose2d:{getattr(self.model, 'arch', type(self.model).__name__)}"
+
+    def estimate_video(self, video: Video, boxes: np.ndarray | None = None, track: bool = True,
+                       progress: bool = False) -> VideoKeypoints:
+        """Keypoints (F, J, 3) of the person in a video, at its true frame indices (F,).
+
+        video: a file or frame batches (``mv3d.video.frames.FrameBatch``); boxes: (n, 4) x, y, w, h per
+        frame index (NaN rows, and frames >= n: nobody); without boxes the person is tracked from the
+        previous frame's keypoints (``track``) or searched anew in every frame.
+        """
+        batches, where = frame_batches(video, self.batch_size, progress)
+        mode = "boxes" if boxes is not None else "track" if track else "full"
+        results, indices = [], []
+        previous = None
+        for idx, _times, frames in batches:
+            idx = np.asarray(idx)
+            fb = None
+            if boxes is not None:
+                fb = np.full((len(idx), 4), np.nan)
+                inside = idx < len(boxes)
+                fb[inside] = np.asarray(boxes, dtype=float)[idx[inside]]
+            try:
+                kp = self.estimate_frames(frames, fb, mode=mode, previous=previous)
+            except InputError as exc:
+                raise InputError(f"{where}, frames {int(idx[0])}-{int(idx[-1])}: {exc}") from exc
+            results.append(kp)
+            indices.append(idx)
+            previous = kp[-1]
+        if not results:
+            raise InputError(f"{where}: the video yielded no frames; check that it is a readable, non-empty video")
+        return VideoKeypoints(np.concatenate(results), np.concatenate(indices))
+
+    def estimate_images(self, images: Sequence[np.ndarray],
+                        boxes: Sequence[np.ndarray | None] | None = None) -> list[list[PersonKeypoints]]:
+        """Per image (H, W, 3) uint8 BGR: one person per box of ``boxes[i]`` ((n, 4) x, y, w, h), or without
+        boxes the one person the whole-frame search finds (none when it finds too few joints)."""
+        out = []
+        for i, image in enumerate(images):
+            frame = np.asarray(image)[None]
+            given = None if boxes is None or boxes[i] is None else np.asarray(boxes[i], dtype=float).reshape(-1, 4)
+            if given is None:
+                kp = self.estimate_frames(frame, mode="full")
+                found = keypoints_to_boxes(kp)
+                out.append([PersonKeypoints(kp[0], found[0])] if np.isfinite(found[0]).all() else [])
+                continue
+            check_boxes(given, (frame.shape[2], frame.shape[1]), where=f"image {i}: ")
+            kp = self.estimate(frames_to_tensor(frame), given, np.zeros(len(given), dtype=int))
+            out.append([PersonKeypoints(k, b) for k, b in zip(kp, given)])
+        return out
 
     @torch.no_grad()
     def heatmaps(self, crops: Tensor) -> Tensor:
@@ -294,85 +345,3 @@ def _grow(box: np.ndarray, factor: float) -> np.ndarray:
     """Scale a box (4,) x, y, w, h about its centre."""
     cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
     return np.array([cx - factor * box[2] / 2, cy - factor * box[3] / 2, factor * box[2], factor * box[3]])
-
-
-def estimate_video(estimator: TopDownEstimator, batches: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]],
-                   boxes: np.ndarray | None = None, mode: str = "track", where: str = "video",
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Keypoints (F, J, 3) and frame indices (F,) of one camera from an iterator of frame batches.
-
-    batches: (indices (B,), times (B,), frames (B, H, W, 3) uint8 BGR) as ``mv3d.video.frames`` yields;
-    boxes: (n, 4) per frame index when mode is "boxes" (NaN rows, and frames >= n: no person).
-    Nothing is written to disk.
-    """
-    results, indices = [], []
-    previous = None
-    for idx, _times, frames in batches:
-        idx = np.asarray(idx)
-        fb = None
-        if boxes is not None:
-            fb = np.full((len(idx), 4), np.nan)
-            inside = idx < len(boxes)
-            fb[inside] = np.asarray(boxes, dtype=float)[idx[inside]]
-        try:
-            kp = estimator.estimate_frames(frames, fb, mode=mode, previous=previous)
-        except InputError as exc:
-            raise InputError(f"{where}, frames {int(idx[0])}-{int(idx[-1])}: {exc}") from exc
-        results.append(kp)
-        indices.append(idx)
-        previous = kp[-1]
-    if not results:
-        raise InputError(f"{where}: the video yielded no frames; check that it is a readable, non-empty video")
-    return np.concatenate(results), np.concatenate(indices)
-
-
-def video_info(path: str | os.PathLike) -> tuple[int, float]:
-    """(frame count as the container states it, fps) of a video; InputError when it cannot be opened."""
-    import cv2
-
-    cap = cv2.VideoCapture(str(path))
-    try:
-        if not cap.isOpened():
-            raise InputError(f"{path}: cannot open the video (missing file or unsupported codec)")
-        return int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0), float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
-    finally:
-        cap.release()
-
-
-def video_batches(path: str | os.PathLike, batch_size: int = 8) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Frame batches of a video: ``mv3d.video.frames.iter_batches`` (true indices from timestamps, duplicates
-    skipped) when that module is present, else :func:`read_video_batches` (OpenCV, frame order)."""
-    try:
-        from mv3d.video.frames import iter_batches
-    except ImportError:
-        return read_video_batches(path, batch_size)
-    return iter_batches(path, batch_size=batch_size)
-
-
-def read_video_batches(path: str | os.PathLike, batch_size: int = 8) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Stream (indices (B,), times (B,) s, frames (B, H, W, 3) uint8 BGR) from a video with OpenCV.
-
-    Used when ``mv3d.video.frames`` is not available. Raises InputError for unreadable files.
-    """
-    import cv2
-
-    cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened():
-        raise InputError(f"{path}: cannot open the video (missing file or unsupported codec)")
-    fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
-    try:
-        i = 0
-        while True:
-            frames = []
-            while len(frames) < batch_size:
-                ok, frame = cap.read()
-                if not ok:
-                    break
-                frames.append(frame)
-            if not frames:
-                return
-            idx = np.arange(i, i + len(frames))
-            i += len(frames)
-            yield idx, idx / fps if fps > 0 else np.full(len(idx), np.nan), np.stack(frames)
-    finally:
-        cap.release()

@@ -13,15 +13,16 @@ from __future__ import annotations
 import csv
 import logging
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 import yaml
 from torch.utils.data import DataLoader
 
+from mv3d.config import to_dict
 from mv3d.errors import ConfigError
 from mv3d.io.atomic import atomic_path, atomic_write
 from mv3d.pose2d.checkpoints import load_weights
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class ModelConfig:
+class Pose2DModelConfig:
     """Network name (``build_model``), joint count, optional initial weights (any checkpoint layout)."""
 
     name: str = "pose_resnet50"
@@ -46,12 +47,12 @@ class ModelConfig:
 
 
 @dataclass
-class DataConfig:
+class Pose2DDataConfig:
     """COCO-WholeBody annotation files and image folders (paths relative to the working directory), or
     ``source: synthetic``: rendered simulator crops (:func:`mv3d.pose2d.synthetic.demo_sources`) cached in
     the npz ``cache``."""
 
-    source: str = "coco_wholebody"
+    source: Literal["coco_wholebody", "synthetic"] = "coco_wholebody"
     cache: str | None = None
     train_annotations: str | None = None
     train_images: str | None = None
@@ -60,7 +61,7 @@ class DataConfig:
 
 
 @dataclass
-class OptimConfig:
+class Pose2DOptimConfig:
     """Steps, batch, Adam learning rate and its step schedule (multiplied by ``lr_factor`` at ``lr_steps``)."""
 
     steps: int = 1000
@@ -78,70 +79,29 @@ class OptimConfig:
     log_every: int = 10
     threads: int = 0
 
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1 or self.lr <= 0:
+            raise ValueError("optim.steps, optim.batch_size and optim.lr must be positive")
+
 
 @dataclass
-class TrainConfig:
-    """Everything a run needs; ``out_dir`` receives last.pt, best.pt, log.csv, curve.png, config.yaml."""
+class Pose2DTrainConfig:
+    """A 2D network's training run (``mv3d train pose2d``, ``configs/pose2d/``; loaded with
+    ``mv3d.config.load_config``); ``out_dir`` receives last.pt, best.pt, log.csv, curve.png, config.yaml."""
 
     out_dir: str = "runs/pose2d"
     input_size: tuple[int, int] = (192, 256)
     sigma: float = 2.0
     flip_test: bool = False
-    model: ModelConfig = field(default_factory=ModelConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
+    model: Pose2DModelConfig = field(default_factory=Pose2DModelConfig)
+    data: Pose2DDataConfig = field(default_factory=Pose2DDataConfig)
+    optim: Pose2DOptimConfig = field(default_factory=Pose2DOptimConfig)
     augment: Augmentation | None = field(default_factory=Augmentation)
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any], where: str = "config") -> TrainConfig:
-        """Build from nested dicts, rejecting unknown keys and wrong types (ConfigError)."""
-        d = dict(d or {})
-        kw: dict[str, Any] = {}
-        sub = {"model": ModelConfig, "data": DataConfig, "optim": OptimConfig, "augment": Augmentation}
-        _check_keys(d, {f.name for f in fields(cls)}, where)
-        for key, value in d.items():
-            if key in sub:
-                if key == "augment" and value in (None, False):
-                    kw[key] = None
-                    continue
-                if not isinstance(value, dict):
-                    raise ConfigError(f"{where}: '{key}' must be a mapping, got {value!r}")
-                _check_keys(value, {f.name for f in fields(sub[key])}, f"{where}: {key}")
-                kw[key] = sub[key](**value)
-            else:
-                kw[key] = value
-        cfg = cls(**kw)
-        size = cfg.input_size
-        if (not isinstance(size, (list, tuple)) or len(size) != 2 or not all(isinstance(s, int) for s in size)
-                or any(s % 32 or s < 32 for s in size)):
-            raise ConfigError(f"{where}: input_size must be [width, height], multiples of 32 (the networks' "
-                              f"total stride), got {size!r}")
-        cfg.input_size = (int(size[0]), int(size[1]))
-        if cfg.optim.steps < 1 or cfg.optim.batch_size < 1 or cfg.optim.lr <= 0:
-            raise ConfigError(f"{where}: optim.steps, optim.batch_size and optim.lr must be positive")
-        return cfg
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain nested dict (for YAML and checkpoints)."""
-        d = asdict(self)
-        d["input_size"] = list(self.input_size)
-        return d
-
-
-def _check_keys(d: dict, allowed: set[str], where: str) -> None:
-    unknown = sorted(set(d) - allowed)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
-
-
-def load_config(path: str | Path) -> TrainConfig:
-    """Read a YAML training config (see configs/pose2d/)."""
-    path = Path(path)
-    try:
-        d = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read the training config ({exc})") from exc
-    return TrainConfig.from_dict(d, where=str(path))
+    def __post_init__(self) -> None:
+        if any(s % 32 or s < 32 for s in self.input_size):
+            raise ValueError(f"input_size must be [width, height], multiples of 32 (the networks' total stride), "
+                             f"got {list(self.input_size)}")
 
 
 def heatmap_loss(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -169,7 +129,7 @@ def predict_dataset(model: torch.nn.Module, dataset: TopDownDataset, device: str
     return np.concatenate(out)
 
 
-def evaluate_pck(model: torch.nn.Module, source: SampleSource, cfg: TrainConfig, device: str,
+def evaluate_pck(model: torch.nn.Module, source: SampleSource, cfg: Pose2DTrainConfig, device: str,
                  alpha: float = 0.05) -> float:
     """PCK@alpha (of the box's longer side) over the labelled joints of ``source``."""
     ds = TopDownDataset(source, cfg.input_size, cfg.sigma, augment=None)
@@ -216,7 +176,7 @@ def _write_log(out_dir: Path, rows: list[dict[str, float]]) -> None:
     plt.close(fig)
 
 
-def train(cfg: TrainConfig, source: SampleSource | None = None, val_source: SampleSource | None = None,
+def train(cfg: Pose2DTrainConfig, source: SampleSource | None = None, val_source: SampleSource | None = None,
           resume: bool = True) -> dict[str, Any]:
     """Train a network; returns {"step", "loss", "val_pck", "best_val_pck", "out_dir"}.
 
@@ -233,8 +193,6 @@ def train(cfg: TrainConfig, source: SampleSource | None = None, val_source: Samp
 
         source, synthetic_val = demo_sources(cfg.data.cache)
         val_source = synthetic_val if val_source is None else val_source
-    elif cfg.data.source not in ("coco_wholebody", "synthetic"):
-        raise ConfigError(f"data.source must be 'coco_wholebody' or 'synthetic', got {cfg.data.source!r}")
     if source is None:
         if not cfg.data.train_annotations:
             raise ConfigError("no training data: set data.train_annotations (COCO-WholeBody json) in the config")
@@ -245,7 +203,7 @@ def train(cfg: TrainConfig, source: SampleSource | None = None, val_source: Samp
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_write(out_dir / "config.yaml") as fh:
-        yaml.safe_dump(cfg.to_dict(), fh, sort_keys=False)
+        yaml.safe_dump(to_dict(cfg), fh, sort_keys=False)
 
     model = build_model(cfg.model.name, cfg.model.num_joints).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=o.lr, weight_decay=o.weight_decay, foreach=True)
@@ -279,7 +237,7 @@ def train(cfg: TrainConfig, source: SampleSource | None = None, val_source: Samp
 
     def _save(path: Path, val_pck: float | None, full: bool = True) -> None:
         """last.pt: everything needed to resume; best.pt (full=False): weights, config and metrics."""
-        state = {"model": model.state_dict(), "step": step, "config": cfg.to_dict(), "val_pck": val_pck}
+        state = {"model": model.state_dict(), "step": step, "config": to_dict(cfg), "val_pck": val_pck}
         if full:
             state.update(optimizer=opt.state_dict(), scheduler=sched.state_dict(), scaler=scaler.state_dict(),
                          log=rows, best_val_pck=best)

@@ -53,7 +53,7 @@ _AMBIENT, _DIFFUSE = 0.4, 0.85
 
 
 @dataclass(frozen=True)
-class Segment:
+class Capsule:
     """A capsule from keypoint ``a`` to keypoint ``b`` (MV3D25 names, or 'head'/'l_toes'/'r_toes'
     for derived points) with radius ``radius`` (m, for a 1.75 m tall person) and a palette colour."""
 
@@ -64,26 +64,26 @@ class Segment:
     colour: str
 
 
-SEGMENTS: tuple[Segment, ...] = (
-    Segment("trunk", "mid_hip", "neck", 0.135, "torso"),
-    Segment("pelvis", "l_hip", "r_hip", 0.085, "torso"),
-    Segment("chest", "l_shoulder", "r_shoulder", 0.07, "torso"),
-    Segment("neck", "neck", "head", 0.045, "skin"),
-    Segment("head", "head", "head", 0.10, "skin"),
-    Segment("hair", "hair", "hair", 0.085, "hair"),
-    Segment("nose", "nose", "nose", 0.022, "skin"),
-    Segment("l_eyeball", "l_eye", "l_eye", 0.013, "eye"),
-    Segment("r_eyeball", "r_eye", "r_eye", 0.013, "eye"),
+SEGMENTS: tuple[Capsule, ...] = (
+    Capsule("trunk", "mid_hip", "neck", 0.135, "torso"),
+    Capsule("pelvis", "l_hip", "r_hip", 0.085, "torso"),
+    Capsule("chest", "l_shoulder", "r_shoulder", 0.07, "torso"),
+    Capsule("neck", "neck", "head", 0.045, "skin"),
+    Capsule("head", "head", "head", 0.10, "skin"),
+    Capsule("hair", "hair", "hair", 0.085, "hair"),
+    Capsule("nose", "nose", "nose", 0.022, "skin"),
+    Capsule("l_eyeball", "l_eye", "l_eye", 0.013, "eye"),
+    Capsule("r_eyeball", "r_eye", "r_eye", 0.013, "eye"),
 ) + tuple(
     seg
     for s, side in (("l", "_l"), ("r", "_r"))
     for seg in (
-        Segment(f"{s}_upper_arm", f"{s}_shoulder", f"{s}_elbow", 0.048, "shirt" + side),
-        Segment(f"{s}_forearm", f"{s}_elbow", f"{s}_wrist", 0.037, "skin"),
-        Segment(f"{s}_hand", f"{s}_wrist", f"{s}_wrist", 0.045, "skin"),
-        Segment(f"{s}_thigh", f"{s}_hip", f"{s}_knee", 0.075, "pants" + side),
-        Segment(f"{s}_shank", f"{s}_knee", f"{s}_ankle", 0.052, "pants" + side),
-        Segment(f"{s}_foot", f"{s}_heel", f"{s}_toes", 0.038, "shoe"),
+        Capsule(f"{s}_upper_arm", f"{s}_shoulder", f"{s}_elbow", 0.048, "shirt" + side),
+        Capsule(f"{s}_forearm", f"{s}_elbow", f"{s}_wrist", 0.037, "skin"),
+        Capsule(f"{s}_hand", f"{s}_wrist", f"{s}_wrist", 0.045, "skin"),
+        Capsule(f"{s}_thigh", f"{s}_hip", f"{s}_knee", 0.075, "pants" + side),
+        Capsule(f"{s}_shank", f"{s}_knee", f"{s}_ankle", 0.052, "pants" + side),
+        Capsule(f"{s}_foot", f"{s}_heel", f"{s}_toes", 0.038, "shoe"),
     )
 )
 

@@ -343,37 +343,10 @@ def check_rig(rig: CameraRig) -> None:
             raise InputError(f"camera {cam.name} has image size {cam.size}; give a calibration with image sizes")
 
 
-def config_from_dict(data: dict, base: SimulationConfig | None = None) -> SimulationConfig:
-    """A SimulationConfig from a dict such as ``configs/simulate.yaml`` (sections ``noise`` and
-    ``timing``, other keys top-level fields); keys not given keep ``base``'s values.
+@dataclass
+class NoiseAndTiming:
+    """The settings of a simulation config file (``configs/simulate.yaml``, ``mv3d simulate --config``,
+    loaded with ``mv3d.config.load_config``): the 2D detector's error model and the clocks."""
 
-    Raises ConfigError naming an unknown key or a value of the wrong type.
-    """
-    from dataclasses import fields, replace
-
-    from mv3d.errors import ConfigError
-
-    base = base or SimulationConfig()
-    sections = {"noise": DetectionNoise, "timing": TimingConfig}
-    top: dict[str, Any] = {}
-    known = {f.name: f for f in fields(SimulationConfig)}
-    for key, value in (data or {}).items():
-        if key not in known:
-            raise ConfigError(f"unknown simulation setting {key!r}; known: {', '.join(known)}")
-        if key in sections:
-            if not isinstance(value, dict):
-                raise ConfigError(f"simulation setting {key!r} must be a mapping of {sections[key].__name__} fields")
-            sub = {f.name: f for f in fields(sections[key])}
-            for k, v in value.items():
-                if k not in sub:
-                    raise ConfigError(f"unknown {key} setting {k!r}; known: {', '.join(sub)}")
-                expected = type(getattr(getattr(base, key), k))
-                if expected is float and isinstance(v, int) and not isinstance(v, bool):
-                    v = float(v)
-                if not isinstance(v, expected):
-                    raise ConfigError(f"{key}.{k} must be a {expected.__name__}, got {v!r}")
-                value = {**value, k: v}
-            top[key] = replace(getattr(base, key), **value)
-        else:
-            top[key] = value
-    return replace(base, **top)
+    noise: DetectionNoise = field(default_factory=DetectionNoise)
+    timing: TimingConfig = field(default_factory=TimingConfig)

@@ -1,10 +1,13 @@
 """``mv3d augment``: video keypoints (TRC) -> keypoints + anatomical markers (TRC); ``mv3d train augmenter``."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
+from mv3d.config import load_config
+from mv3d.resources import source_root
 from pipelines.cli_groups import subgroup
-
 
 
 def register(cli: click.Group) -> None:
@@ -55,9 +58,9 @@ def register(cli: click.Group) -> None:
                   help="Output folder (default: the config's out_dir).")
     def train_augmenter(config_path: str, out_dir: str | None) -> None:
         """Synthesize training pairs (cached) and train a lower+upper body marker augmenter."""
-        from mv3d.augment.train import load_config, train_from_config
+        from mv3d.augment.train import AugmenterTrainConfig, train_from_config
 
-        config = load_config(config_path)
+        config = load_config(config_path, AugmenterTrainConfig).relative_to(source_root() or Path.cwd())
         result = train_from_config(config, out_dir=out_dir)
         click.echo(f"weights: {result.weights_path}\nmodel card: {result.card_path}\n"
                    f"validation RMSE: {result.val_rmse_mm:.1f} mm")

@@ -1,14 +1,19 @@
 """``mv3d pose2d`` (videos -> 2D keypoints), ``mv3d train pose2d`` and ``mv3d eval pose2d``."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
+import numpy as np
 
+from mv3d.config import load_config
+from mv3d.errors import InputError
+from mv3d.io import read_keypoints
+from mv3d.io.atomic import atomic_write
 from pipelines.cli_groups import subgroup
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm")
-
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -21,8 +26,6 @@ def _size(text: str) -> tuple[int, int]:
 
 def find_videos(folder: Path) -> dict[str, Path]:
     """Camera name -> video: the videos of ``folder`` (named by stem) or one per subfolder (named by folder)."""
-    from mv3d.errors import InputError
-
     if not folder.is_dir():
         raise InputError(f"{folder}: video folder not found")
     direct = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
@@ -38,12 +41,8 @@ def find_videos(folder: Path) -> dict[str, Path]:
     return found
 
 
-def detection_boxes(path: Path, fmt: str, cameras: list[str]):
+def detection_boxes(path: Path, fmt: str, cameras: list[str]) -> dict[str, np.ndarray]:
     """Camera -> person boxes (n, 4) x, y, w, h by frame number, from imported 2D keypoints (NaN: none)."""
-    import numpy as np
-
-    from mv3d.errors import InputError
-    from mv3d.io import read_keypoints
     from mv3d.pose2d.topdown import keypoints_to_boxes
 
     kp = read_keypoints(path, format=fmt, fps=30.0)
@@ -60,113 +59,93 @@ def detection_boxes(path: Path, fmt: str, cameras: list[str]):
     return out
 
 
+@click.command("pose2d")
+@click.option("--videos", "videos_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder with one video per camera (or one subfolder per camera).")
+@click.option("--weights", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Network weights (model spec hrnet:WEIGHTS): an mv3d training checkpoint, Simple "
+                   "Baselines/HRNet or mmpose file.")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Output HDF5 file (dataset keypoints2d (C, F, 23, 3)).")
+@click.option("--arch", default=None, help="Architecture (pose_resnet50, hrnet_w32, ...); default: from the checkpoint.")
+@click.option("--input-size", default=None, help="Network input WIDTHxHEIGHT (default: checkpoint or 192x256).")
+@click.option("--mode", type=click.Choice(["track", "full"]), default="track", show_default=True,
+              help="Person box without --detections: tracked from the previous frames' keypoints, or a "
+                   "full-frame pass each frame.")
+@click.option("--detections", type=click.Path(exists=True, path_type=Path), default=None,
+              help="Imported 2D detections giving the person box of each frame (one camera per video, "
+                   "matched by name): an OpenPose/mmpose folder or an mv3d keypoints .h5.")
+@click.option("--detections-format", type=click.Choice(["openpose", "mmpose", "h5"]), default="openpose",
+              show_default=True, help="Format of --detections.")
+@click.option("--flip/--no-flip", default=None,
+              help="Flip test (average with mirrored crop); default: the checkpoint config's flip_test, else on.")
+@click.option("--batch-size", default=8, show_default=True, help="Frames per network batch.")
+@click.option("--device", default="cpu", show_default=True, help="torch device (cpu, cuda).")
+def pose2d_cmd(videos_dir: Path, weights: Path, out_path: Path, arch: str | None, input_size: str | None,
+               mode: str, detections: Path | None, detections_format: str, flip: bool | None, batch_size: int,
+               device: str) -> None:
+    """Estimate MV3D23 2D keypoints in every camera's video (single person, top-down)."""
+    from mv3d.io import write_keypoints_h5
+    from mv3d.pose2d import EstimatorOptions, estimate_keypoints2d, resolve_model
+
+    options = EstimatorOptions(device=device, batch_size=batch_size, flip=flip, arch=arch,
+                               input_size=_size(input_size) if input_size else None)
+    estimator = resolve_model(f"hrnet:{weights}", options)
+    videos = find_videos(videos_dir)
+    boxes = detection_boxes(detections, detections_format, list(videos)) if detections else None
+    kp = estimate_keypoints2d(estimator, videos, boxes=boxes, track=mode == "track")
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    write_keypoints_h5(out_path, kp)
+    click.echo(f"wrote {out_path}: {len(kp.cameras)} cameras x {len(kp.frames)} frames x 23 joints "
+               f"(mean confidence {np.nanmean(kp.data[..., 2]):.2f})")
+
+
+@click.command("pose2d")
+@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="YAML training config (see configs/pose2d/).")
+@click.option("--out-dir", default=None, type=click.Path(file_okay=False), help="Override the config's out_dir.")
+@click.option("--steps", type=int, default=None, help="Override optim.steps.")
+@click.option("--device", default=None, help="Override optim.device (cpu, cuda, auto).")
+@click.option("--resume/--no-resume", default=True, show_default=True,
+              help="Continue from out_dir/last.pt when it exists.")
+def train_pose2d(config_path: Path, out_dir: str | None, steps: int | None, device: str | None,
+                 resume: bool) -> None:
+    """Train a 23-joint heatmap network (Adam, step LR, mixed precision on GPU)."""
+    from mv3d.pose2d.train import Pose2DTrainConfig, train
+
+    cfg = load_config(config_path, Pose2DTrainConfig)
+    if out_dir:
+        cfg.out_dir = out_dir
+    if steps:
+        cfg.optim.steps = steps
+    if device:
+        cfg.optim.device = device
+    result = train(cfg, resume=resume)
+    click.echo(f"step {result['step']}: loss {result['loss']:.3e}, val PCK@0.05 {result['val_pck']:.4f} "
+               f"(best {result['best_val_pck']:.4f}); checkpoints in {result['out_dir']}")
+
+
+@click.command("pose2d")
+@click.option("--gt", "gt_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="COCO-WholeBody annotation JSON.")
+@click.option("--pred", "pred_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="COCO results JSON: image_id, category_id, keypoints (23x3, MV3D23 order), score.")
+@click.option("--out", "out_path", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the metrics as JSON here.")
+def eval_pose2d(gt_path: Path, pred_path: Path, out_path: Path | None) -> None:
+    """OKS AP/AR (body, foot, body+foot) and PCK of 2D keypoint results."""
+    from mv3d.pose2d.evaluate import evaluate_files
+
+    metrics = evaluate_files(gt_path, pred_path)
+    for k, v in metrics.items():
+        click.echo(f"{k:>16s}: {v:.4f}")
+    if out_path:
+        with atomic_write(out_path) as fh:
+            json.dump(metrics, fh, indent=2)
+
+
 def register(cli: click.Group) -> None:
     """Add the 2D pose commands."""
-
-    @cli.command("pose2d")
-    @click.option("--videos", "videos_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-                  help="Folder with one video per camera (or one subfolder per camera).")
-    @click.option("--weights", required=True, type=click.Path(dir_okay=False, path_type=Path),
-                  help="Network weights: an mv3d training checkpoint, Simple Baselines/HRNet or mmpose file.")
-    @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
-                  help="Output HDF5 file (dataset keypoints2d (C, F, 23, 3)).")
-    @click.option("--model", "arch", default=None,
-                  help="Architecture (pose_resnet50, hrnet_w32, ...); default: from the checkpoint.")
-    @click.option("--input-size", default=None, help="Network input WIDTHxHEIGHT (default: checkpoint or 192x256).")
-    @click.option("--mode", type=click.Choice(["track", "full"]), default="track", show_default=True,
-                  help="Person box without --detections: tracked from the previous frames' keypoints, or a "
-                       "full-frame pass each frame.")
-    @click.option("--detections", type=click.Path(exists=True, path_type=Path), default=None,
-                  help="Imported 2D detections giving the person box of each frame (one camera per video, "
-                       "matched by name): an OpenPose/mmpose folder or an mv3d keypoints .h5.")
-    @click.option("--detections-format", type=click.Choice(["openpose", "mmpose", "h5"]), default="openpose",
-                  show_default=True, help="Format of --detections.")
-    @click.option("--flip/--no-flip", default=None,
-                  help="Flip test (average with mirrored crop); default: the checkpoint config's flip_test, else on.")
-    @click.option("--batch-size", default=8, show_default=True, help="Frames per network batch.")
-    @click.option("--device", default="cpu", show_default=True, help="torch device (cpu, cuda).")
-    def pose2d_cmd(videos_dir: Path, weights: Path, out_path: Path, arch: str | None, input_size: str | None,
-                   mode: str, detections: Path | None, detections_format: str, flip: bool | None, batch_size: int,
-                   device: str) -> None:
-        """Estimate MV3D23 2D keypoints in every camera's video (single person, top-down)."""
-        import numpy as np
-        from tqdm import tqdm
-
-        from mv3d.io import Keypoints2D, write_keypoints_h5
-        from mv3d.pose2d.checkpoints import load_model
-        from mv3d.pose2d.topdown import TopDownEstimator, estimate_video, video_batches, video_info
-
-        model, config, _ = load_model(weights, arch)
-        size = _size(input_size) if input_size else tuple(config.get("input_size", (192, 256)))
-        flip = bool(config.get("flip_test", True)) if flip is None else flip
-        est = TopDownEstimator(model, input_size=size, flip=flip, device=device)
-        cams = find_videos(videos_dir)
-        boxes = detection_boxes(detections, detections_format, list(cams)) if detections else {}
-        per_cam, fps = [], None
-        for name, path in cams.items():
-            n_frames, cam_fps = video_info(path)
-            fps = fps or cam_fps
-            batches = tqdm(video_batches(path, batch_size), desc=name, unit="batch",
-                           total=-(-n_frames // batch_size) if n_frames else None, disable=None)
-            kp, idx = estimate_video(est, batches, boxes=boxes.get(name), mode="boxes" if boxes else mode,
-                                     where=str(path))
-            per_cam.append((kp, idx))
-        n = max(int(idx.max()) + 1 for _, idx in per_cam)
-        data = np.full((len(cams), n, per_cam[0][0].shape[1], 3), np.nan)
-        data[..., 2] = 0.0
-        for c, (kp, idx) in enumerate(per_cam):
-            data[c, idx] = kp
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        write_keypoints_h5(out_path, Keypoints2D(data=data, cameras=list(cams), frames=np.arange(n),
-                                                 fps=float(fps or 30.0), source=f"mv3d.pose2d:{model.arch}"))
-        click.echo(f"wrote {out_path}: {len(cams)} cameras x {n} frames x 23 joints "
-                   f"(mean confidence {np.nanmean(data[..., 2]):.2f})")
-
-    train = subgroup(cli, "train", "Train networks (2D pose, marker augmenter).")
-
-    @train.command("pose2d")
-    @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
-                  help="YAML training config (see configs/pose2d/).")
-    @click.option("--out-dir", default=None, type=click.Path(file_okay=False), help="Override the config's out_dir.")
-    @click.option("--steps", type=int, default=None, help="Override optim.steps.")
-    @click.option("--device", default=None, help="Override optim.device (cpu, cuda, auto).")
-    @click.option("--resume/--no-resume", default=True, show_default=True,
-                  help="Continue from out_dir/last.pt when it exists.")
-    def train_pose2d(config_path: Path, out_dir: str | None, steps: int | None, device: str | None,
-                     resume: bool) -> None:
-        """Train a 23-joint heatmap network (Adam, step LR, mixed precision on GPU)."""
-        from mv3d.pose2d.train import load_config, train as run_training
-
-        cfg = load_config(config_path)
-        if out_dir:
-            cfg.out_dir = out_dir
-        if steps:
-            cfg.optim.steps = steps
-        if device:
-            cfg.optim.device = device
-        result = run_training(cfg, resume=resume)
-        click.echo(f"step {result['step']}: loss {result['loss']:.3e}, val PCK@0.05 {result['val_pck']:.4f} "
-                   f"(best {result['best_val_pck']:.4f}); checkpoints in {result['out_dir']}")
-
-    evaluate = subgroup(cli, "eval", "Evaluate results against ground truth.")
-
-    @evaluate.command("pose2d")
-    @click.option("--gt", "gt_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
-                  help="COCO-WholeBody annotation JSON.")
-    @click.option("--pred", "pred_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
-                  help="COCO results JSON: image_id, category_id, keypoints (23x3, MV3D23 order), score.")
-    @click.option("--out", "out_path", default=None, type=click.Path(dir_okay=False, path_type=Path),
-                  help="Write the metrics as JSON here.")
-    def eval_pose2d(gt_path: Path, pred_path: Path, out_path: Path | None) -> None:
-        """OKS AP/AR (body, foot, body+foot) and PCK of 2D keypoint results."""
-        import json
-
-        from mv3d.io.atomic import atomic_write
-        from mv3d.pose2d.evaluate import evaluate_files
-
-        metrics = evaluate_files(gt_path, pred_path)
-        for k, v in metrics.items():
-            click.echo(f"{k:>16s}: {v:.4f}")
-        if out_path:
-            with atomic_write(out_path) as fh:
-                json.dump(metrics, fh, indent=2)
+    cli.add_command(pose2d_cmd)
+    subgroup(cli, "train", "Train networks (2D pose, marker augmenter).").add_command(train_pose2d)
+    subgroup(cli, "eval", "Evaluate results against ground truth.").add_command(eval_pose2d)

@@ -64,12 +64,14 @@ def register(cli: click.Group) -> None:
     @click.option("--config", type=click.Path(exists=True, dir_okay=False), default=None)
     def report_cmd(session: Path, trial: str | None, config: str | None) -> None:
         """Rebuild the HTML report of a processed trial from its outputs."""
-        from pipelines.run import build_report, check_session, load_pipeline_config
+        from pipelines.config import load_pipeline_config
+        from pipelines.context import Context
+        from pipelines.run import build_report, check_session
         from pipelines.session import discover_session
-        from pipelines.stages import Context
 
         s = discover_session(session)
-        ctx = Context(s, check_session(s, trial), load_pipeline_config(config))
+        cfg = load_pipeline_config(config)
+        ctx = Context(s, check_session(s, trial, cfg), cfg)
         click.echo(f"Report: {build_report(ctx)}")
 
     @cli.command("demo")
@@ -103,6 +105,6 @@ def register(cli: click.Group) -> None:
         source = "detections" if detections else "network"
         click.echo(f"2D keypoints: {'the simulated detections' if detections else 'the 2D network on the videos'}",
                    err=True)
-        metrics = run_session(session, config={"keypoints": {"source": source}}, progress=_progress)
+        metrics = run_session(session, config={"keypoints2d": {"source": source}}, progress=_progress)
         click.echo(f"Demo finished in {time.perf_counter() - t0:.1f} s")
         _summary(metrics)

@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
+from mv3d.config import load_config
+from mv3d.errors import InputError
+
 
 def _rig_or_name(value: str):
     """(None, name) for a built-in rig, or (CameraRig, None) read from a calibration file/folder."""
-    from mv3d.errors import InputError
     from mv3d.simulate.rigs import RIG_NAMES
 
     if value in RIG_NAMES:
@@ -50,27 +53,14 @@ def register(cli: click.Group) -> None:
                      resolution: int | None, height: float, mass: float, trial: str | None, motion_blur: int,
                      config_file: Path | None, out: Path, no_video: bool) -> None:
         """Simulate a session from a motion and write it in OpenCap layout, with truth/ beside it."""
-        import yaml
-
-        from mv3d.errors import ConfigError
-        from mv3d.simulate.session import SimulationConfig, config_from_dict, simulate, write_session
+        from mv3d.simulate.session import NoiseAndTiming, SimulationConfig, simulate, write_session
 
         cam_rig, rig_name = _rig_or_name(rig)
         config = SimulationConfig(motion=motion, seconds=seconds or None, rig=rig_name or "file", resolution=resolution,
                                   seed=seed, height=height, mass=mass, trial=trial, motion_blur=motion_blur)
         if config_file is not None:
-            try:
-                data = yaml.safe_load(config_file.read_text())
-            except yaml.YAMLError as exc:
-                raise ConfigError(f"{config_file} is not valid YAML: {exc}") from exc
-            extra = sorted(set(data or {}) - {"noise", "timing"})
-            if extra:
-                raise ConfigError(f"{config_file}: only 'noise' and 'timing' sections belong in a simulation config "
-                                  f"file (found {', '.join(map(str, extra))}); give the rest as command options")
-            try:
-                config = config_from_dict(data or {}, config)
-            except ConfigError as exc:
-                raise ConfigError(f"{config_file}: {exc}") from exc
+            extra = load_config(config_file, NoiseAndTiming)
+            config = replace(config, noise=extra.noise, timing=extra.timing)
         t0 = time.perf_counter()
         sim = simulate(config, rig=cam_rig, model=model, marker_files=markers)
         t1 = time.perf_counter()

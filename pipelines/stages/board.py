@@ -1,4 +1,4 @@
-"""Cameras' poses computed in the pipeline from an OpenCap session's board images.
+"""The calibration stage's board path: cameras' poses from an OpenCap session's board images.
 
 ``calibration.source: board`` (or ``auto`` for a session whose pickles hold intrinsics only):
 the board of ``sessionMetadata.yaml``'s ``checkerBoard`` entry is found in each camera's
@@ -14,11 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
-from mv3d.camera import match_camera_names
+from calibration import load_rig
+from calibration.board import Checkerboard, detect_static_board
+from calibration.extrinsics import (board_pose_candidates, calibrate_extrinsics, pose_options,
+                                    still_correspondences)
+from mv3d.camera import CameraRig, match_camera_names
 from mv3d.errors import InputError
 from mv3d.io.atomic import atomic_write
+from pipelines.context import Context
 from pipelines.session import Session
-from pipelines.stages import Context, video_fps, read_detections
 
 log = logging.getLogger(__name__)
 
@@ -27,15 +31,13 @@ log = logging.getLogger(__name__)
 BOARD_PLACEMENTS = {"backwall": "backwall", "backwall_largecb": "backwall", "ground": "ground"}
 #: Keypoints below this confidence are not used to resolve ambiguous board poses.
 CORRESPONDENCE_MIN_CONFIDENCE = 0.5
-#: Frame rate assumed for detections without video or keypoints.fps (OpenCap records at 60 fps);
+#: Frame rate assumed for detections without video or keypoints2d.fps (OpenCap records at 60 fps);
 #: it only sets the width of the stillness window in frames.
 UNSYNCED_DEFAULT_FPS = 60.0
 
 
-def session_board(session: Session):
+def session_board(session: Session) -> tuple[Checkerboard, str]:
     """The board of sessionMetadata.yaml's ``checkerBoard`` entry: (Checkerboard, placement)."""
-    from calibration.board import Checkerboard
-
     example = ("checkerBoard: {black2BlackCornersWidth_n: 11, black2BlackCornersHeight_n: 8, "
                "squareSideLength_mm: 60, placement: backWall}")
     meta = session.root / "sessionMetadata.yaml"
@@ -61,22 +63,17 @@ def session_board(session: Session):
 def _session_intrinsics(session: Session) -> list:
     """The cameras' intrinsics (Camera list, calibration order): each camera's own file when the
     session has one per camera (OpenCap pickles, intrinsics-only or not), else the calibration."""
-    from calibration import load_rig
-
     if session.camera_calibrations:
         return [load_rig(path)[0] for path in session.camera_calibrations.values()]
     return list(load_rig(session.calibration))
 
 
-def board_calibration(ctx: Context):
+def board_calibration(ctx: Context) -> CameraRig:
     """Cameras' poses from the board in each camera's image (world = board frame, :mod:`calibration.extrinsics`).
 
     A back-wall board's pose can be ambiguous for a camera (IPPE's two solutions fit alike): then the
     trial's own 2D detections choose the combination of poses most consistent across the cameras.
     """
-    from calibration.board import detect_static_board
-    from calibration.extrinsics import board_pose_candidates, calibrate_extrinsics, pose_options
-
     session = ctx.session
     board, placement = session_board(session)
     cameras = _session_intrinsics(session)
@@ -105,9 +102,7 @@ def board_calibration(ctx: Context):
 def _unsynced_correspondences(ctx: Context, names: list[str]):
     """The subject's 2D keypoints in still frames of the trial: (points (C, M, 2), frames (n,)), or
     (None, None) when the trial has no detections for every camera (videos only)."""
-    from calibration.extrinsics import still_correspondences
-
-    trial, cfg = ctx.trial, ctx.section("keypoints")
+    trial, cfg = ctx.trial, ctx.config.keypoints2d
     dets = [c for c in trial.cameras if c in trial.detections]
     try:  # the calibration camera of each camera with detections, as the keypoints stage matches them
         calibration_name = dict(zip(match_camera_names(dets, names, in_order=True), dets))
@@ -115,19 +110,17 @@ def _unsynced_correspondences(ctx: Context, names: list[str]):
         return None, None
     if set(calibration_name) != set(names):
         return None, None
-    folders = [trial.detections[calibration_name[n]] for n in names]
-    fps = cfg.get("fps") or video_fps(trial) or UNSYNCED_DEFAULT_FPS
-    data = read_detections(folders, cfg.get("format", "openpose"), fps)
+    fps = cfg.fps or trial.video_fps() or UNSYNCED_DEFAULT_FPS
+    data = trial.read_detections([calibration_name[n] for n in names], cfg.format, fps)
     # The cameras are synchronised only later (sync needs this calibration), so row f of each camera
     # is a different instant, up to the cameras' start offsets apart. Where the subject stands still
     # for longer than those offsets, the rows show the same pose whatever the offsets are: the
     # correspondences come from a subsample of the stillest frames (subsampled: neighbouring still
     # frames repeat the same points, and the combinations of poses are each triangulated once).
-    cal = ctx.section("calibration")
-    points, frames, motion = still_correspondences(
-        data, n_frames=int(cal.get("keypoint_frames", 30)), window=int(round(float(cal.get("still_window_s", 0.5))
-                                                                             * fps)),
-        min_confidence=CORRESPONDENCE_MIN_CONFIDENCE)
+    cal = ctx.config.calibration
+    points, frames, motion = still_correspondences(data, n_frames=cal.keypoint_frames,
+                                                   window=int(round(cal.still_window_s * fps)),
+                                                   min_confidence=CORRESPONDENCE_MIN_CONFIDENCE)
     log.info("trial %s: %d still frames for the calibration's correspondences (motion <= %.4f person heights "
              "per frame)", trial.name, len(frames), float(motion.max()))
     return points, frames
