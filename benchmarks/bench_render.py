@@ -19,7 +19,8 @@ from pathlib import Path
 def bench_resolution(resolution: int, frames: int) -> dict[str, float]:
     import numpy as np
 
-    from mv3d.simulate.render import Renderer, room_background, write_video
+    from mv3d.simulate.render import Renderer
+    from mv3d.simulate.scene import room_background, write_video
     from mv3d.simulate.session import SimulationConfig, simulate
 
     sim = simulate(SimulationConfig(motion="squat", seconds=max(frames / 60 + 0.3, 1.0), rig="opencap2",

@@ -22,10 +22,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import least_squares
+from scipy.sparse.linalg import LinearOperator
 
 from mv3d.camera import Camera, CameraRig
 from mv3d.errors import InputError
 from mv3d.geometry import distort, distortion_jacobian, sym3_inverse, sym3_matvec
+from mv3d.skeleton import MV3D23
 from mv3d.triangulate.algebraic import triangulate_dlt
 from mv3d.triangulate.limbs import estimate_height
 
@@ -220,8 +222,6 @@ class _Reduced:
         return self._state(x)[0].ravel()
 
     def jacobian(self, x: np.ndarray, *_):
-        from scipy.sparse.linalg import LinearOperator
-
         r, A, Xc, xy, xyd, f = self._state(x)
         R, t, K, _ = self.cameras(x)
         _, Jl = _so3(self._params(x)[:, :3])
@@ -375,8 +375,6 @@ def calibrate_from_keypoints(rig: CameraRig, keypoints: np.ndarray, height: floa
     makes the reconstructed subject's height (``mv3d.triangulate.limbs.estimate_height``) equal ``height``; with
     height None the initial rig's scale is kept (mean distance of the cameras to the gauge camera).
     """
-    from mv3d.skeleton import MV3D23
-
     names = list(joint_names or MV3D23)
     kp = np.asarray(keypoints, dtype=float)
     if kp.ndim != 4 or kp.shape[-1] != 3 or kp.shape[0] != len(rig) or kp.shape[2] != len(names):

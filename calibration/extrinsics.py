@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +33,7 @@ from calibration.board import Checkerboard
 from calibration.frames import opensim_rotation_for_board
 from mv3d.camera import Camera, CameraRig
 from mv3d.errors import InputError
+from mv3d.triangulate.algebraic import triangulate_dlt
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +105,6 @@ def pose_options(candidates: PoseCandidates, name: str, clear_ratio: float = 2.0
 
 def _multiview_error(cams: list[Camera], points2d: np.ndarray) -> float:
     """Median reprojection error (px) of correspondences (C, N, 2) (NaN = unseen) after DLT."""
-    from mv3d.triangulate.algebraic import triangulate_dlt
-
     rig = CameraRig(cams)
     conf = np.isfinite(points2d).all(-1).astype(float)
     kp = np.concatenate([np.nan_to_num(points2d), conf[..., None]], axis=-1)
@@ -187,8 +187,6 @@ def still_correspondences(keypoints: np.ndarray, n_frames: int = 30, window: int
     Returns points (C, n_frames * J, 2) (NaN below ``min_confidence``), frames (n_frames,)
     the rows used, motion (n_frames,) their motion (person heights per frame).
     """
-    import warnings
-
     C, F = keypoints.shape[:2]
     xy = np.where(keypoints[..., 2:] >= min_confidence, keypoints[..., :2], np.nan)
     with warnings.catch_warnings():

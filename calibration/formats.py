@@ -17,6 +17,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
+import tomli_w
+import yaml
+from scipy.spatial.transform import Rotation
 
 from calibration.frames import R_YDOWN, R_ZUP, opencap_rotation, up_axis
 from mv3d.camera import Camera, CameraRig
@@ -132,8 +135,6 @@ def read_toml(path: Path) -> CameraRig:
 
 def write_toml(rig: CameraRig, path: Path) -> Path:
     """Pose2Sim TOML (distortions k1, k2, p1, p2; k3 kept only when non-zero) plus metadata."""
-    import tomli_w
-
     doc: dict = {}
     for cam in rig:
         dist = cam.dist if cam.dist[4] != 0 else cam.dist[:4]
@@ -185,8 +186,6 @@ def _opencap_camera(path: Path, data, name: str) -> tuple[Camera, np.ndarray | N
     rows, cols = (int(round(float(v))) for v in np.asarray(data["imageSize"]).ravel()[:2])
     R = np.asarray(data["rotation"], dtype=float) if has_R else np.eye(3)
     if R.shape == (3,) or R.shape == (3, 1):
-        from scipy.spatial.transform import Rotation
-
         R = Rotation.from_rotvec(R.ravel()).as_matrix()
     t = np.asarray(data["translation"], dtype=float).ravel() / 1000.0 if has_t else np.zeros(3)
     cam = Camera(name, (cols, rows), data["intrinsicMat"], np.asarray(data["distortion"]).ravel(), R, t)
@@ -196,8 +195,6 @@ def _opencap_camera(path: Path, data, name: str) -> tuple[Camera, np.ndarray | N
 
 def _opencap_placement(start: Path) -> str | None:
     """Board placement from the nearest sessionMetadata.yaml above ``start``, if any."""
-    import yaml
-
     for folder in [start, *start.parents][:4]:
         meta = folder / "sessionMetadata.yaml"
         if meta.is_file():

@@ -10,6 +10,7 @@ import numpy as np
 from calibration.board import BoardViews
 from mv3d.camera import Camera
 from mv3d.errors import InputError
+from mv3d.io.atomic import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -110,8 +111,6 @@ def write_coverage_png(result: IntrinsicsResult, path: Path) -> Path:
     """PNG of the image area: covered grid cells shaded, every kept corner (green) and its
     reprojection (red), rejected views' corners in grey."""
     import cv2
-
-    from mv3d.io.atomic import atomic_write
 
     w, h = result.views.image_size
     scale = min(1.0, 1200 / max(w, h))

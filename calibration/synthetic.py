@@ -6,6 +6,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from calibration.board import Checkerboard
 from mv3d.camera import Camera, CameraRig
@@ -76,8 +77,6 @@ def sample_board_poses(camera: Camera, board: Checkerboard, n: int, rng: np.rand
                        margin_px: float = 8.0) -> list[tuple[np.ndarray, np.ndarray]]:
     """n board->camera poses (R (3, 3), t (3,)) with the whole board (and its white border) inside the
     image of ``camera``: centres spread over the image, tilted up to ``max_tilt_deg`` about both axes."""
-    from scipy.spatial.transform import Rotation
-
     w, h = camera.size
     centre = board.object_points().mean(axis=0)
     s = board.square_size
@@ -176,8 +175,6 @@ def observe(rig: CameraRig, points: np.ndarray, noise_px: float, rng: np.random.
 
 def perturb(rig: CameraRig, rng: np.random.Generator, degrees: float, metres: float, keep: int = 0) -> CameraRig:
     """Every camera but ``keep`` rotated by ``degrees`` about a random axis and its centre moved by ``metres``."""
-    from scipy.spatial.transform import Rotation
-
     cams = []
     for i, cam in enumerate(rig):
         if i == keep:

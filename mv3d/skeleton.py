@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from mv3d.errors import InputError
+
 MV3D23: tuple[str, ...] = (
     "nose", "l_eye", "r_eye", "l_ear", "r_ear",
     "l_shoulder", "r_shoulder", "l_elbow", "r_elbow", "l_wrist", "r_wrist",
@@ -157,8 +159,6 @@ del _set, _names, _pairs
 
 
 def _joint_set(name: str) -> tuple[str, np.ndarray]:
-    from mv3d.errors import InputError
-
     key = name.upper().replace("-", "_")
     if key not in JOINT_SETS:
         raise InputError(f"unknown joint set {name!r}; known joint sets: {', '.join(JOINT_SETS)}")
@@ -181,8 +181,6 @@ def convert_keypoints(array: np.ndarray, source: str, confidence: bool = True) -
     Returns (..., 23, D): joints the source lacks (e.g. feet and eyes of H36M_17) are NaN
     with confidence 0; nothing is invented.
     """
-    from mv3d.errors import InputError
-
     key, pairs = _joint_set(source)
     array = np.asarray(array, dtype=float)
     n = len(JOINT_SETS[key])
@@ -208,8 +206,6 @@ def from_mv3d(array: np.ndarray, target: str, confidence: bool = True) -> np.nda
     Returns (..., len(JOINT_SETS[target]), D); target joints without an mv3d counterpart
     (face, hands, head top, H36M spine) are NaN with confidence 0.
     """
-    from mv3d.errors import InputError
-
     key, pairs = _joint_set(target)
     array = np.asarray(array, dtype=float)
     if array.ndim < 2 or array.shape[-2] not in (len(MV3D23), len(MV3D25)):

@@ -159,6 +159,25 @@ def fill_gaps(x: np.ndarray, max_gap: int, times: np.ndarray | None = None, meth
     return GapFill(out.reshape(shape), n_filled, gaps)
 
 
+def fill_nan_linear(x: np.ndarray, times: np.ndarray | None = None, empty: float | None = None) -> np.ndarray:
+    """Linear interpolation over the NaN of each column of (F, K), ends held (every gap, unlike
+    :func:`fill_gaps`: for signals that must be finite, e.g. before filtering or a spline).
+
+    times: (F,) sample times (default: indices). A column with fewer than two valid samples is
+    left as it is, or set to ``empty`` when given. Returns (F, K).
+    """
+    out = np.array(x, dtype=float)
+    t = np.arange(out.shape[0]) if times is None else np.asarray(times, dtype=float)
+    for k in range(out.shape[1]):
+        ok = np.isfinite(out[:, k])
+        if ok.sum() >= 2:
+            if not ok.all():
+                out[:, k] = np.interp(t, t[ok], out[ok, k])
+        elif empty is not None:
+            out[:, k] = empty
+    return out
+
+
 def resample(times: np.ndarray, x: np.ndarray, new_times: np.ndarray, kind: str = "cubic") -> np.ndarray:
     """Interpolate a series sampled at ``times`` onto ``new_times``.
 

@@ -17,12 +17,16 @@ import html
 import json
 import logging
 import math
+import multiprocessing
 import os
 import time
 import traceback
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
+
+from tqdm import tqdm
 
 from mv3d.errors import InputError
 from mv3d.io.atomic import atomic_write
@@ -166,8 +170,6 @@ def run_batch(sessions: Sequence[str | os.PathLike] | Sequence[Job], out_dir: st
     A failing session becomes a row with status "failed"; full tracebacks go to
     ``out_dir/logs/``.
     """
-    from tqdm import tqdm
-
     jobs = [s if isinstance(s, Job) else Job(str(s)) for s in sessions]
     if not jobs:
         raise InputError("no sessions to run")
@@ -208,9 +210,6 @@ def _log_row(row: dict, progress) -> None:
 def _run_pool(jobs: list[Job], runner: SessionRunner | None, cfg: str | None, workers: int,
               rows: list, progress) -> None:
     """Local process pool (spawned workers: no inherited threads or OpenMP state)."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx) as pool:
         futures = {pool.submit(run_job, runner, job, cfg): i for i, job in enumerate(jobs)}

@@ -133,5 +133,6 @@ class Context:
         if height is None or mass is None:
             missing = " and ".join(n for n, v in (("height_m", height), ("mass_kg", mass)) if v is None)
             raise InputError(f"session {self.session.root}: the subject's {missing} is unknown; add it to "
-                             f"sessionMetadata.yaml (height_m: 1.75, mass_kg: 70) or to the config's kinematics section")
+                             f"sessionMetadata.yaml (height_m: 1.75, mass_kg: 70) or to the config's kinematics "
+                             f"section")
         return (height if height == "auto" else float(height)), float(mass)

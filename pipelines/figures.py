@@ -21,6 +21,7 @@ from mv3d.io.atomic import atomic_path
 from mv3d.skeleton import LIMBS, MV3D23
 from mv3d.triangulate.evaluation import bone_length_cv, bone_lengths
 
+
 def _nanmedian(x: np.ndarray, axis) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 from tqdm import tqdm
 
 from mv3d.errors import InputError
@@ -355,8 +356,6 @@ def skeleton_animation(points3d: np.ndarray, out_path: str | os.PathLike, fps: f
 
 def _write_gif(index_frames: np.ndarray, path: Path, fps: float) -> None:
     """(N, H, W) indices into ``_ANIM_PALETTE`` as a looping GIF (delays are whole 10 ms)."""
-    from PIL import Image
-
     palette = _ANIM_PALETTE[:, ::-1].ravel().tolist()  # RGB
     images = []
     for fr in index_frames:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import csv
 import html
 import io
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from mv3d.io.atomic import atomic_write
+from mv3d.plotting import pyplot
 
 _CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
@@ -26,11 +28,9 @@ img{max-width:100%;margin:.4em 0;border:1px solid #eee}
 
 def figure_to_data_uri(fig) -> str:
     """A matplotlib figure as a base64 PNG data URI (the figure is closed)."""
-    import matplotlib.pyplot as plt
-
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    pyplot().close(fig)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
@@ -53,8 +53,6 @@ def file_to_data_uri(path: Path) -> str:
 
 def read_csv_rows(path: Path) -> list[dict]:
     """The rows of a CSV file with a header, as dicts."""
-    import csv
-
     with Path(path).open(newline="") as fh:
         return list(csv.DictReader(fh))
 

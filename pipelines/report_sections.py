@@ -18,8 +18,7 @@ from mv3d.skeleton import MV3D23, add_derived
 from mv3d.video.frames import iter_frames
 from pipelines import figures, media
 from pipelines.context import Context
-from pipelines.report import (Report, figure_to_data_uri, file_to_data_uri, image_to_data_uri, read_csv_rows,
-                              table_html)
+from pipelines.report import Report, figure_to_data_uri, file_to_data_uri, image_to_data_uri, read_csv_rows, table_html
 
 LOW_SYNC_CONFIDENCE = 0.5
 HIGH_REPROJECTION_PX = 15.0

@@ -20,12 +20,14 @@ Outputs use OpenCap's names (DESIGN.md) in the session folder.
 from __future__ import annotations
 
 import re
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import yaml
 
+from calibration.formats import OPENCAP_FILES, load_pickle
 from mv3d.errors import InputError
 from mv3d.io.keypoints import read_keypoints
 from mv3d.skeleton import MV3D23
@@ -203,7 +205,6 @@ def _opencap_session(root: Path) -> Session:
             if det_dir.is_dir():
                 trials.setdefault(det_dir.name, Trial(det_dir.name)).detections[cam.name] = det_dir
     _simulated_detections(root, [c.name for c in cams], trials)
-    from calibration.formats import OPENCAP_FILES
 
     pickles = {}
     for cam in cams:
@@ -230,8 +231,6 @@ def _pickle_has_extrinsics(path: Path) -> bool:
 
     An unreadable file counts as complete: reading the calibration reports what is wrong with it.
     """
-    from calibration.formats import OPENCAP_FILES, load_pickle
-
     if path.name != OPENCAP_FILES[0]:
         return False
     try:
@@ -305,8 +304,6 @@ def _pose2sim_session(root: Path) -> Session:
 
 def _pose2sim_subject(root: Path) -> tuple[float | str | None, float | None]:
     """Height and mass from a Pose2Sim Config.toml ([project] participant_height / participant_mass)."""
-    import tomllib
-
     for path in sorted(root.glob("*Config.toml")):
         try:
             project = tomllib.loads(path.read_text()).get("project", {})

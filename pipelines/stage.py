@@ -18,7 +18,8 @@ class Stage:
     outputs (arrays through ``ctx.store``, files under the session); inputs: names of
     outputs of earlier stages it reads; outputs: names it produces (array names or
     ``file:<relative path>``); config_keys: the config sections or keys (dotted) whose values it
-    depends on (``keypoints2d``, ``keypoints2d.fps``); version: bump when the stage's algorithm changes so caches invalidate.
+    depends on (``keypoints2d``, ``keypoints2d.fps``); version: bump when the stage's algorithm
+    changes so caches invalidate.
     """
 
     name: str

@@ -1,8 +1,6 @@
 """The shipped augmenter of the built-in body model: weights load, markers of a held-out squat; synth 'builtin'."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 

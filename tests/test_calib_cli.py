@@ -116,8 +116,8 @@ def test_calibrate_intrinsics_no_board_writes_nothing(tmp_path):
 
 
 def test_calibrate_refine_on_keypoints(tmp_path):
-    from mv3d.io.keypoints import Keypoints2D
     from mv3d.io import write_keypoints_h5
+    from mv3d.io.keypoints import Keypoints2D
 
     rng = np.random.default_rng(2)
     truth = ring_rig(3)

@@ -17,14 +17,13 @@ import yaml
 from calibration import load_rig
 from calibration.board import Checkerboard, detect_static_board
 from calibration.extrinsics import board_pose_candidates, calibrate_extrinsics
-from mv3d.errors import InputError
 from pipelines.config import load_pipeline_config
 from pipelines.context import Context
 from pipelines.run import check_session
 from pipelines.runner import Runner, StageError
 from pipelines.session import discover_session
-from pipelines.stages.board import board_calibration_json
 from pipelines.stages import build_stages
+from pipelines.stages.board import board_calibration_json
 
 BOARD = Checkerboard(11, 8, 0.06)  # the simulator's default back-wall board (mv3d.simulate.rigs.Board)
 

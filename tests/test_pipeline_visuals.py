@@ -106,7 +106,7 @@ def test_overlay_video_from_frames_and_file(tmp_path: Path, caplog: pytest.LogCa
     for fr in frames[:8]:
         writer.write(fr)
     writer.release()
-    with caplog.at_level(logging.WARNING, logger="pipelines.visuals"):
+    with caplog.at_level(logging.WARNING, logger="pipelines.media"):
         out2 = media.write_overlay_video(src, kp, None, tmp_path / "cam2.mp4", scale=0.5)
     cap = cv2.VideoCapture(str(out2))
     assert cap.get(cv2.CAP_PROP_FRAME_COUNT) == 8 and cap.get(cv2.CAP_PROP_FPS) == pytest.approx(25)

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from mv3d.config import load_config
 from mv3d.errors import ConfigError
 from mv3d.pose2d.data import Augmentation, CocoWholeBody, TopDownDataset
-from mv3d.config import load_config
 from mv3d.pose2d.train import Pose2DTrainConfig, train
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

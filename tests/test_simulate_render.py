@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from mv3d.simulate import render
-from mv3d.simulate.render import (SEGMENTS, Renderer, RenderStyle, _segment_points, board_image, label_colours,
-                                  write_video)
+from mv3d.simulate.render import SEGMENTS, Renderer, RenderStyle, _segment_points, label_colours
+from mv3d.simulate.scene import board_image, write_video
 from mv3d.simulate.session import SimulationConfig, simulate, write_session
 
 

@@ -10,11 +10,10 @@ from mv3d.errors import InputError
 
 @pytest.mark.slow
 def test_cli_writes_trc_and_diagnostics(shared_data, tmp_path):
-    from pipelines.cli import cli
-
     from mv3d.io import read_trc
     from mv3d.io.store import SessionStore
     from mv3d.skeleton import MV3D25
+    from pipelines.cli import cli
 
     demo = shared_data / "pose2sim-demo"
     out = tmp_path / "trial.trc"

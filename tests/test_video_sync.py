@@ -7,10 +7,10 @@ import logging
 import numpy as np
 import pytest
 import yaml
+from test_video_simdata import simulate_session
 
 from mv3d.errors import InputError
 from mv3d.video.sync import SyncParams, synchronize
-from test_video_simdata import simulate_session
 
 FPS = 60.0
 

@@ -17,6 +17,8 @@ import torch
 from mv3d.augment.lstm import BodyPartModel, MarkerLSTM
 from mv3d.augment.markers import to_opencap_names
 from mv3d.errors import InputError
+from mv3d.io.atomic import atomic_path
+from mv3d.timeseries import fill_gaps
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +102,6 @@ class Augmenter:
     def _fill(self, points: np.ndarray, names: list[str], frame_numbers: np.ndarray, source: str,
               max_gap: int, long_gaps: str) -> tuple[np.ndarray, np.ndarray]:
         """Interpolate short gaps; return (points, valid (F,)) or raise for long gaps."""
-        from mv3d.timeseries import fill_gaps
-
         if np.isfinite(points).all():
             return points, np.ones(len(points), bool)
         filled = fill_gaps(points, max_gap=max_gap).filled if len(points) > 1 else points
@@ -181,8 +181,6 @@ class Augmenter:
     # ---------------------------------------------------------------- persistence
     def save(self, path: str | os.PathLike) -> Path:
         """Write the augmenter (networks, statistics, names, metadata) to a ``.pt`` file atomically."""
-        from mv3d.io.atomic import atomic_path
-
         payload = {
             "format": FORMAT, "version": 1, "source": self.source, "metadata": self.metadata,
             "max_gap": self.max_gap,

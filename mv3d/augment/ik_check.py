@@ -17,6 +17,12 @@ from typing import Any
 
 import numpy as np
 
+from mv3d.io import write_trc
+from mv3d.kinematics.bodymodel import VIDEO_MARKERS, build_model, write_model
+from mv3d.kinematics.forward import forward_markers
+from mv3d.kinematics.ik import solve_ik
+from mv3d.simulate.motions import make_motion
+
 #: Coordinates reported (the pipeline's lower-limb comparison set, plus pelvis and lumbar).
 CHECKED_COORDINATES: tuple[str, ...] = (
     "pelvis_tilt", "pelvis_list", "pelvis_rotation",
@@ -47,12 +53,6 @@ def builtin_angle_errors(augmenter: Any, motion: str, height: float = 1.75, mass
 
     augmenter None: IK on the keypoints alone (the reference without augmentation).
     """
-    from mv3d.io import write_trc
-    from mv3d.kinematics.bodymodel import VIDEO_MARKERS, build_model, write_model
-    from mv3d.kinematics.forward import forward_markers
-    from mv3d.kinematics.ik import solve_ik
-    from mv3d.simulate.motions import make_motion
-
     times, coords = make_motion(motion, seconds, rate)
     keypoints, _ = forward_markers(build_model(height, mass), times, coords, list(VIDEO_MARKERS))
     names, points = list(VIDEO_MARKERS), keypoints

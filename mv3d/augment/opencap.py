@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import h5py
 import numpy as np
 import torch
 
@@ -62,8 +63,6 @@ def load_opencap_weights(directory: str | os.PathLike) -> MarkerLSTM:
     Returns a MarkerLSTM in eval mode whose forward maps z-scored features (B, T, F) to the
     network's raw outputs (B, T, 3M), as the original Keras network does (float32).
     """
-    import h5py
-
     directory = Path(directory)
     json_path, h5_path = directory / "model.json", directory / "weights.h5"
     for p in (json_path, h5_path):

@@ -17,6 +17,7 @@ motion library (``library_motions``) can be added to the motions.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 from dataclasses import MISSING, asdict, dataclass, field, fields
@@ -28,6 +29,13 @@ from tqdm import tqdm
 
 from mv3d.augment.markers import LOWER_OUTPUTS, MV3D_TO_OPENCAP, OPENCAP_KEYPOINTS, UPPER_OUTPUTS
 from mv3d.errors import InputError
+from mv3d.io.atomic import atomic_path, atomic_write
+from mv3d.io.mot import read_mot
+from mv3d.kinematics._osim import load_model, opensim
+from mv3d.kinematics.bodymodel import build_model
+from mv3d.kinematics.forward import forward_markers, mot_to_coordinates
+from mv3d.simulate.motions import make_motion
+from mv3d.timeseries import resample
 
 log = logging.getLogger(__name__)
 
@@ -104,10 +112,6 @@ class PairSet:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write to a compressed ``.npz`` atomically."""
-        import json
-
-        from mv3d.io.atomic import atomic_write
-
         path = Path(path)
         with atomic_write(path, "wb") as fh:
             np.savez_compressed(
@@ -121,8 +125,6 @@ class PairSet:
     @classmethod
     def load(cls, path: str | os.PathLike) -> PairSet:
         """Read a cache written by ``save``."""
-        import json
-
         with np.load(path) as z:
             return cls(keypoints=z["keypoints"].astype(float), markers=z["markers"].astype(float),
                        keypoint_names=z["keypoint_names"].tolist(), marker_names=z["marker_names"].tolist(),
@@ -133,8 +135,6 @@ class PairSet:
 
 def synthesis_model(model_path: str | os.PathLike, marker_files: list[str | os.PathLike]) -> Any:
     """The OpenSim model with the markers of every marker-set file added (first file wins on a name clash)."""
-    from mv3d.kinematics._osim import load_model, opensim
-
     osim = opensim()
     model = load_model(model_path)
     for f in marker_files:
@@ -151,8 +151,6 @@ def synthesis_model(model_path: str | os.PathLike, marker_files: list[str | os.P
 
 def generic_height(model: Any) -> float:
     """Standing height of the model in its default pose, from the neck keypoint above the feet."""
-    from mv3d.kinematics.forward import forward_markers
-
     names = ["Neck", "RHeel", "LHeel", "RBigToe", "LBigToe"]
     pts, _ = forward_markers(model, np.zeros(1), {}, names)
     return float((pts[0, 0, 1] - pts[0, 1:, 1].min()) / NECK_HEIGHT_RATIO)
@@ -164,8 +162,6 @@ def scaled_subject(model: Any, height: float, mass: float, jitter: float, rng: n
 
     Returns (scaled model, the overall scale factor height / base_height).
     """
-    from mv3d.kinematics._osim import opensim
-
     osim = opensim()
     s = height / base_height
     scaled = osim.Model(model)
@@ -190,10 +186,6 @@ def scaled_subject(model: Any, height: float, mass: float, jitter: float, rng: n
 
 def motion_coordinates(model: Any, mot_path: str | os.PathLike, rate: float) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """A .mot motion resampled to ``rate``: (times (F,), coordinate -> (F,) radians/metres)."""
-    from mv3d.io.mot import read_mot
-    from mv3d.kinematics.forward import mot_to_coordinates
-    from mv3d.timeseries import resample
-
     mot = read_mot(mot_path)
     coords = mot_to_coordinates(model, list(mot.columns), np.asarray(mot.values), bool(mot.in_degrees))
     t0, t1 = float(mot.times[0]), float(mot.times[-1])
@@ -209,9 +201,6 @@ def mocap_motion(trial: dict[str, str], out_dir: str | os.PathLike) -> Path:
     trial: name, model, trc, setup, optional scale_set and marker_set (see SynthConfig).
     Returns ``out_dir/<name>_ik.mot``.
     """
-    from mv3d.io.atomic import atomic_path
-    from mv3d.kinematics._osim import load_model, opensim
-
     osim = opensim()
     out = Path(out_dir) / f"{trial['name']}_ik.mot"
     if out.is_file():
@@ -281,8 +270,6 @@ def random_motion(model: Any, seconds: float, rate: float, rng: np.random.Genera
 def library_motion(model: Any, name: str, seconds: float,
                    rate: float) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """A built-in motion (``mv3d.simulate.motions``) restricted to the coordinates of ``model``."""
-    from mv3d.simulate.motions import make_motion
-
     times, coords = make_motion(name, seconds, rate)
     known = {c.getName() for c in model.getCoordinateSet()}
     return times, {k: v for k, v in coords.items() if k in known}
@@ -292,8 +279,6 @@ def _subject_model(config: SynthConfig, base: Any, height: float, mass: float, r
                    base_height: float) -> tuple[Any, float]:
     """(model of one random subject, its scale relative to ``base``); see ``scaled_subject``."""
     if config.model == BUILTIN:
-        from mv3d.kinematics.bodymodel import build_model
-
         model, _ = scaled_subject(build_model(height, mass), height, mass, config.segment_jitter, rng, height)
         return model, height / base_height
     return scaled_subject(base, height, mass, config.segment_jitter, rng, base_height)
@@ -309,14 +294,10 @@ def synthesize(config: SynthConfig, progress: bool | None = None, work_dir: str 
 
     work_dir: where the IK motions of ``config.mocap_trials`` are written.
     """
-    from mv3d.kinematics.forward import forward_markers
-
     rng = np.random.default_rng(config.seed)
     keypoint_names = list(OPENCAP_KEYPOINTS)
     marker_names = list(LOWER_OUTPUTS + UPPER_OUTPUTS)
     if config.model == BUILTIN:
-        from mv3d.kinematics.bodymodel import build_model
-
         base_height = 1.75
         base = build_model(base_height, 70.0)
         to_mv3d = {v: k for k, v in MV3D_TO_OPENCAP.items()}
@@ -392,6 +373,4 @@ def cached_pairs(config: SynthConfig, cache: str | os.PathLike, progress: bool |
 
 
 def _jsonable(obj: Any) -> Any:
-    import json
-
     return json.loads(json.dumps(obj))

@@ -11,6 +11,7 @@ the held-out motion types (``val_motions``), run end to end without augmentation
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
 import os
@@ -21,12 +22,16 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy.ndimage import gaussian_filter1d
+from tqdm import tqdm
 
 from mv3d.augment.augmenter import Augmenter
 from mv3d.augment.lstm import BodyPartModel, MarkerLSTM, keypoint_features
 from mv3d.augment.markers import LOWER_INPUTS, LOWER_OUTPUTS, REFERENCE, UPPER_INPUTS, UPPER_OUTPUTS
 from mv3d.augment.synth import BUILTIN, PairSet, SynthConfig, cached_pairs
 from mv3d.errors import ConfigError
+from mv3d.io.atomic import atomic_path, atomic_write
+from mv3d.plotting import pyplot
 from mv3d.resources import source_root
 
 log = logging.getLogger(__name__)
@@ -137,8 +142,6 @@ class WindowSampler:
         n_kp = kp.shape[2]
         kp = kp + rng.normal(0, cfg.bias_std, (b, 1, n_kp, 3)) + rng.normal(0, cfg.noise_std, kp.shape)
         if cfg.smooth_noise_std > 0:
-            from scipy.ndimage import gaussian_filter1d
-
             slow = gaussian_filter1d(rng.normal(0, 1, kp.shape), cfg.smooth_noise_frames, axis=1, mode="reflect")
             kp = kp + slow * (cfg.smooth_noise_std / max(float(slow.std()), 1e-12))
         drop = np.argwhere(rng.random((b, n_kp)) < cfg.dropout_prob)
@@ -229,8 +232,6 @@ def train(pairs: PairSet, config: AugmenterTrainConfig, progress: bool | None = 
 
 
 def _train(pairs: PairSet, config: AugmenterTrainConfig, progress: bool | None) -> TrainResult:
-    from tqdm import tqdm
-
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     train_clips, val_clips = _split(pairs, config.val_motions, config.val_subjects)
@@ -336,15 +337,10 @@ def _shorten(text: str) -> str:
 
 
 def _jsonable(obj: Any) -> Any:
-    import json
-
     return json.loads(json.dumps(obj, default=str))
 
 
 def _plot(history: list[dict[str, float]], path: Path) -> Path:
-    from mv3d.io.atomic import atomic_path
-    from mv3d.plotting import pyplot
-
     plt = pyplot()
 
     fig, ax = plt.subplots(1, 2, figsize=(9, 3.5))
@@ -365,8 +361,6 @@ def _write_card(path: Path, config: AugmenterTrainConfig, pairs: PairSet, train_
                 val: float, by_part: dict[str, float], by_motion: dict[str, float], train_rmse: float,
                 steps: int, minutes: float, n_params: int,
                 compared: tuple[str, float, dict[str, float], dict[str, float]] | None) -> Path:
-    from mv3d.io.atomic import atomic_write
-
     s = config.synth or SynthConfig(**pairs.config)
     slices = pairs.clip_slices()
     frames = lambda clips: sum(slices[c].stop - slices[c].start for c in clips)  # noqa: E731

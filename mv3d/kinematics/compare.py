@@ -36,7 +36,7 @@ from mv3d.errors import InputError
 from mv3d.io.atomic import atomic_write
 from mv3d.io.mot import read_mot
 from mv3d.io.trc import read_trc
-from mv3d.timeseries import cross_correlation, resample
+from mv3d.timeseries import cross_correlation, fill_nan_linear, resample
 
 METRIC_COLUMNS = ("coordinate", "rmse", "mae", "bias", "rom_error", "pearson_r", "cmc")
 TRANSLATION_SUFFIXES = ("_tx", "_ty", "_tz")
@@ -62,15 +62,6 @@ def _centered(x: np.ndarray) -> np.ndarray:
     return x - np.nanmean(x, axis=0)
 
 
-def _fill_nan(t: np.ndarray, x: np.ndarray) -> np.ndarray:
-    out = x.copy()
-    for j in range(x.shape[1]):
-        ok = np.isfinite(x[:, j])
-        if ok.sum() >= 2 and not ok.all():
-            out[:, j] = np.interp(t, t[ok], x[ok, j])
-    return out
-
-
 def estimate_shift(t_video: np.ndarray, x_video: np.ndarray, t_mocap: np.ndarray, x_mocap: np.ndarray,
                    max_lag_s: float | None = None, rate: float | None = None) -> tuple[float, float, float]:
     """Time shift that aligns video to mocap by cross-correlation with sub-sample refinement.
@@ -82,8 +73,8 @@ def estimate_shift(t_video: np.ndarray, x_video: np.ndarray, t_mocap: np.ndarray
     if rate is None:
         rate = float(max(1.0 / np.median(np.diff(t_video)), 1.0 / np.median(np.diff(t_mocap))))
     gv, gm = _uniform_grid(t_video, rate), _uniform_grid(t_mocap, rate)
-    xv = _centered(CubicSpline(t_video, _fill_nan(t_video, x_video), axis=0)(gv))
-    xm = _centered(CubicSpline(t_mocap, _fill_nan(t_mocap, x_mocap), axis=0)(gm))
+    xv = _centered(CubicSpline(t_video, fill_nan_linear(x_video, t_video), axis=0)(gv))
+    xm = _centered(CubicSpline(t_mocap, fill_nan_linear(x_mocap, t_mocap), axis=0)(gm))
     # Full cross-correlation, summed over signals; normalised by the overlap length.
     lags, cc, overlap = cross_correlation(xm, xv)
     cc = cc / np.maximum(overlap, 1)
@@ -98,8 +89,8 @@ def estimate_shift(t_video: np.ndarray, x_video: np.ndarray, t_mocap: np.ndarray
     best = int(np.argmax(np.where(ok, cc, -np.inf)))
     s0 = float(shifts[best])
 
-    spl_v = CubicSpline(t_video, _fill_nan(t_video, x_video), axis=0)
-    xm_filled = _fill_nan(t_mocap, x_mocap)
+    spl_v = CubicSpline(t_video, fill_nan_linear(x_video, t_video), axis=0)
+    xm_filled = fill_nan_linear(x_mocap, t_mocap)
 
     def neg_corr(s: float) -> float:
         """Minus the pooled correlation (offsets removed per signal) of the overlapping samples."""
@@ -199,7 +190,7 @@ def compare_mot(video_mot: str | os.PathLike, mocap_mot: str | os.PathLike, max_
     t = moc.times[(moc.times - shift >= vid.times[0] - 1e-9) & (moc.times - shift <= vid.times[-1] + 1e-9)]
     if len(t) < 3:
         raise InputError(f"after the shift of {shift:.3f} s the video and mocap motions do not overlap")
-    video_on_t = CubicSpline(vid.times, _fill_nan(vid.times, xv), axis=0)(t - shift)
+    video_on_t = CubicSpline(vid.times, fill_nan_linear(xv, vid.times), axis=0)(t - shift)
     mocap_on_t = xm[np.isin(moc.times, t)]
     keep = [j for j in range(len(common)) if moving[j]]
     names = [common[j] for j in keep]

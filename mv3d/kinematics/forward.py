@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from mv3d.errors import InputError
+from mv3d.io.mot import read_mot
 from mv3d.kinematics._osim import coordinate_is_rotational, load_model, opensim
 
 log = logging.getLogger(__name__)
@@ -142,8 +143,6 @@ def forward_from_mot(model: Any, mot_path: str | os.PathLike, marker_names: list
 
     Degrees are converted per coordinate (rotational only) when the file says ``inDegrees=yes``.
     """
-    from mv3d.io.mot import read_mot
-
     model = load_model(model)
     mot = read_mot(mot_path)
     coords = mot_to_coordinates(model, list(mot.columns), np.asarray(mot.values), bool(mot.in_degrees))

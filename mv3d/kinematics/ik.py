@@ -14,6 +14,7 @@ import logging
 import math
 import multiprocessing
 import os
+import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,11 @@ import numpy as np
 
 from mv3d.errors import InputError
 from mv3d.io.atomic import atomic_write
+from mv3d.io.mot import write_mot
+from mv3d.io.trc import read_trc
+from mv3d.kinematics import setups
 from mv3d.kinematics._osim import coordinate_is_rotational, load_model, opensim
+from mv3d.kinematics.refine import MarkerRefiner, has_enforced_constraints
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +98,6 @@ def _solve_chunk(model_file: str, marker_sets: list[str], names: list[str], time
     points: (F, M, 3) metres for ``names``. Returns q (F, N) in model coordinate order,
     marker error RMS and max (F,) metres, markers used (F,), worst marker per frame.
     """
-    from mv3d.kinematics.refine import MarkerRefiner, has_enforced_constraints
-
     osim = opensim()
     model = load_model_with_markers(model_file, marker_sets)
     state = model.initSystem()
@@ -198,9 +201,6 @@ def solve_ik(model: Any, trc_path: str | os.PathLike, setup: str | os.PathLike |
     chunks in that many processes. refine: polish each frame's pose by damped Gauss-Newton
     on the same cost (``mv3d.kinematics.refine``; recommended for the built-in model).
     """
-    from mv3d.io.trc import read_trc
-    from mv3d.kinematics import setups
-
     opts: dict[str, Any] = {}
     if setup is not None:
         tasks = setups.read_tasks(setup)
@@ -279,8 +279,6 @@ class _ModelFile:
         self.tmp: Path | None = None
 
     def __enter__(self) -> str:
-        import tempfile
-
         fd, name = tempfile.mkstemp(suffix=".osim", prefix="mv3d_ik_")
         os.close(fd)
         self.tmp = Path(name)
@@ -295,8 +293,6 @@ class _ModelFile:
 def write_ik_outputs(result: IkResult, out_mot: str | os.PathLike, errors_csv: str | os.PathLike | None = None,
                      name: str | None = None) -> tuple[Path, Path]:
     """Write the .mot (degrees for rotations, like OpenSim) and the per-frame marker error CSV (metres)."""
-    from mv3d.io.mot import write_mot
-
     out_mot = Path(out_mot)
     errors_csv = Path(errors_csv) if errors_csv is not None else out_mot.with_name(out_mot.stem + "_marker_errors.csv")
     out_mot.parent.mkdir(parents=True, exist_ok=True)

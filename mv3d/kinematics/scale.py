@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,12 @@ import numpy as np
 
 from mv3d.errors import InputError
 from mv3d.io.atomic import temp_path_for
+from mv3d.io.trc import read_trc
 from mv3d.kinematics import setups
 from mv3d.kinematics._osim import opensim
+from mv3d.kinematics.bodymodel import marker_weights
+from mv3d.kinematics.forward import forward_markers
+from mv3d.kinematics.ik import load_model_with_markers
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +83,6 @@ def _check_window(times: np.ndarray, time_range: tuple[float, float], trc_path: 
 def measurement_factors(model: Any, names: list[str], static_points: np.ndarray,
                         measurements: list[setups.Measurement]) -> tuple[dict[str, float], dict[str, list[float]]]:
     """Scale factor per measurement (mean over pairs) and per pair, from static points (F, M, 3)."""
-    from mv3d.kinematics.forward import forward_markers
-
     model_pts, model_names = forward_markers(model, np.zeros(1), {})
     model_pos = dict(zip(model_names, model_pts[0]))
     exp_pos = {n: static_points[:, k] for k, n in enumerate(names)}
@@ -150,62 +153,98 @@ def scale_model(model: str | os.PathLike | None, trc_path: str | os.PathLike, ma
     ``<name>_scale_set.xml`` into ``out_dir``. marker_sets: MarkerSet XMLs added to the
     model first (e.g. OpenCap's ``LaiUhlrich2022_markers_augmenter.xml``).
     """
-    from mv3d.io.trc import read_trc
+    _check_subject(mass, height)
+    trc_path = Path(trc_path).resolve()
+    trc = read_trc(trc_path)
+    times = np.asarray(trc.times, float)
+    tool, marker_set = None, None
+    if setup is not None:
+        tool, model, marker_set, measurements, weights, time_range = _read_setup(
+            Path(setup).resolve(), times, trc_path, model, measurements, weights, time_range)
+    elif model is None:
+        raise InputError("give a model (--model) or a scale setup (--setup) that names one")
+    model_path = Path(os.fspath(model)).resolve()
+    model_obj = load_model_with_markers(model_path, ([marker_set] if marker_set else []) + list(marker_sets or []))
+    model_markers = {m.getName() for m in model_obj.getMarkerSet()}
+    measurements = setups.builtin_measurements() if measurements is None else measurements
+    if weights is None:
+        weights = {n: w for n, w in marker_weights().items() if n in model_markers}
+    time_range, sel = _static_window(trc, model_markers, time_range, static_seconds, trc_path)
+    static = np.asarray(trc.points)[sel]
+    weights, usable = _usable_markers(trc, static, model_markers, weights, measurements, trc_path, model_path)
+    factors, per_pair = measurement_factors(model_obj, list(trc.marker_names), static, usable)
+    if check:
+        check_factors(factors, per_pair, usable)
+    log.info("measurement scale factors: %s", {k: round(v, 4) for k, v in factors.items()})
 
-    osim = opensim()
+    name = name or model_path.stem
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    final_model, final_scales = out_dir / f"{name}_scaled.osim", out_dir / f"{name}_scale_set.xml"
+    tmp_model, tmp_scales = temp_path_for(final_model), temp_path_for(final_scales)
+    tmp_generic = temp_path_for(out_dir / f"{name}_generic.osim")
+    try:
+        model_obj.printToXML(str(tmp_generic))   # the generic model with its marker set, for the ScaleTool
+        tool = _scale_tool(tool, tmp_generic, mass, height, usable, weights)
+        _set_outputs(tool, trc_path, time_range, tmp_scales, tmp_model)
+        _run(tool, trc_path, model_path, tmp_model)
+        body_scales = _read_scale_set(tmp_scales)
+        os.replace(tmp_scales, final_scales)
+        os.replace(tmp_model, final_model)
+    finally:
+        for tmp in (tmp_model, tmp_scales, tmp_generic):
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+    log.info("scaled %s -> %s", model_path.name, final_model)
+    return ScaleResult(final_model, final_scales, time_range, factors, body_scales)
+
+
+def _check_subject(mass: float, height: float | None) -> None:
     if mass is None or not np.isfinite(mass) or mass <= 0:
         raise InputError(f"subject mass {mass!r} kg must be a positive number of kilograms (--mass)")
     if height is not None and (not np.isfinite(height) or not 0.5 <= height <= 2.6):
         raise InputError(f"subject height {height!r} m is not plausible; give metres between 0.5 and 2.6")
-    trc_path = Path(trc_path).resolve()
-    trc = read_trc(trc_path)
+
+
+def _read_setup(setup: Path, times: np.ndarray, trc_path: Path, model, measurements, weights, time_range):
+    """A ScaleTool setup's tool, model, marker set, measurements, marker weights and static window (the
+    given values win; a window outside the trial is dropped: setups carry the trial they were made for)."""
+    tasks = setups.read_tasks(setup)
+    opts = setups.read_scale_options(setup)
+    measurements = setups.read_measurements(setup) if measurements is None else measurements
+    weights = tasks.markers if weights is None else weights
+    if time_range is None and "time_range" in opts:
+        t0, t1 = opts["time_range"]
+        if ((times >= t0 - 1e-6) & (times <= t1 + 1e-6)).any():
+            time_range = (t0, t1)
+        else:
+            log.warning("the setup's static window %.3f-%.3f s is outside %s; finding one automatically",
+                        t0, t1, trc_path.name)
+    tool = opensim().ScaleTool(str(setup))
+    maker = tool.getGenericModelMaker()
+    model = model if model is not None else _abs(maker.getModelFileName(), setup.parent)
+    mset_file = maker.getMarkerSetFileName().strip()
+    marker_set = _abs(mset_file, setup.parent) if mset_file and mset_file != "Unassigned" else None
+    return tool, model, marker_set, measurements, weights, time_range
+
+
+def _static_window(trc, model_markers: set[str], time_range: tuple[float, float] | None, static_seconds: float,
+                   trc_path: Path) -> tuple[tuple[float, float], np.ndarray]:
+    """The static window (s) and its frames (mask): the given one, else the stillest ``static_seconds``."""
     times = np.asarray(trc.times, float)
-
-    tool = None
-    if setup is not None:
-        setup = Path(setup).resolve()
-        tasks = setups.read_tasks(setup)
-        opts = setups.read_scale_options(setup)
-        measurements = setups.read_measurements(setup) if measurements is None else measurements
-        weights = tasks.markers if weights is None else weights
-        if time_range is None and "time_range" in opts:
-            t0, t1 = opts["time_range"]
-            if ((times >= t0 - 1e-6) & (times <= t1 + 1e-6)).any():
-                time_range = (t0, t1)
-            else:   # setups carry the window of the trial they were made for
-                log.warning("the setup's static window %.3f-%.3f s is outside %s; finding one automatically",
-                            t0, t1, trc_path.name)
-        tool = osim.ScaleTool(str(setup))
-        maker = tool.getGenericModelMaker()
-        model = model if model is not None else _abs(maker.getModelFileName(), setup.parent)
-        mset_file = maker.getMarkerSetFileName().strip()
-        marker_set = _abs(mset_file, setup.parent) if mset_file and mset_file != "Unassigned" else None
-    else:
-        marker_set = None
-        if model is None:
-            raise InputError("give a model (--model) or a scale setup (--setup) that names one")
-    model_path = Path(os.fspath(model)).resolve()
-    from mv3d.kinematics.ik import load_model_with_markers
-
-    model_obj = load_model_with_markers(model_path, ([marker_set] if marker_set else []) + list(marker_sets or []))
-    model_markers = {m.getName() for m in model_obj.getMarkerSet()}
-    if measurements is None:
-        measurements = setups.builtin_measurements()
-    if weights is None:
-        from mv3d.kinematics.bodymodel import marker_weights
-
-        weights = {n: w for n, w in marker_weights().items() if n in model_markers}
-
     if time_range is not None:
         sel = _check_window(times, tuple(time_range), trc_path)
-        time_range = (float(times[sel][0]), float(times[sel][-1]))
-    else:
-        common = [k for k, n in enumerate(trc.marker_names) if n in model_markers]
-        time_range = find_static_window(times, np.asarray(trc.points)[:, common], static_seconds)
-        sel = _check_window(times, time_range, trc_path)
-        log.info("static window of %s: %.3f-%.3f s (least marker motion)", trc_path.name, *time_range)
+        return (float(times[sel][0]), float(times[sel][-1])), sel
+    common = [k for k, n in enumerate(trc.marker_names) if n in model_markers]
+    time_range = find_static_window(times, np.asarray(trc.points)[:, common], static_seconds)
+    log.info("static window of %s: %.3f-%.3f s (least marker motion)", trc_path.name, *time_range)
+    return time_range, _check_window(times, time_range, trc_path)
 
-    static = np.asarray(trc.points)[sel]
+
+def _usable_markers(trc, static: np.ndarray, model_markers: set[str], weights: dict[str, float],
+                    measurements: list[setups.Measurement], trc_path: Path, model_path: Path,
+                    ) -> tuple[dict[str, float], list[setups.Measurement]]:
+    """The marker weights and measurements left for markers both in the model and seen in the static window."""
     present = {n for k, n in enumerate(trc.marker_names) if np.isfinite(static[:, k]).all(axis=-1).any()}
     available = present & model_markers
     missing_weights = sorted(set(weights) - available)
@@ -220,78 +259,67 @@ def scale_model(model: str | os.PathLike | None, trc_path: str | os.PathLike, ma
     if not usable:
         raise InputError(f"no scale measurement of {model_path.name} has its markers in {trc_path}; "
                          "give a scale setup whose marker pairs exist in the static trial")
-    factors, per_pair = measurement_factors(model_obj, list(trc.marker_names), static, usable)
-    if check:
-        check_factors(factors, per_pair, usable)
-    log.info("measurement scale factors: %s", {k: round(v, 4) for k, v in factors.items()})
+    return weights, usable
 
-    name = name or model_path.stem
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    final_model, final_scales = out_dir / f"{name}_scaled.osim", out_dir / f"{name}_scale_set.xml"
-    tmp_model, tmp_scales = temp_path_for(final_model), temp_path_for(final_scales)
-    tmp_generic = temp_path_for(out_dir / f"{name}_generic.osim")
+
+def _scale_tool(tool: Any, generic: Path, mass: float, height: float | None, usable: list[setups.Measurement],
+                weights: dict[str, float]) -> Any:
+    """The ScaleTool on the generic model: a new one, or the setup's with the usable measurements and the
+    available markers' tasks (its coordinate tasks kept)."""
+    if tool is None:
+        tool = setups.make_scale_tool(str(generic), mass, height or 0.0, usable, weights)
+    else:
+        mset = tool.getModelScaler().getMeasurementSet()
+        mset.clearAndDestroy()
+        made = setups.make_scale_tool(str(generic), mass, height or 0.0, usable, weights)  # kept alive while copied
+        for m in made.getModelScaler().getMeasurementSet():
+            mset.cloneAndAppend(m)
+        tasks = tool.getMarkerPlacer().getIKTaskSet()
+        for i in reversed(range(tasks.getSize())):
+            task = tasks.get(i)
+            if task.getConcreteClassName() == "IKMarkerTask" and task.getName() not in weights:
+                tasks.remove(i)
+    tool.getGenericModelMaker().setModelFileName(str(generic))
+    tool.getGenericModelMaker().setMarkerSetFileName("Unassigned")
+    tool.setSubjectMass(float(mass))
+    if height is not None:
+        tool.setSubjectHeight(float(height) * 1000.0)
+    return tool
+
+
+def _set_outputs(tool: Any, trc_path: Path, time_range: tuple[float, float], scales: Path, model: Path) -> None:
+    """Scale and place markers on the static window of ``trc_path``; write the scale set and the model."""
+    tr = opensim().ArrayDouble()
+    tr.append(time_range[0])
+    tr.append(time_range[1])
+    scaler = tool.getModelScaler()
+    scaler.setApply(True)
+    scaler.setMarkerFileName(str(trc_path))
+    scaler.setTimeRange(tr)
+    scaler.setOutputModelFileName("Unassigned")
+    scaler.setOutputScaleFileName(str(scales))
+    placer = tool.getMarkerPlacer()
+    placer.setApply(True)
+    placer.setStaticPoseFileName(str(trc_path))
+    placer.setTimeRange(tr)
+    placer.setOutputModelFileName(str(model))
+    placer.setOutputMotionFileName("Unassigned")
+    placer.setOutputMarkerFileName("Unassigned")
+    tool.setPathToSubject("")  # every path above is absolute
+
+
+def _run(tool: Any, trc_path: Path, model_path: Path, out_model: Path) -> None:
     try:
-        model_obj.printToXML(str(tmp_generic))   # the generic model with its marker set, for the ScaleTool
-        if tool is None:
-            tool = setups.make_scale_tool(str(tmp_generic), mass, height or 0.0, usable, weights)
-        else:
-            scaler = tool.getModelScaler()
-            mset = scaler.getMeasurementSet()
-            mset.clearAndDestroy()
-            tmp_tool = setups.make_scale_tool(str(tmp_generic), mass, height or 0.0, usable, weights)
-            for m in tmp_tool.getModelScaler().getMeasurementSet():
-                mset.cloneAndAppend(m)
-            # Keep the setup's tasks (coordinate tasks included) but drop markers that are not available.
-            tasks = tool.getMarkerPlacer().getIKTaskSet()
-            for i in reversed(range(tasks.getSize())):
-                task = tasks.get(i)
-                if task.getConcreteClassName() == "IKMarkerTask" and task.getName() not in weights:
-                    tasks.remove(i)
-        tool.getGenericModelMaker().setModelFileName(str(tmp_generic))
-        tool.getGenericModelMaker().setMarkerSetFileName("Unassigned")
-        tool.setSubjectMass(float(mass))
-        if height is not None:
-            tool.setSubjectHeight(float(height) * 1000.0)
-        tr = osim.ArrayDouble()
-        tr.append(time_range[0])
-        tr.append(time_range[1])
-        scaler = tool.getModelScaler()
-        scaler.setApply(True)
-        scaler.setMarkerFileName(str(trc_path))
-        scaler.setTimeRange(tr)
-        scaler.setOutputModelFileName("Unassigned")
-        scaler.setOutputScaleFileName(str(tmp_scales))
-        placer = tool.getMarkerPlacer()
-        placer.setApply(True)
-        placer.setStaticPoseFileName(str(trc_path))
-        placer.setTimeRange(tr)
-        placer.setOutputModelFileName(str(tmp_model))
-        placer.setOutputMotionFileName("Unassigned")
-        placer.setOutputMarkerFileName("Unassigned")
-        tool.setPathToSubject("")  # every path above is absolute
-        try:
-            ok = tool.run()
-        except Exception as exc:
-            raise InputError(f"OpenSim ScaleTool failed on {trc_path.name} with {model_path.name}: "
-                             f"{str(exc).strip().splitlines()[0][:300]}") from exc
-        if not ok or tmp_model.stat().st_size == 0:
-            raise InputError(f"OpenSim ScaleTool could not scale {model_path.name} to {trc_path.name}; "
-                             "run with -vv to see OpenSim's messages")
-        body_scales = _read_scale_set(tmp_scales)
-        os.replace(tmp_scales, final_scales)
-        os.replace(tmp_model, final_model)
-    finally:
-        for tmp in (tmp_model, tmp_scales, tmp_generic):
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-    log.info("scaled %s -> %s", model_path.name, final_model)
-    return ScaleResult(final_model, final_scales, time_range, factors, body_scales)
+        ok = tool.run()
+    except Exception as exc:
+        raise InputError(f"OpenSim ScaleTool failed on {trc_path.name} with {model_path.name}: "
+                         f"{str(exc).strip().splitlines()[0][:300]}") from exc
+    if not ok or out_model.stat().st_size == 0:
+        raise InputError(f"OpenSim ScaleTool could not scale {model_path.name} to {trc_path.name}; "
+                         "run with -vv to see OpenSim's messages")
 
 
 def _read_scale_set(path: Path) -> dict[str, np.ndarray]:
-    import xml.etree.ElementTree as ET
-
     out = {}
     for elem in ET.parse(path).getroot().iter("Scale"):
         seg = (elem.findtext("segment") or "").strip()

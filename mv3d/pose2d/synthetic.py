@@ -19,11 +19,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from mv3d.errors import InputError
+from mv3d.io.atomic import atomic_write
 from mv3d.pose2d.data import PersonSample
 from mv3d.pose2d.evaluate import pck
 from mv3d.pose2d.topdown import TopDownEstimator, box_to_center_size, crop_to_image_affine
+from mv3d.simulate.session import SimulationConfig, simulate
 from mv3d.skeleton import MV3D25
 
 log = logging.getLogger(__name__)
@@ -82,8 +85,8 @@ def rendered_frames(spec: SessionSpec, frames_per_camera: int | None = None, res
     Yields (camera name, frames (n, H, W, 3) uint8 BGR, truth keypoints (n, 23, 3) x, y, visibility);
     ``frames_per_camera`` evenly spaced frames (None: all frames).
     """
-    from mv3d.simulate.render import Renderer, RenderStyle, room_background
-    from mv3d.simulate.session import SimulationConfig, simulate
+    from mv3d.simulate.render import Renderer, RenderStyle
+    from mv3d.simulate.scene import room_background
 
     sim = simulate(SimulationConfig(motion=spec.motion, seconds=spec.seconds, rig=spec.rig, seed=spec.seed,
                                     height=spec.height, resolution=resolution))
@@ -126,8 +129,6 @@ class SyntheticCrops:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write all arrays to one compressed npz, atomically."""
-        from mv3d.io.atomic import atomic_write
-
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_write(path, "wb") as fh:
@@ -170,8 +171,6 @@ def render_crops(specs: Sequence[SessionSpec], frames_per_camera: int = 24, crop
     crop_size (w, h); margin: crop extent / person box (padded to the crop aspect), leaving room for the
     training augmentation's zoom-out and rotation. Frames with fewer than 12 joints in the image are dropped.
     """
-    from tqdm import tqdm
-
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]] = []
     for spec in tqdm(specs, desc="render", unit="session", disable=None):
         for cam, frames, kp in rendered_frames(spec, frames_per_camera):

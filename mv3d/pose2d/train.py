@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader
 from mv3d.config import to_dict
 from mv3d.errors import ConfigError
 from mv3d.io.atomic import atomic_path, atomic_write
+from mv3d.plotting import pyplot
 from mv3d.pose2d.checkpoints import load_weights
 from mv3d.pose2d.data import Augmentation, CocoWholeBody, SampleSource, TopDownDataset
 from mv3d.pose2d.evaluate import pck
@@ -153,7 +154,6 @@ def _write_log(out_dir: Path, rows: list[dict[str, float]]) -> None:
         w.writeheader()
         for r in rows:
             w.writerow({k: r.get(k, "") for k in keys})
-    from mv3d.plotting import pyplot
 
     plt = pyplot()
 
@@ -176,18 +176,10 @@ def _write_log(out_dir: Path, rows: list[dict[str, float]]) -> None:
     plt.close(fig)
 
 
-def train(cfg: Pose2DTrainConfig, source: SampleSource | None = None, val_source: SampleSource | None = None,
-          resume: bool = True) -> dict[str, Any]:
-    """Train a network; returns {"step", "loss", "val_pck", "best_val_pck", "out_dir"}.
-
-    source / val_source default to the COCO-WholeBody files of ``cfg.data``; validation defaults to
-    the training people without augmentation.
-    """
-    o = cfg.optim
-    device = _device(o.device)
-    if o.threads:
-        torch.set_num_threads(o.threads)
-    torch.manual_seed(o.seed)
+def _sources(cfg: Pose2DTrainConfig, source: SampleSource | None, val_source: SampleSource | None,
+             ) -> tuple[SampleSource, SampleSource]:
+    """Training and validation samples: the given ones, else the config's (synthetic renders or COCO-WholeBody
+    files); validation defaults to the training people without augmentation."""
     if source is None and cfg.data.source == "synthetic":
         from mv3d.pose2d.synthetic import demo_sources
 
@@ -200,90 +192,125 @@ def train(cfg: Pose2DTrainConfig, source: SampleSource | None = None, val_source
     if val_source is None:
         val_source = (CocoWholeBody(cfg.data.val_annotations, cfg.data.val_images) if cfg.data.val_annotations
                       else source)
+    return source, val_source
+
+
+class _Run:
+    """The network, its optimizer, schedule and loss scaler, the step and the log rows of a training run."""
+
+    def __init__(self, cfg: Pose2DTrainConfig, device: str) -> None:
+        o = cfg.optim
+        self.cfg, self.device = cfg, device
+        self.model = build_model(cfg.model.name, cfg.model.num_joints).to(device)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=o.lr, weight_decay=o.weight_decay, foreach=True)
+        self.sched = torch.optim.lr_scheduler.MultiStepLR(self.opt, milestones=list(o.lr_steps), gamma=o.lr_factor)
+        self.use_amp = o.amp and device.startswith("cuda")
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.step, self.rows, self.best = 0, [], -1.0
+
+    def start(self, last: Path, resume: bool) -> None:
+        """Continue from ``last`` (resume), else start from the config's pretrained weights, if any."""
+        if resume and last.exists():
+            ck = torch.load(last, map_location=self.device, weights_only=True)
+            self.model.load_state_dict(ck["model"])
+            self.opt.load_state_dict(ck["optimizer"])
+            self.sched.load_state_dict(ck["scheduler"])
+            self.scaler.load_state_dict(ck["scaler"])
+            self.step, self.rows, self.best = ck["step"], ck["log"], ck.get("best_val_pck", -1.0)
+            log.info("resumed %s at step %d", last, self.step)
+        elif self.cfg.model.pretrained:
+            report = load_weights(self.model, self.cfg.model.pretrained, backbone_only=self.cfg.model.backbone_only)
+            log.info("initial weights: %s", report.summary())
+
+    def save(self, path: Path, val_pck: float | None, full: bool = True) -> None:
+        """last.pt: everything needed to resume; best.pt (full=False): weights, config and metrics."""
+        state = {"model": self.model.state_dict(), "step": self.step, "config": to_dict(self.cfg), "val_pck": val_pck}
+        if full:
+            state.update(optimizer=self.opt.state_dict(), scheduler=self.sched.state_dict(),
+                         scaler=self.scaler.state_dict(), log=self.rows, best_val_pck=self.best)
+        with atomic_path(path) as tmp:
+            torch.save(state, tmp)
+
+    def learn(self, batch: dict) -> float:
+        """One optimizer step on a batch; returns its loss."""
+        self.model.train()
+        x = batch["image"].to(self.device, non_blocking=True)
+        target = batch["target"].to(self.device, non_blocking=True)
+        weight = batch["target_weight"].to(self.device, non_blocking=True)
+        with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=self.use_amp):
+            loss = heatmap_loss(self.model(x), target, weight)
+        self.opt.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.opt)
+        self.scaler.update()
+        self.sched.step()
+        self.step += 1
+        return float(loss.detach())
+
+    def loader(self, source: SampleSource) -> DataLoader:
+        """Shuffled augmented batches; each worker's random stream depends on the seed and the step."""
+        cfg, o, step = self.cfg, self.cfg.optim, self.step
+        dataset = TopDownDataset(source, cfg.input_size, cfg.sigma, cfg.augment, seed=o.seed + step)
+
+        def seed_worker(worker_id: int) -> None:
+            info = torch.utils.data.get_worker_info()
+            info.dataset.rng = np.random.default_rng(o.seed + step + 1000 * (worker_id + 1))
+
+        return DataLoader(dataset, batch_size=min(o.batch_size, len(dataset)), shuffle=True, drop_last=True,
+                          num_workers=o.workers, worker_init_fn=seed_worker if o.workers else None,
+                          pin_memory=self.device.startswith("cuda"))
+
+
+def train(cfg: Pose2DTrainConfig, source: SampleSource | None = None, val_source: SampleSource | None = None,
+          resume: bool = True) -> dict[str, Any]:
+    """Train a network; returns {"step", "loss", "val_pck", "best_val_pck", "out_dir"}.
+
+    source / val_source default to the COCO-WholeBody files of ``cfg.data``; validation defaults to
+    the training people without augmentation.
+    """
+    o = cfg.optim
+    device = _device(o.device)
+    if o.threads:
+        torch.set_num_threads(o.threads)
+    torch.manual_seed(o.seed)
+    source, val_source = _sources(cfg, source, val_source)
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_write(out_dir / "config.yaml") as fh:
         yaml.safe_dump(to_dict(cfg), fh, sort_keys=False)
-
-    model = build_model(cfg.model.name, cfg.model.num_joints).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=o.lr, weight_decay=o.weight_decay, foreach=True)
-    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(o.lr_steps), gamma=o.lr_factor)
-    use_amp = o.amp and device.startswith("cuda")
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    step, rows, best = 0, [], -1.0
+    run = _Run(cfg, device)
     last = out_dir / "last.pt"
-    if resume and last.exists():
-        ck = torch.load(last, map_location=device, weights_only=True)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        sched.load_state_dict(ck["scheduler"])
-        scaler.load_state_dict(ck["scaler"])
-        step, rows, best = ck["step"], ck["log"], ck.get("best_val_pck", -1.0)
-        log.info("resumed %s at step %d", last, step)
-    elif cfg.model.pretrained:
-        report = load_weights(model, cfg.model.pretrained, backbone_only=cfg.model.backbone_only)
-        log.info("initial weights: %s", report.summary())
-
-    dataset = TopDownDataset(source, cfg.input_size, cfg.sigma, cfg.augment, seed=o.seed + step)
-
-    def _seed_worker(worker_id: int) -> None:
-        info = torch.utils.data.get_worker_info()
-        info.dataset.rng = np.random.default_rng(o.seed + step + 1000 * (worker_id + 1))
-
-    loader = DataLoader(dataset, batch_size=min(o.batch_size, len(dataset)), shuffle=True, drop_last=True,
-                        num_workers=o.workers, worker_init_fn=_seed_worker if o.workers else None,
-                        pin_memory=device.startswith("cuda"))
+    run.start(last, resume)
+    loader = run.loader(source)
     per_epoch = max(len(loader), 1)
-
-    def _save(path: Path, val_pck: float | None, full: bool = True) -> None:
-        """last.pt: everything needed to resume; best.pt (full=False): weights, config and metrics."""
-        state = {"model": model.state_dict(), "step": step, "config": to_dict(cfg), "val_pck": val_pck}
-        if full:
-            state.update(optimizer=opt.state_dict(), scheduler=sched.state_dict(), scaler=scaler.state_dict(),
-                         log=rows, best_val_pck=best)
-        with atomic_path(path) as tmp:
-            torch.save(state, tmp)
-
     t0, running, n_run = time.perf_counter(), 0.0, 0
     val_pck = None
-    while step < o.steps:
+    while run.step < o.steps:
         for batch in loader:
-            model.train()
-            x = batch["image"].to(device, non_blocking=True)
-            target = batch["target"].to(device, non_blocking=True)
-            weight = batch["target_weight"].to(device, non_blocking=True)
-            with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=use_amp):
-                loss = heatmap_loss(model(x), target, weight)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
-            sched.step()
-            step += 1
-            running += float(loss.detach())
+            running += run.learn(batch)
             n_run += 1
-            row = None
+            step, row = run.step, None
             if step % o.log_every == 0 or step == o.steps:
-                row = {"step": step, "epoch": step / per_epoch, "lr": opt.param_groups[0]["lr"],
+                row = {"step": step, "epoch": step / per_epoch, "lr": run.opt.param_groups[0]["lr"],
                        "loss": running / n_run, "seconds": time.perf_counter() - t0}
                 running, n_run = 0.0, 0
             if step % o.eval_every == 0 or step == o.steps:
-                val_pck = evaluate_pck(model, val_source, cfg, device)
-                row = row or {"step": step, "epoch": step / per_epoch, "lr": opt.param_groups[0]["lr"],
+                val_pck = evaluate_pck(run.model, val_source, cfg, device)
+                row = row or {"step": step, "epoch": step / per_epoch, "lr": run.opt.param_groups[0]["lr"],
                               "seconds": time.perf_counter() - t0}
                 row["val_pck"] = val_pck
                 log.info("step %d: val PCK@0.05 %.4f", step, val_pck)
-                if val_pck > best:
-                    best = val_pck
-                    _save(out_dir / "best.pt", val_pck, full=False)
+                if val_pck > run.best:
+                    run.best = val_pck
+                    run.save(out_dir / "best.pt", val_pck, full=False)
             if row is not None:
-                rows.append(row)
+                run.rows.append(row)
                 log.info("step %d loss %.3e lr %.1e", step, row.get("loss", float("nan")), row["lr"])
             if step % o.checkpoint_every == 0 or step == o.steps:
-                _save(last, val_pck)
-                _write_log(out_dir, rows)
+                run.save(last, val_pck)
+                _write_log(out_dir, run.rows)
             if step >= o.steps:
                 break
-    losses = [r["loss"] for r in rows if "loss" in r]
-    return {"step": step, "loss": losses[-1] if losses else float("nan"), "val_pck": val_pck,
-            "best_val_pck": best, "out_dir": str(out_dir)}
+    losses = [r["loss"] for r in run.rows if "loss" in r]
+    return {"step": run.step, "loss": losses[-1] if losses else float("nan"), "val_pck": val_pck,
+            "best_val_pck": run.best, "out_dir": str(out_dir)}

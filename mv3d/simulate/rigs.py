@@ -21,6 +21,7 @@ import numpy as np
 
 from mv3d.camera import Camera, CameraRig
 from mv3d.errors import InputError
+from mv3d.skeleton import MV3D25
 
 log = logging.getLogger(__name__)
 
@@ -144,8 +145,6 @@ def subject_pose(points_world: np.ndarray, up: np.ndarray = _UP) -> tuple[np.nda
 
     points_world: (F, 25, 3) MV3D25 keypoints in the world frame; up: world direction of up.
     """
-    from mv3d.skeleton import MV3D25
-
     centre = np.nanmean(points_world[:, MV3D25.index("mid_hip")], axis=0)
     right = np.nanmean(points_world[:, MV3D25.index("r_hip")] - points_world[:, MV3D25.index("l_hip")], axis=0)
     forward = np.cross(up, right)

@@ -15,9 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import tomli_w
+import yaml
 
 from mv3d.camera import CameraRig
 from mv3d.errors import InputError
+from mv3d.io import write_mot, write_trc
 from mv3d.io.atomic import atomic_write
 from mv3d.simulate.detections import DetectionNoise, detect, hidden_weight, project_keypoints, write_openpose
 from mv3d.simulate.rigs import Board, check_visibility, default_board, make_rig, subject_pose
@@ -173,8 +176,6 @@ def simulate(config: SimulationConfig, rig: CameraRig | None = None, model: Any 
 
 
 def _dump_yaml(path: Path, data: Any) -> None:
-    import yaml
-
     with atomic_write(path, "w") as fh:
         yaml.safe_dump(data, fh, sort_keys=False)
 
@@ -188,8 +189,6 @@ def write_rig_toml(rig: CameraRig, path: str | os.PathLike) -> Path:
     """Pose2Sim TOML calibration: a table per camera (name, size [w, h], matrix, distortions
     [k1, k2, p1, p2] (+k3 only when non-zero), Rodrigues rotation, translation m), and a
     [metadata] table with R_to_opensim."""
-    import tomli_w
-
     doc: dict = {}
     for cam in rig:
         dist = cam.dist if cam.dist[4] != 0 else cam.dist[:4]
@@ -207,8 +206,6 @@ def write_rig_toml(rig: CameraRig, path: str | os.PathLike) -> Path:
 def write_truth(sim: SimulatedSession, out: str | os.PathLike) -> Path:
     """The ``truth/`` folder: rig.toml, keypoints3d.trc, coordinates.mot, offsets.yaml, timing.yaml,
     mocap.trc, detections/<camera>/ (OpenPose BODY_25B JSON) and truth2d.npz."""
-    from mv3d.io import write_mot, write_trc
-
     truth = Path(out) / "truth"
     truth.mkdir(parents=True, exist_ok=True)
     write_rig_toml(sim.rig, truth / "rig.toml")
@@ -256,7 +253,8 @@ def write_session(sim: SimulatedSession, out: str | os.PathLike, video: bool = T
     """
     import cv2
 
-    from mv3d.simulate.render import Renderer, RenderStyle, board_image, room_background, write_video
+    from mv3d.simulate.render import Renderer, RenderStyle
+    from mv3d.simulate.scene import board_image, room_background, write_video
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

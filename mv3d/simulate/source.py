@@ -19,6 +19,13 @@ import numpy as np
 from scipy.interpolate import CubicSpline
 
 from mv3d.errors import InputError
+from mv3d.io import read_trc
+from mv3d.io.mot import read_mot
+from mv3d.kinematics._osim import coordinate_is_rotational, opensim
+from mv3d.kinematics._osim import load_model as load_osim
+from mv3d.kinematics.bodymodel import build_model
+from mv3d.kinematics.forward import forward_markers, mot_to_coordinates
+from mv3d.simulate.motions import make_motion
 from mv3d.skeleton import MV3D23, MV3D25, add_derived
 
 log = logging.getLogger(__name__)
@@ -78,7 +85,6 @@ class MotionSource:
         if not self.mocap_names:
             raise InputError(f"motion {self.name!r} has no anatomical markers (a TRC source or a model without "
                              "markers other than the video keypoints); mocap cannot be simulated")
-        from mv3d.kinematics.forward import forward_markers
 
         t = self._check_times(t)
         points, _ = forward_markers(self.model, t, _model_coords(self.model, self.coords_at(t)), self.mocap_names)
@@ -101,8 +107,6 @@ def _marker_names(model: Any) -> list[str]:
 
 def _keypoints(model: Any, times: np.ndarray, coords: dict[str, np.ndarray]) -> np.ndarray:
     """MV3D25 (F, 25, 3) by forward kinematics; neck/mid_hip derived when the model lacks them."""
-    from mv3d.kinematics.forward import forward_markers
-
     names = _marker_names(model)
     wanted = list(MV3D25) if all(n in names for n in MV3D25) else list(MV3D23)
     points, _ = forward_markers(model, times, _model_coords(model, coords), wanted)
@@ -117,12 +121,7 @@ def load_model(model: Any = None, height: float = 1.75, mass: float = 70.0,
     ``.osim`` path. marker_files: OpenSim MarkerSet XML files whose markers are added.
     Raises InputError naming the MV3D23 markers the model lacks.
     """
-    from mv3d.kinematics._osim import load_model as load_osim
-    from mv3d.kinematics._osim import opensim
-
     if model is None:
-        from mv3d.kinematics.bodymodel import build_model
-
         loaded = build_model(height, mass)
     else:
         loaded = load_osim(model)
@@ -175,9 +174,6 @@ def builtin_source(name: str, seconds: float, model: Any, rate: float = 120.0,
                    stand_at: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> MotionSource:
     """A built-in motion (see :mod:`mv3d.simulate.motions`) on ``model``, grounded with the feet
     pinned at ``stand_at`` (OpenSim X, floor Y, Z; metres)."""
-    from mv3d.kinematics._osim import coordinate_is_rotational
-    from mv3d.simulate.motions import make_motion
-
     times, coords = make_motion(name, seconds, rate)
     coords = ground_motion(model, times, _model_coords(model, coords), stand_at=stand_at)
     columns = list(coords)
@@ -198,9 +194,6 @@ def _mocap_names(model: Any) -> list[str]:
 
 def mot_source(path: str | os.PathLike, model: Any, seconds: float | None = None) -> MotionSource:
     """An OpenSim .mot motion on ``model`` (used as it is: no grounding). ``seconds`` trims it."""
-    from mv3d.io.mot import read_mot
-    from mv3d.kinematics.forward import mot_to_coordinates
-
     path = Path(path)
     mot = read_mot(path)
     keep = np.ones(len(mot.times), dtype=bool)
@@ -220,8 +213,6 @@ def mot_source(path: str | os.PathLike, model: Any, seconds: float | None = None
 
 def trc_source(path: str | os.PathLike, seconds: float | None = None) -> MotionSource:
     """3D keypoints of a TRC file (OpenSim frame, markers named as MV3D23 or MV3D25); no mocap, no coordinates."""
-    from mv3d.io import read_trc
-
     path = Path(path)
     trc = read_trc(path)
     missing = [n for n in MV3D23 if n not in trc.marker_names]
@@ -254,7 +245,6 @@ def motion_source(motion: str | os.PathLike, model: Any = None, seconds: float |
         if not Path(text).is_file():
             raise InputError(f"motion file {text} does not exist")
         return mot_source(text, load_model(model, height, mass, marker_files), seconds)
-    from mv3d.simulate.motions import make_motion
 
     make_motion(text, 0.1, 10.0)  # validates the name with a clear error before building the model
     return builtin_source(text, 10.0 if seconds is None else seconds, load_model(model, height, mass, marker_files),

@@ -20,8 +20,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mv3d.errors import InputError
-from mv3d.triangulate.algebraic import triangulate_dlt
+from mv3d.skeleton import FLIP_INDEX
+from mv3d.triangulate.algebraic import reprojection_errors, triangulate_dlt
+from mv3d.triangulate.filtering import smooth_trajectory
+from mv3d.triangulate.limbs import LimbParams, estimate_limb_lengths, refine_with_limbs
 from mv3d.triangulate.robust import RobustParams, robust_triangulate
+from mv3d.triangulate.volumetric import triangulate_volumetric
 
 if TYPE_CHECKING:  # pragma: no cover
     from mv3d.camera import CameraRig
@@ -103,30 +107,21 @@ def reconstruct(rig: CameraRig, keypoints, method: str = "algebraic", limb_const
     points, used, errors, swapped = robust_triangulate(rig, kp, robust)
     kp_fixed = kp
     if swapped.any():
-        from mv3d.skeleton import FLIP_INDEX
-
         kp_fixed = kp.copy()
         kp_fixed[swapped] = kp[:, :, FLIP_INDEX][swapped]
     if method == "volumetric":
-        from mv3d.triangulate.volumetric import triangulate_volumetric
-
         points = triangulate_volumetric(rig, kp_fixed, points, used, heatmaps=heatmaps,
                                         heatmap_boxes=heatmap_boxes, params=volumetric)
     lengths = None
     if limb_constraints:
-        from mv3d.triangulate.limbs import LimbParams, estimate_limb_lengths, refine_with_limbs
-
         limbs = limbs or LimbParams(**({} if fps is None else {"fps": fps}))
         lengths = estimate_limb_lengths(points, used)
         points = refine_with_limbs(rig, kp_fixed, points, used, lengths, limbs, max_gap=max_gap)
     gaps: list = []
     if filter is not None:
-        from mv3d.triangulate.filtering import smooth_trajectory
-
         if fps is None:
             raise InputError(f"filter {filter!r} needs the frame rate: pass fps=...")
         points, gaps = smooth_trajectory(points, fps, filter, max_gap)
-    from mv3d.triangulate.algebraic import reprojection_errors
 
     uv = kp_fixed[..., :2].reshape(len(rig), -1, 2)
     errors = reprojection_errors(rig, uv, points.reshape(-1, 3)).reshape(errors.shape)

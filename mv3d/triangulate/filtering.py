@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from mv3d.errors import InputError
+from mv3d.timeseries import butter_lowpass, fill_gaps
+from mv3d.video.kalman import kalman_smooth
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +49,6 @@ def smooth_trajectory(points: np.ndarray, fps: float, spec: FilterSpec | str | N
     Kalman: constant-acceleration RTS smoother (``mv3d.video.kalman``), which bridges the
     same gaps itself; its cutoff (default 6 Hz) is the half-power frequency.
     """
-    from mv3d.timeseries import butter_lowpass, fill_gaps
-
     spec = spec if isinstance(spec, FilterSpec) else FilterSpec.parse(spec)
     points = np.asarray(points, dtype=float)
     res = fill_gaps(points, max_gap) if points.shape[0] > 1 else None
@@ -63,7 +63,5 @@ def smooth_trajectory(points: np.ndarray, fps: float, spec: FilterSpec | str | N
     if spec.kind == "butterworth":
         filled = butter_lowpass(filled, fs=fps, cutoff=cutoff, order=4)
     elif spec.kind == "kalman":
-        from mv3d.video.kalman import kalman_smooth
-
         filled = kalman_smooth(points, None, fps, cutoff=cutoff, max_gap=max_gap).positions
     return filled, gaps

@@ -15,13 +15,16 @@ the points on their detections.
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from mv3d.errors import InputError
+from mv3d.parallel import for_chunks
 from mv3d.skeleton import LIMB_INDEX, LIMBS, MV3D23
+from mv3d.timeseries import fill_gaps
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +101,6 @@ def estimate_limb_lengths(points: np.ndarray, used: np.ndarray | None = None, mi
         strict = ok & (n[:, a] >= min_views) & (n[:, b] >= min_views)
         ok = np.where(strict.sum(0) >= 10, strict, ok)
     with np.errstate(all="ignore"):
-        import warnings
-
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             lengths = np.nanmedian(np.where(ok, L, np.nan), axis=0)
@@ -190,7 +191,6 @@ def refine_with_limbs(rig, keypoints: np.ndarray, points: np.ndarray, used: np.n
     frames are initialised by interpolation and estimated from bones and smoothness; longer
     gaps stay NaN. Returns (F, 23, 3).
     """
-    from mv3d.timeseries import fill_gaps
     from mv3d.triangulate.torch_camera import TorchRig, single_thread
 
     p = params or LimbParams()
@@ -241,8 +241,6 @@ def enforce_lengths(points: np.ndarray, lengths: np.ndarray, known: np.ndarray |
 
 def _refine_chunks(trig, init, kp, w, lengths, known, p: LimbParams, out: np.ndarray) -> None:
     """Refine overlapping chunks of frames (in parallel threads) and keep each chunk's core."""
-    from mv3d.parallel import for_chunks
-
     F = init.shape[0]
     step = max(p.chunk - 2 * p.overlap, 1)
     starts = []

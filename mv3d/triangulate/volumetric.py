@@ -22,12 +22,15 @@ over cameras, frames, joints and voxels; runs on CPU or GPU.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mv3d.errors import InputError
+from mv3d.skeleton import JOINT_INDEX, MV3D23
+from mv3d.triangulate.algebraic import depths
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -183,8 +186,6 @@ def triangulate_volumetric(rig: CameraRig, keypoints: np.ndarray, init: np.ndarr
     """
     import torch
 
-    from mv3d.skeleton import JOINT_INDEX, MV3D23
-    from mv3d.triangulate.algebraic import depths
     from mv3d.triangulate.torch_camera import TorchRig, single_thread
 
     p = params or VolumetricParams()
@@ -210,8 +211,6 @@ def triangulate_volumetric(rig: CameraRig, keypoints: np.ndarray, init: np.ndarr
     else:
         centre = np.full((F, 3), np.nan)
     with np.errstate(all="ignore"):
-        import warnings
-
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             centre = np.where(np.isfinite(centre), centre, np.nanmedian(init, axis=1))
@@ -221,8 +220,6 @@ def triangulate_volumetric(rig: CameraRig, keypoints: np.ndarray, init: np.ndarr
     f = 0.5 * (rig.K[:, 0, 0] + rig.K[:, 1, 1])
     sig3 = p.sigma_px * np.where(w > 0, np.abs(z), np.nan) / f[:, None, None]
     with np.errstate(all="ignore"):
-        import warnings
-
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             finest = 8 * np.nanmedian(sig3, axis=0)

@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from mv3d.errors import InputError
+from mv3d.timeseries import resample
+from mv3d.video.frames import iter_frames, probe
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +37,6 @@ def retime_keypoints(keypoints: np.ndarray, times: np.ndarray, new_times: np.nda
     Coordinates by spline (``mv3d.timeseries.resample``: NaN outside the samples and in gaps),
     confidence linearly. Returns (G, J, 3), missing = NaN with confidence 0.
     """
-    from mv3d.timeseries import resample
-
     kp = np.asarray(keypoints, dtype=float)
     conf = np.nan_to_num(kp[..., 2])
     xy = np.where((conf > 0)[..., None], kp[..., :2], np.nan)
@@ -185,8 +185,6 @@ def interpolate_video(path: str | os.PathLike, out: str | os.PathLike, factor: i
     """Write ``out`` (.mp4 / .avi) at ``factor`` times the frame rate, factor - 1 flow-synthesised
     frames between every two real ones. Returns the number of frames written."""
     import cv2
-
-    from mv3d.video.frames import iter_frames, probe
 
     if factor < 2:
         raise InputError(f"--factor must be an integer >= 2, got {factor}")

@@ -20,6 +20,7 @@ from typing import NamedTuple
 import numpy as np
 
 from mv3d.errors import InputError
+from mv3d.io.atomic import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -231,8 +232,6 @@ def extract_frames(path: str | os.PathLike, out_dir: str | os.PathLike, every: i
     these times (s) (within half a frame). Duplicated frames are never written.
     """
     import cv2
-
-    from mv3d.io.atomic import atomic_write
 
     if ext not in ("png", "jpg"):
         raise InputError(f"image format must be png or jpg, got {ext!r}")

@@ -5,8 +5,6 @@ from pathlib import Path
 
 import click
 
-from mv3d.config import load_config
-from mv3d.resources import source_root
 from pipelines.cli_groups import subgroup
 
 
@@ -59,6 +57,8 @@ def register(cli: click.Group) -> None:
     def train_augmenter(config_path: str, out_dir: str | None) -> None:
         """Synthesize training pairs (cached) and train a lower+upper body marker augmenter."""
         from mv3d.augment.train import AugmenterTrainConfig, train_from_config
+        from mv3d.config import load_config
+        from mv3d.resources import source_root
 
         config = load_config(config_path, AugmenterTrainConfig).relative_to(source_root() or Path.cwd())
         result = train_from_config(config, out_dir=out_dir)

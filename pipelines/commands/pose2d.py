@@ -1,16 +1,10 @@
 """``mv3d pose2d`` (videos -> 2D keypoints), ``mv3d train pose2d`` and ``mv3d eval pose2d``."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
-import numpy as np
 
-from mv3d.config import load_config
-from mv3d.errors import InputError
-from mv3d.io import read_keypoints
-from mv3d.io.atomic import atomic_write
 from pipelines.cli_groups import subgroup
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm")
@@ -26,6 +20,8 @@ def _size(text: str) -> tuple[int, int]:
 
 def find_videos(folder: Path) -> dict[str, Path]:
     """Camera name -> video: the videos of ``folder`` (named by stem) or one per subfolder (named by folder)."""
+    from mv3d.errors import InputError
+
     if not folder.is_dir():
         raise InputError(f"{folder}: video folder not found")
     direct = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
@@ -41,8 +37,12 @@ def find_videos(folder: Path) -> dict[str, Path]:
     return found
 
 
-def detection_boxes(path: Path, fmt: str, cameras: list[str]) -> dict[str, np.ndarray]:
+def detection_boxes(path: Path, fmt: str, cameras: list[str]):
     """Camera -> person boxes (n, 4) x, y, w, h by frame number, from imported 2D keypoints (NaN: none)."""
+    import numpy as np
+
+    from mv3d.errors import InputError
+    from mv3d.io import read_keypoints
     from mv3d.pose2d.topdown import keypoints_to_boxes
 
     kp = read_keypoints(path, format=fmt, fps=30.0)
@@ -67,7 +67,8 @@ def detection_boxes(path: Path, fmt: str, cameras: list[str]) -> dict[str, np.nd
                    "Baselines/HRNet or mmpose file.")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Output HDF5 file (dataset keypoints2d (C, F, 23, 3)).")
-@click.option("--arch", default=None, help="Architecture (pose_resnet50, hrnet_w32, ...); default: from the checkpoint.")
+@click.option("--arch", default=None,
+              help="Architecture (pose_resnet50, hrnet_w32, ...); default: from the checkpoint.")
 @click.option("--input-size", default=None, help="Network input WIDTHxHEIGHT (default: checkpoint or 192x256).")
 @click.option("--mode", type=click.Choice(["track", "full"]), default="track", show_default=True,
               help="Person box without --detections: tracked from the previous frames' keypoints, or a "
@@ -85,6 +86,8 @@ def pose2d_cmd(videos_dir: Path, weights: Path, out_path: Path, arch: str | None
                mode: str, detections: Path | None, detections_format: str, flip: bool | None, batch_size: int,
                device: str) -> None:
     """Estimate MV3D23 2D keypoints in every camera's video (single person, top-down)."""
+    import numpy as np
+
     from mv3d.io import write_keypoints_h5
     from mv3d.pose2d import EstimatorOptions, estimate_keypoints2d, resolve_model
 
@@ -111,6 +114,7 @@ def pose2d_cmd(videos_dir: Path, weights: Path, out_path: Path, arch: str | None
 def train_pose2d(config_path: Path, out_dir: str | None, steps: int | None, device: str | None,
                  resume: bool) -> None:
     """Train a 23-joint heatmap network (Adam, step LR, mixed precision on GPU)."""
+    from mv3d.config import load_config
     from mv3d.pose2d.train import Pose2DTrainConfig, train
 
     cfg = load_config(config_path, Pose2DTrainConfig)
@@ -134,6 +138,9 @@ def train_pose2d(config_path: Path, out_dir: str | None, steps: int | None, devi
               help="Write the metrics as JSON here.")
 def eval_pose2d(gt_path: Path, pred_path: Path, out_path: Path | None) -> None:
     """OKS AP/AR (body, foot, body+foot) and PCK of 2D keypoint results."""
+    import json
+
+    from mv3d.io.atomic import atomic_write
     from mv3d.pose2d.evaluate import evaluate_files
 
     metrics = evaluate_files(gt_path, pred_path)

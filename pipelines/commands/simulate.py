@@ -7,12 +7,10 @@ from pathlib import Path
 
 import click
 
-from mv3d.config import load_config
-from mv3d.errors import InputError
-
 
 def _rig_or_name(value: str):
     """(None, name) for a built-in rig, or (CameraRig, None) read from a calibration file/folder."""
+    from mv3d.errors import InputError
     from mv3d.simulate.rigs import RIG_NAMES
 
     if value in RIG_NAMES:
@@ -53,6 +51,7 @@ def register(cli: click.Group) -> None:
                      resolution: int | None, height: float, mass: float, trial: str | None, motion_blur: int,
                      config_file: Path | None, out: Path, no_video: bool) -> None:
         """Simulate a session from a motion and write it in OpenCap layout, with truth/ beside it."""
+        from mv3d.config import load_config
         from mv3d.simulate.session import NoiseAndTiming, SimulationConfig, simulate, write_session
 
         cam_rig, rig_name = _rig_or_name(rig)

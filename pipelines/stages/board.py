@@ -16,8 +16,7 @@ import numpy as np
 
 from calibration import load_rig
 from calibration.board import Checkerboard, detect_static_board
-from calibration.extrinsics import (board_pose_candidates, calibrate_extrinsics, pose_options,
-                                    still_correspondences)
+from calibration.extrinsics import board_pose_candidates, calibrate_extrinsics, pose_options, still_correspondences
 from mv3d.camera import CameraRig, match_camera_names
 from mv3d.errors import InputError
 from mv3d.io.atomic import atomic_write
