@@ -109,6 +109,10 @@ class Context:
         return self.store.path.is_file() and name in self.store
 
     # --- inputs -----------------------------------------------------------------------
+    def metadata_files(self) -> list[Path]:
+        """The session's metadata file (subject height and mass), an input of the stages that use them."""
+        return [self.session.root / "sessionMetadata.yaml"]
+
     def mocap_reference(self) -> Path | None:
         """The trial's mocap .mot, or the simulator's true coordinates for a simulated session."""
         if self.trial.mocap_mot is not None:

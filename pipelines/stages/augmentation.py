@@ -35,9 +35,5 @@ def run_augmentation(ctx: Context) -> None:
               trc.times, units="m")
 
 
-def metadata(ctx: Context) -> list[Path]:
-    return [ctx.session.root / "sessionMetadata.yaml"]
-
-
 STAGE = Stage("augmentation", run_augmentation, inputs=("trc_pre",), outputs=("trc_post",),
-              config_keys=("augment", "kinematics"), external_inputs=metadata, description="anatomical markers")
+              config_keys=("augment", "kinematics"), external_inputs=Context.metadata_files, description="anatomical markers")

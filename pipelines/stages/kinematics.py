@@ -11,7 +11,6 @@ from mv3d.kinematics.scale import scale_model
 from mv3d.kinematics.setups import Measurement, builtin_measurements
 from pipelines.context import Context
 from pipelines.stage import Stage
-from pipelines.stages.augmentation import metadata
 
 
 def generic_model(ctx: Context) -> Path:
@@ -52,6 +51,6 @@ def run_ik(ctx: Context) -> None:
 
 
 SCALING = Stage("scaling", run_scaling, inputs=("trc_post",), outputs=("model_scaled",), config_keys=("kinematics",),
-                external_inputs=metadata, description="scaled OpenSim model")
+                external_inputs=Context.metadata_files, description="scaled OpenSim model")
 IK = Stage("ik", run_ik, inputs=("trc_post", "model_scaled"), outputs=("mot",), config_keys=("kinematics",),
            description="inverse kinematics")
