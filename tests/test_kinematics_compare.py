@@ -92,8 +92,10 @@ def test_cli_writes_metrics_alignment_and_figures(mots, tmp_path):
                                       "--max-lag", "0.2"])
     assert result.exit_code == 0, result.output
     rows = list(csv.reader((out / "comparison.csv").open()))
-    assert rows[0] == ["coordinate", "rmse", "mae", "bias", "rom_error", "pearson_r", "cmc"]
+    assert rows[0] == ["coordinate", "rmse", "mae", "bias", "rom_error", "pearson_r", "cmc", "status",
+                       "determined_fraction"]
     assert [r[0] for r in rows[1:]] == COLUMNS[:3] + ["pelvis_ty"]  # rotations first, then translations
+    assert {r[7] for r in rows[1:]} == {"unknown"}                   # no coordinate status beside the video .mot
     align = yaml.safe_load((out / "alignment.yaml").read_text())
     assert align["shift_s"] == pytest.approx(SHIFT, abs=0.002)
     for name in COLUMNS + ["summary"]:

@@ -19,12 +19,18 @@ with Ybar_t the mean of the two at sample t and Ybar the grand mean; CMC is NaN 
 ratio exceeds 1 (waveforms too dissimilar for a real CMC). Rotations are in degrees,
 translations (``*_tx``, ``*_ty``, ``*_tz`` or the model's translational coordinates) in
 metres and reported in their own table.
+
+When the video .mot has a coordinate status beside it (``X_coordinate_status.csv``, written
+by ``mv3d ik``), each coordinate's row says whether the markers determined it
+(``determined``, ``partly``, ``undetermined``): the RMSE of an undetermined coordinate
+measures a neutral prior, not the video's accuracy.
 """
 from __future__ import annotations
 
 import csv
+import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -36,9 +42,14 @@ from mv3d.errors import InputError
 from mv3d.io.atomic import atomic_write
 from mv3d.io.mot import read_mot
 from mv3d.io.trc import read_trc
+from mv3d.kinematics.coordinate_ranges import KNOWN_CONVENTIONS, flip_signs, opposite_signs, side_free
+from mv3d.kinematics.observability import read_status_csv, status_path
 from mv3d.timeseries import cross_correlation, fill_nan_linear, resample
 
+log = logging.getLogger(__name__)
+
 METRIC_COLUMNS = ("coordinate", "rmse", "mae", "bias", "rom_error", "pearson_r", "cmc")
+STATUS_COLUMNS = ("status", "determined_fraction")
 TRANSLATION_SUFFIXES = ("_tx", "_ty", "_tz")
 
 
@@ -146,6 +157,24 @@ class MotComparison:
     mocap: np.ndarray
     metrics: dict[str, dict[str, float]]
     translations: list[str]
+    status: dict[str, tuple[str, float]] = field(default_factory=dict)
+
+    def determined(self, names: list[str]) -> list[str]:
+        """The names whose status is ``determined`` or unknown (no status file)."""
+        return [n for n in names if self.status.get(n, ("determined",))[0] == "determined"]
+
+
+def _read_status(video_mot: str | os.PathLike, status_csv: str | os.PathLike | None) -> dict[str, tuple[str, float]]:
+    """coordinate -> (status, determined fraction) from the status CSV beside the video .mot (if any)."""
+    path = Path(status_csv) if status_csv is not None else status_path(video_mot)
+    if not path.is_file():
+        if status_csv is not None:
+            raise InputError(f"coordinate status file {path} does not exist")
+        return {}
+    try:
+        return {k: (v.status, v.determined_fraction) for k, v in read_status_csv(path).items()}
+    except (KeyError, ValueError) as exc:
+        raise InputError(f"{path} is not a coordinate status CSV written by mv3d ik ({exc})") from exc
 
 
 def _in_units(mot: object, rotational_names: set[str] | None) -> np.ndarray:
@@ -157,16 +186,51 @@ def _in_units(mot: object, rotational_names: set[str] | None) -> np.ndarray:
     return vals
 
 
+def _check_signs(names: list[str], xv: np.ndarray, xm: np.ndarray, is_rot: np.ndarray, video_mot: object,
+                 mocap_mot: object) -> None:
+    """Rotations whose mocap values match the video's only with the opposite sign.
+
+    InputError for coordinates of a known convention difference (the knee); a warning for
+    others (an ill-determined video coordinate can mimic a flip).
+    """
+    rot = [j for j in range(len(names)) if is_rot[j]]
+    flipped = opposite_signs(xv[:, rot], xm[:, rot], [names[j] for j in rot])
+    known = [n for n in flipped if side_free(n) in KNOWN_CONVENTIONS]
+    if flipped and not known:
+        log.warning("%s matches %s only with the opposite sign for %s; if its model measures them the other "
+                    "way, pass --flip-sign", mocap_mot, video_mot, ", ".join(flipped[:6]))
+    if not known:
+        return
+    spans = "; ".join(f"{n}: video {_span(xv[:, names.index(n)])}, mocap {_span(xm[:, names.index(n)])} deg"
+                      for n in known[:4])
+    flips = sorted({side_free(n) for n in known})
+    notes = " ".join(KNOWN_CONVENTIONS[n] for n in flips)
+    raise InputError(f"{mocap_mot} and {video_mot} measure {', '.join(known)} with opposite signs ({spans}): "
+                     f"{notes}. Pass {' '.join(f'--flip-sign {n}' for n in flips)} to negate them in the mocap file")
+
+
+def _span(x: np.ndarray) -> str:
+    x = x[np.isfinite(x)]
+    return f"{np.percentile(x, 5):.0f}..{np.percentile(x, 95):.0f}" if len(x) else "no values"
+
+
 def compare_mot(video_mot: str | os.PathLike, mocap_mot: str | os.PathLike, max_lag_s: float | None = None,
                 coordinates: list[str] | None = None, rotational: set[str] | None = None,
-                shift_s: float | None = None) -> MotComparison:
+                shift_s: float | None = None, flip_sign: list[str] | tuple[str, ...] = (),
+                status_csv: str | os.PathLike | None = None) -> MotComparison:
     """Align a video .mot to a mocap .mot and compute per-coordinate metrics.
 
     coordinates: subset to compare (default: all common columns with motion in either file);
     rotational: names of rotational coordinates (default: every name not ending in _tx/_ty/_tz);
-    shift_s: use this shift instead of estimating it.
+    shift_s: use this shift instead of estimating it; flip_sign: mocap columns to negate
+    (``knee_angle`` negates ``knee_angle_r`` and ``_l``), for a mocap model of the opposite sign
+    convention. A rotation whose values match only with the opposite sign raises InputError.
+    status_csv: the video's coordinate status (default: ``<video stem>_coordinate_status.csv``
+    beside it, when present).
     """
     vid, moc = read_mot(video_mot), read_mot(mocap_mot)
+    if flip_sign:
+        moc.values = flip_signs(moc.columns, moc.values, flip_sign, source=mocap_mot)
     common = [c for c in vid.columns if c in moc.columns]
     if coordinates is not None:
         missing = [c for c in coordinates if c not in common]
@@ -179,6 +243,7 @@ def compare_mot(video_mot: str | os.PathLike, mocap_mot: str | os.PathLike, max_
     xv = _in_units(vid, rotational)[:, [vid.columns.index(c) for c in common]]
     xm = _in_units(moc, rotational)[:, [moc.columns.index(c) for c in common]]
     is_rot = np.array([(c in rotational) if rotational is not None else not is_translation(c) for c in common])
+    _check_signs(common, xv, xm, is_rot, video_mot, mocap_mot)
     moving = (np.nanstd(xm, axis=0) > 1e-6) | (np.nanstd(xv, axis=0) > 1e-6)
     align_cols = is_rot & (np.nanstd(xm, axis=0) > 1e-3) & (np.nanstd(xv, axis=0) > 1e-3)
     if not align_cols.any():
@@ -197,16 +262,25 @@ def compare_mot(video_mot: str | os.PathLike, mocap_mot: str | os.PathLike, max_
     metrics = {common[j]: coordinate_metrics(video_on_t[:, j], mocap_on_t[:, j]) for j in keep}
     translations = [c for c in names if not is_rot[common.index(c)]]
     return MotComparison(TimeShift(shift, corr, rate, [c for c, a in zip(common, align_cols) if a]), t, names,
-                         video_on_t[:, keep], mocap_on_t[:, keep], metrics, translations)
+                         video_on_t[:, keep], mocap_on_t[:, keep], metrics, translations,
+                         _read_status(video_mot, status_csv))
 
 
-def write_metrics_csv(path: str | os.PathLike, metrics: dict[str, dict[str, float]], names: list[str]) -> Path:
-    """CSV with columns coordinate,rmse,mae,bias,rom_error,pearson_r,cmc for the named coordinates."""
+def write_metrics_csv(path: str | os.PathLike, metrics: dict[str, dict[str, float]], names: list[str],
+                      status: dict[str, tuple[str, float]] | None = None) -> Path:
+    """CSV with columns coordinate,rmse,mae,bias,rom_error,pearson_r,cmc,status,determined_fraction.
+
+    status: coordinate -> (status, fraction of frames the markers determine it); ``unknown``
+    and an empty fraction for coordinates without one.
+    """
+    status = status or {}
     with atomic_write(path, newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(METRIC_COLUMNS)
+        w.writerow(METRIC_COLUMNS + STATUS_COLUMNS)
         for n in names:
-            w.writerow([n] + [f"{metrics[n][k]:.6g}" for k in METRIC_COLUMNS[1:]])
+            state, frac = status.get(n, ("unknown", float("nan")))
+            w.writerow([n] + [f"{metrics[n][k]:.6g}" for k in METRIC_COLUMNS[1:]] +
+                       [state, "" if np.isnan(frac) else f"{frac:.3f}"])
     return Path(path)
 
 
@@ -217,7 +291,7 @@ def write_comparison(result: MotComparison, out_dir: str | os.PathLike) -> dict[
     out.mkdir(parents=True, exist_ok=True)
     rot = [c for c in result.coordinates if c not in result.translations]
     paths = {"comparison": write_metrics_csv(out / "comparison.csv", result.metrics,
-                                             rot + list(result.translations))}
+                                             rot + list(result.translations), result.status)}
     a = result.alignment
     with atomic_write(out / "alignment.yaml") as fh:
         yaml.safe_dump({"shift_s": float(a.shift_s), "correlation": float(a.correlation), "rate_hz": float(a.rate),

@@ -6,6 +6,12 @@ ignored (logged); weighted markers missing from the TRC or the model raise Input
 naming them; a marker that is NaN in a frame is left out of that frame. Long trials are
 cut into chunks solved in parallel processes; each chunk after the first starts
 ``overlap`` frames early and tracks through them (warm start), so the joins are continuous.
+
+For models without enforced constraints, every frame also gets each coordinate's
+sensitivity to marker noise (``mv3d.kinematics.observability``); with ``refine`` the
+coordinates the markers do not determine in a frame are held toward their neutral value by
+the smallest prior that makes them stable (``stabilize``), and ``write_ik_outputs`` writes a
+status per coordinate beside the .mot.
 """
 from __future__ import annotations
 
@@ -16,7 +22,7 @@ import multiprocessing
 import os
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +34,8 @@ from mv3d.io.mot import write_mot
 from mv3d.io.trc import read_trc
 from mv3d.kinematics import setups
 from mv3d.kinematics._osim import coordinate_is_rotational, load_model, opensim
+from mv3d.kinematics.coordinate_ranges import check_task_values, find_violations, model_ranges
+from mv3d.kinematics.observability import FrameObserver, status_path, summarize, write_status_csv
 from mv3d.kinematics.refine import MarkerRefiner, has_enforced_constraints
 
 log = logging.getLogger(__name__)
@@ -38,7 +46,8 @@ class IkResult:
     """IK output. values (F, N): radians for rotational coordinates, metres for translations.
 
     rms_error, max_error (F,): marker errors in metres over the markers used in each frame;
-    n_markers (F,): markers used; worst_marker: name of the marker with the largest error.
+    n_markers (F,): markers used; worst_marker: name of the marker with the largest error;
+    warnings: e.g. coordinates that left the model's ranges.
     """
 
     times: np.ndarray
@@ -49,6 +58,23 @@ class IkResult:
     max_error: np.ndarray
     n_markers: np.ndarray
     worst_marker: list[str]
+    sensitivity: np.ndarray | None = None
+    prior_share: np.ndarray | None = None
+    neutral: np.ndarray | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def coordinate_status(self) -> list:
+        """Per-coordinate ``observability.CoordinateStatus`` (empty when the sensitivity is unknown).
+
+        sensitivity, prior_share (F, N): per frame, NaN for coordinates IK does not move
+        (locked); neutral (N,): the prior values (radians/metres).
+        """
+        if self.sensitivity is None:
+            return []
+        cols = [j for j in range(len(self.coordinates)) if np.isfinite(self.prior_share[:, j]).any()]
+        neutral = np.where(self.rotational, np.degrees(self.neutral), self.neutral)
+        return summarize([self.coordinates[j] for j in cols], self.sensitivity[:, cols], self.prior_share[:, cols],
+                         neutral[cols], self.rotational[cols])
 
     def degrees(self) -> np.ndarray:
         """values with rotational columns in degrees, (F, N)."""
@@ -91,12 +117,12 @@ def _table(osim: Any, names: list[str], times: np.ndarray, points: np.ndarray) -
 
 def _solve_chunk(model_file: str, marker_sets: list[str], names: list[str], times: np.ndarray, points: np.ndarray,
                  weights: dict[str, float], coord_tasks: dict[str, tuple[float, float | None]], accuracy: float,
-                 constraint_weight: float, refine: bool = False
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
+                 constraint_weight: float, refine: bool = False, stabilize: bool = False) -> dict[str, Any]:
     """Solve IK for consecutive frames (runs in a worker process).
 
-    points: (F, M, 3) metres for ``names``. Returns q (F, N) in model coordinate order,
-    marker error RMS and max (F,) metres, markers used (F,), worst marker per frame.
+    points: (F, M, 3) metres for ``names``. Returns arrays over frames: q (F, N) in model
+    coordinate order, marker error RMS and max (F,) metres, markers used (F,), worst marker,
+    and (None for constrained models) sensitivity and prior share (F, N) and neutral values (N,).
     """
     osim = opensim()
     model = load_model_with_markers(model_file, marker_sets)
@@ -112,18 +138,20 @@ def _solve_chunk(model_file: str, marker_sets: list[str], names: list[str], time
         coord_refs.push_back(cref)
     solver = osim.InverseKinematicsSolver(model, ref, coord_refs, constraint_weight)
     solver.setAccuracy(accuracy)
-    refiner = None
-    if refine:
-        if has_enforced_constraints(model):
-            log.info("model %s has kinematic constraints; IK refinement skipped", model.getName())
-        else:
-            refiner = MarkerRefiner(model, state, names, weights, coord_tasks)
     coords = list(model.getCoordinateSet())
-    markers = [model.getMarkerSet().get(n) for n in names]
     n = len(times)
-    q = np.full((n, len(coords)), np.nan)
-    rms, mx, used = np.full(n, np.nan), np.full(n, np.nan), np.zeros(n, dtype=int)
-    worst = [""] * n
+    out: dict[str, Any] = {"q": np.full((n, len(coords)), np.nan), "rms": np.full(n, np.nan),
+                           "max": np.full(n, np.nan), "used": np.zeros(n, dtype=int), "worst": [""] * n,
+                           "sensitivity": None, "prior_share": None, "neutral": None}
+    observer = None
+    if has_enforced_constraints(model):
+        log.info("model %s has kinematic constraints; IK refinement and the coordinate status are skipped",
+                 model.getName())
+    else:
+        observer = FrameObserver(state, coords, MarkerRefiner(model, state, names, weights, coord_tasks), n,
+                                 stabilize and refine)
+        out.update(sensitivity=observer.sens, prior_share=observer.share, neutral=observer.neutral_all)
+    markers = [model.getMarkerSet().get(nm) for nm in names]
     assembled = False
     failures = 0
     for f in range(n):
@@ -141,18 +169,18 @@ def _solve_chunk(model_file: str, marker_sets: list[str], names: list[str], time
             failures += 1
             assembled = False
             continue
-        if refiner is not None:
-            refiner.refine(state, points[f])
+        if observer is not None:
+            observer.frame(f, state, points[f], polish=refine)
         model.realizePosition(state)
-        q[f] = [c.getValue(state) for c in coords]
+        out["q"][f] = [c.getValue(state) for c in coords]
         x = np.array([m.getLocationInGround(state).to_numpy() for m in markers])
         e = np.linalg.norm(x - points[f], axis=1)
         ok = np.isfinite(e)
         if ok.any():
-            rms[f] = float(np.sqrt(np.mean(e[ok] ** 2)))
+            out["rms"][f] = float(np.sqrt(np.mean(e[ok] ** 2)))
             k = int(np.argmax(np.where(ok, e, -np.inf)))
-            mx[f], worst[f], used[f] = float(e[k]), names[k], int(ok.sum())
-    return q, rms, mx, used, worst
+            out["max"][f], out["worst"][f], out["used"][f] = float(e[k]), names[k], int(ok.sum())
+    return out
 
 
 def resolve_tasks(model: Any, trc_names: list[str], weights: dict[str, float] | None,
@@ -193,13 +221,15 @@ def solve_ik(model: Any, trc_path: str | os.PathLike, setup: str | os.PathLike |
              coordinate_tasks: dict[str, tuple[float, float | None]] | None = None,
              time_range: tuple[float, float] | None = None, marker_sets: list[str | os.PathLike] | None = None,
              accuracy: float | None = None, constraint_weight: float | None = None,
-             n_jobs: int = 1, overlap: int = 20, refine: bool = False) -> IkResult:
+             n_jobs: int = 1, overlap: int = 20, refine: bool = False, stabilize: bool = True) -> IkResult:
     """Run IK on a TRC file and return the result (nothing is written).
 
     model: .osim path or opensim.Model; setup: IK setup XML (weights, coordinate tasks,
     accuracy, constraint weight, time range; explicit arguments win). n_jobs > 1 solves
     chunks in that many processes. refine: polish each frame's pose by damped Gauss-Newton
     on the same cost (``mv3d.kinematics.refine``; recommended for the built-in model).
+    stabilize (with refine): hold the coordinates the markers do not determine in a frame
+    toward neutral (``mv3d.kinematics.observability``); without refine the result is OpenSim's.
     """
     opts: dict[str, Any] = {}
     if setup is not None:
@@ -224,6 +254,8 @@ def solve_ik(model: Any, trc_path: str | os.PathLike, setup: str | os.PathLike |
     missing_coords = sorted(n for n in coordinate_tasks if not model_obj.getCoordinateSet().contains(n))
     if missing_coords:
         raise InputError(f"IK coordinate tasks {missing_coords} are not coordinates of model {model_obj.getName()}")
+    ranges = model_ranges(model_obj)
+    check_task_values(coordinate_tasks, ranges, setup, model_obj.getName())
 
     times = np.asarray(trc.times, dtype=float)
     keep = np.ones(len(times), dtype=bool)
@@ -247,7 +279,7 @@ def solve_ik(model: Any, trc_path: str | os.PathLike, setup: str | os.PathLike |
     with _ModelFile(model_obj) as model_file:
         chunks = _chunks(len(times), n_jobs, overlap)
         args = [(model_file, [], names, times[s:b], pts[s:b], weights, coordinate_tasks, accuracy,
-                 constraint_weight, refine) for s, _, b in chunks]
+                 constraint_weight, refine, stabilize) for s, _, b in chunks]
         if len(chunks) == 1:
             parts = [_solve_chunk(*args[0])]
         else:
@@ -256,19 +288,30 @@ def solve_ik(model: Any, trc_path: str | os.PathLike, setup: str | os.PathLike |
             ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
             with ProcessPoolExecutor(max_workers=len(chunks), mp_context=ctx) as pool:
                 parts = list(pool.map(_solve_chunk, *zip(*args)))
-    q = np.concatenate([p[0][a - s:] for p, (s, a, _) in zip(parts, chunks)])
-    rms = np.concatenate([p[1][a - s:] for p, (s, a, _) in zip(parts, chunks)])
-    mx = np.concatenate([p[2][a - s:] for p, (s, a, _) in zip(parts, chunks)])
-    used = np.concatenate([p[3][a - s:] for p, (s, a, _) in zip(parts, chunks)])
-    worst = [w for p, (s, a, _) in zip(parts, chunks) for w in p[4][a - s:]]
+    def joined(key: str) -> Any:
+        if parts[0][key] is None:
+            return None
+        pieces = [p[key][a - s:] for p, (s, a, _) in zip(parts, chunks)]
+        return [v for piece in pieces for v in piece] if key == "worst" else np.concatenate(pieces)
+
+    q, rms, mx, used, worst = (joined(k) for k in ("q", "rms", "max", "used", "worst"))
     coords = list(model_obj.getCoordinateSet())
     failed = int(np.isnan(q).any(axis=1).sum())
     if failed == len(q):
         raise InputError(f"IK failed in every frame of {trc_path}; check the marker names and units")
     if failed:
         log.warning("IK failed in %d of %d frames of %s (NaN rows)", failed, len(q), trc_path)
-    return IkResult(times, [c.getName() for c in coords], q,
-                    np.array([coordinate_is_rotational(c) for c in coords]), rms, mx, used, worst)
+    result = IkResult(times, [c.getName() for c in coords], q,
+                      np.array([coordinate_is_rotational(c) for c in coords]), rms, mx, used, worst,
+                      joined("sensitivity"), joined("prior_share"), parts[0]["neutral"])
+    outside = find_violations(result.coordinates, result.degrees(), True, ranges)
+    if outside:
+        result.warnings.append(f"the IK result of {trc_path} leaves the ranges of model {model_obj.getName()}: "
+                               f"{'; '.join(v.describe() for v in outside[:3])}"
+                               f"{f' (and {len(outside) - 3} more)' if len(outside) > 3 else ''}; check the "
+                               "marker names, left/right labels and units of the TRC")
+        log.warning("%s", result.warnings[-1])
+    return result
 
 
 class _ModelFile:
@@ -291,8 +334,9 @@ class _ModelFile:
 
 
 def write_ik_outputs(result: IkResult, out_mot: str | os.PathLike, errors_csv: str | os.PathLike | None = None,
-                     name: str | None = None) -> tuple[Path, Path]:
-    """Write the .mot (degrees for rotations, like OpenSim) and the per-frame marker error CSV (metres)."""
+                     name: str | None = None, status_csv: str | os.PathLike | None = None) -> tuple[Path, Path]:
+    """Write the .mot (degrees for rotations, like OpenSim), the per-frame marker error CSV (metres)
+    and, when the result has it, the coordinate status CSV (default ``<mot stem>_coordinate_status.csv``)."""
     out_mot = Path(out_mot)
     errors_csv = Path(errors_csv) if errors_csv is not None else out_mot.with_name(out_mot.stem + "_marker_errors.csv")
     out_mot.parent.mkdir(parents=True, exist_ok=True)
@@ -304,15 +348,36 @@ def write_ik_outputs(result: IkResult, out_mot: str | os.PathLike, errors_csv: s
         writer.writerow(["time", "rms_error_m", "max_error_m", "n_markers", "worst_marker"])
         for row in zip(result.times, result.rms_error, result.max_error, result.n_markers, result.worst_marker):
             writer.writerow([f"{row[0]:.6f}", f"{row[1]:.6g}", f"{row[2]:.6g}", int(row[3]), row[4]])
+    status = result.coordinate_status()
+    status_csv = Path(status_csv) if status_csv is not None else status_path(out_mot)
+    if status:
+        status_csv.parent.mkdir(parents=True, exist_ok=True)
+        write_status_csv(status_csv, status)
+    else:
+        status_csv.unlink(missing_ok=True)       # a stale status of an earlier run must not describe this one
     return out_mot, errors_csv
+
+
+def undetermined_summary(result: IkResult) -> str:
+    """One line naming the coordinates the markers do not determine (empty when there are none)."""
+    rows = [r for r in result.coordinate_status() if r.status != "determined"]
+    if not rows:
+        return ""
+    parts = [f"{r.coordinate} ({r.status}, {100 * r.determined_fraction:.0f}% of frames)" for r in rows[:12]]
+    return (f"coordinates the markers do not determine (held toward neutral where not): {', '.join(parts)}"
+            f"{', ...' if len(rows) > 12 else ''}")
 
 
 def run_ik(model_path: Any, trc_path: str | os.PathLike, out_mot: str | os.PathLike,
            setup: str | os.PathLike | None = None, errors_csv: str | os.PathLike | None = None,
-           **kwargs: Any) -> IkResult:
-    """Run IK (see ``solve_ik`` for the options) and write ``out_mot`` and its marker-error CSV."""
+           status_csv: str | os.PathLike | None = None, **kwargs: Any) -> IkResult:
+    """Run IK (see ``solve_ik`` for the options) and write ``out_mot``, its marker-error CSV and its
+    coordinate status CSV (see ``write_ik_outputs``)."""
     result = solve_ik(model_path, trc_path, setup=setup, **kwargs)
-    mot, csv_path = write_ik_outputs(result, out_mot, errors_csv)
+    mot, csv_path = write_ik_outputs(result, out_mot, errors_csv, status_csv=status_csv)
     log.info("IK of %s: %d frames, marker RMS median %.1f mm -> %s, %s", trc_path, len(result.times),
              1e3 * float(np.nanmedian(result.rms_error)), mot, csv_path)
+    summary = undetermined_summary(result)
+    if summary:
+        log.info("%s: %s", mot, summary)
     return result

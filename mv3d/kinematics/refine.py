@@ -5,9 +5,10 @@ the built-in model it leaves e.g. ``mtp_angle`` 3-5 deg and ``pro_sup`` up to 7 
 truth, and more iterations (``track`` again, a smaller ``accuracy``) barely move it. This
 refinement starts from the assembler's pose and minimizes
 
-    sum_i w_i |x_i(q) - m_i|^2 + sum_c w_c (q_c - v_c)^2
+    sum_i w_i |x_i(q) - m_i|^2 + sum_c w_c (q_c - v_c)^2 + sum_c p_c (q_c - n_c)^2
 
-with the analytic marker Jacobian from Simbody's system Jacobian (one call per
+(the last term: per-frame priors that ``mv3d.kinematics.observability`` sets on coordinates
+the markers do not determine) with the analytic marker Jacobian from Simbody's system Jacobian (one call per
 iteration), respecting clamped coordinate ranges and locked coordinates. It applies to
 models without enforced kinematic constraints (coupler constraints are left to OpenSim).
 """
@@ -66,7 +67,23 @@ class MarkerRefiner:
         self.task_cols = np.array([names.index(n) for n in tasks if n in names], dtype=int)
         self.task_sqrt_w = np.sqrt(np.array([tasks[n][0] for n in tasks if n in names], dtype=float))
         self.task_value = np.array([tasks[n][1] for n in tasks if n in names], dtype=float)
+        self.prior_sqrt_w = np.zeros(len(self.free))
+        self.prior_value = np.zeros(len(self.free))
         self.J = self.osim.Matrix()
+
+    def set_priors(self, weights: np.ndarray, values: np.ndarray) -> None:
+        """Per-frame priors p_c (q_c - n_c)^2 on the free coordinates; weights, values (n_free,)."""
+        self.prior_sqrt_w = np.sqrt(np.asarray(weights, dtype=float))
+        self.prior_value = np.asarray(values, dtype=float)
+
+    def marker_jacobian(self, state: Any, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Unweighted marker Jacobian (3 M', n_free) at the state's pose and the weights (M',) of the
+        markers valid in ``targets`` (M, 3)."""
+        valid = np.isfinite(targets).all(axis=1)
+        self.model.realizePosition(state)
+        x = np.array([m.getLocationInGround(state).to_numpy() for m in self.markers])
+        jm = self._marker_rows(state, x)[valid]
+        return jm.reshape(-1, len(self.qi)), (self.sqrt_w[valid] ** 2)
 
     def _residual(self, state: Any, targets: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         self.model.realizePosition(state)
@@ -74,9 +91,10 @@ class MarkerRefiner:
         r = (self.sqrt_w[valid, None] * (x[valid] - targets[valid])).ravel()
         q = state.getQ().to_numpy()[self.qi]
         rc = self.task_sqrt_w * (q[self.task_cols] - self.task_value) if len(self.task_cols) else np.zeros(0)
-        return np.concatenate([r, rc]), x
+        return np.concatenate([r, rc, self.prior_sqrt_w * (q - self.prior_value)]), x
 
-    def _jacobian(self, state: Any, x: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    def _marker_rows(self, state: Any, x: np.ndarray) -> np.ndarray:
+        """d(marker position)/dq of every marker, (M, 3, n_free), unweighted; x (M, 3) marker positions."""
         self.model.getMatterSubsystem().calcSystemJacobian(state, self.J)
         full = self.J.to_numpy()[:, self.ui]                       # (6 * n_mobod, n_free)
         origins = np.array([b.getPositionInGround(state).to_numpy() for b in self.bodies])
@@ -84,13 +102,13 @@ class MarkerRefiner:
         rows = self.mobod[:, None] * 6
         ang = full[rows + np.arange(3)]                            # (M, 3, n)
         lin = full[rows + 3 + np.arange(3)]
-        jm = lin - np.cross(r[:, :, None], ang, axis=1)           # v + w x r
-        jm = (self.sqrt_w[:, None, None] * jm)[valid].reshape(-1, len(self.qi))
-        if len(self.task_cols):
-            jc = np.zeros((len(self.task_cols), len(self.qi)))
-            jc[np.arange(len(self.task_cols)), self.task_cols] = self.task_sqrt_w
-            jm = np.vstack([jm, jc])
-        return jm
+        return lin - np.cross(r[:, :, None], ang, axis=1)         # v + w x r
+
+    def _jacobian(self, state: Any, x: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        jm = (self.sqrt_w[:, None, None] * self._marker_rows(state, x))[valid].reshape(-1, len(self.qi))
+        jc = np.zeros((len(self.task_cols), len(self.qi)))
+        jc[np.arange(len(self.task_cols)), self.task_cols] = self.task_sqrt_w
+        return np.vstack([jm, jc, np.diag(self.prior_sqrt_w)])
 
     def refine(self, state: Any, targets: np.ndarray, max_iter: int = 20, tol: float = 1e-10) -> float:
         """Polish the pose in ``state`` (Q updated in place) toward targets (M, 3) (NaN = missing).

@@ -64,18 +64,27 @@ def scale_cmd(model_path: Path | None, trc_path: Path, mass: float, height: floa
 @click.option("--jobs", type=int, default=1, show_default=True, help="Processes (chunks solved in parallel).")
 @click.option("--refine", is_flag=True,
               help="Polish each frame by Gauss-Newton on the same cost (recommended for the built-in model).")
+@click.option("--no-stabilize", is_flag=True,
+              help="With --refine: do not hold the coordinates the markers do not determine toward neutral.")
 @click.option("--time-range", nargs=2, type=float, default=None, help="START END [s].")
 def ik_cmd(model_path: Path, trc_path: Path, setup: Path | None, marker_sets: tuple[Path, ...], out_mot: Path,
-           jobs: int, refine: bool, time_range: tuple[float, float] | None) -> None:
-    """Inverse kinematics with OpenSim from a TRC file."""
+           jobs: int, refine: bool, no_stabilize: bool, time_range: tuple[float, float] | None) -> None:
+    """Inverse kinematics with OpenSim from a TRC file.
+
+    Besides the .mot: <out>_marker_errors.csv and <out>_coordinate_status.csv (which coordinates
+    the markers determine; not for models with kinematic constraints).
+    """
     import numpy as np
 
-    from mv3d.kinematics.ik import run_ik
+    from mv3d.kinematics.ik import run_ik, undetermined_summary
 
     res = run_ik(model_path, trc_path, out_mot, setup=setup, marker_sets=list(marker_sets), n_jobs=jobs,
-                 refine=refine, time_range=tuple(time_range) if time_range else None)
+                 refine=refine, stabilize=not no_stabilize, time_range=tuple(time_range) if time_range else None)
     click.echo(f"{out_mot}: {len(res.times)} frames, {len(res.coordinates)} coordinates, marker RMS "
                f"median {1000 * np.nanmedian(res.rms_error):.1f} mm, max {1000 * np.nanmax(res.max_error):.1f} mm")
+    for line in [undetermined_summary(res), *res.warnings]:
+        if line:
+            click.echo(f"note: {line}", err=True)
 
 
 @click.command("compare")
@@ -88,8 +97,13 @@ def ik_cmd(model_path: Path, trc_path: Path, setup: Path | None, marker_sets: tu
 @click.option("--transform", type=_FILE, default=None,
               help="OpenCap mocapToVideoTransform.yaml (marker space; default: robust Kabsch fit).")
 @click.option("--no-figures", is_flag=True, help="Skip the PNG figures.")
+@click.option("--status", "status_csv", type=_FILE, default=None,
+              help="Coordinate status of the video .mot (default: <video>_coordinate_status.csv beside it).")
+@click.option("--flip-sign", "flip_sign", multiple=True, metavar="COORDINATE",
+              help="Negate a coordinate of the mocap .mot (repeatable; knee_angle flips knee_angle_r and _l), for a "
+                   "mocap model of the opposite sign convention (Gait2392/Gait2354/Hamner: knee flexion negative).")
 def compare_cmd(video_path: Path, mocap_path: Path, out_dir: Path, max_lag: float | None, shift: float | None,
-                transform: Path | None, no_figures: bool) -> None:
+                transform: Path | None, no_figures: bool, status_csv: Path | None, flip_sign: tuple[str, ...]) -> None:
     """Compare video kinematics with mocap: .mot vs .mot (joint angles) or .trc vs .trc (markers)."""
     import numpy as np
 
@@ -98,6 +112,8 @@ def compare_cmd(video_path: Path, mocap_path: Path, out_dir: Path, max_lag: floa
 
     kinds = {video_path.suffix.lower(), mocap_path.suffix.lower()}
     if kinds == {".trc"}:
+        if flip_sign:
+            raise InputError("--flip-sign applies to .mot comparisons (joint angles), not to marker .trc files")
         res_m = compare.compare_trc(video_path, mocap_path, transform_yaml=transform, max_lag_s=max_lag)
         compare.write_marker_comparison(res_m, out_dir)
         click.echo(f"{out_dir}: shift {1000 * res_m.shift_s:.1f} ms, {len(res_m.markers)} markers, "
@@ -106,13 +122,17 @@ def compare_cmd(video_path: Path, mocap_path: Path, out_dir: Path, max_lag: floa
     if kinds - {".mot", ".sto"}:
         raise InputError(f"compare takes two .mot files or two .trc files, not {video_path.name} and "
                          f"{mocap_path.name}")
-    res = compare.compare_mot(video_path, mocap_path, max_lag_s=max_lag, shift_s=shift)
+    res = compare.compare_mot(video_path, mocap_path, max_lag_s=max_lag, shift_s=shift, flip_sign=flip_sign,
+                              status_csv=status_csv)
     compare.write_comparison(res, out_dir)
     if not no_figures:
         plots.plot_comparison(res, out_dir / "figures")
     rot = [c for c in res.coordinates if c not in res.translations]
+    shown = res.determined(rot)
     click.echo(f"{out_dir}: shift {1000 * res.alignment.shift_s:.1f} ms, {len(rot)} rotations, mean RMSE "
-               f"{np.nanmean([res.metrics[c]['rmse'] for c in rot]):.2f} deg")
+               f"{np.nanmean([res.metrics[c]['rmse'] for c in shown]) if shown else float('nan'):.2f} deg"
+               + (f" over the {len(shown)} the markers determine; not determined (RMSE not an accuracy, see "
+                  f"comparison.csv): {', '.join(c for c in rot if c not in shown)}" if len(shown) < len(rot) else ""))
 
 
 def register(cli: click.Group) -> None:
