@@ -36,7 +36,7 @@ OTHERS = ("hip_flexion_r", "hip_rotation_r", "knee_angle_r", "ankle_angle_r", "s
 
 def _cli(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "pipelines.cli", *args], check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
+                   stderr=subprocess.DEVNULL)   # a failure names the command; rerun it by hand to see why
 
 
 def _sessions(root: Path, motion: str, rig: str, seconds: float) -> dict[str, Path]:
@@ -84,7 +84,11 @@ def _rmse(result, session: Path, tmp: Path) -> dict[str, float]:
 
 def run_motion(motion: str, rig: str, seconds: float, root: Path) -> None:
     t0 = time.perf_counter()
-    sessions = _sessions(root, motion, rig, seconds)
+    try:
+        sessions = _sessions(root, motion, rig, seconds)
+    except subprocess.CalledProcessError as exc:
+        print(f"\n{motion} ({rig}): the pipeline failed before IK ({' '.join(exc.cmd[3:5])}); skipped", flush=True)
+        return
     trc = {m: s / "MarkerData" / "PostAugmentation" / f"{motion}.trc" for m, s in sessions.items()}
     print(f"\n{motion} ({rig}, {seconds:g} s): pipeline to scaling in {time.perf_counter() - t0:.0f} s", flush=True)
     rows = {}

@@ -206,7 +206,8 @@ def _check_signs(names: list[str], xv: np.ndarray, xm: np.ndarray, is_rot: np.nd
     flips = sorted({side_free(n) for n in known})
     notes = " ".join(KNOWN_CONVENTIONS[n] for n in flips)
     raise InputError(f"{mocap_mot} and {video_mot} measure {', '.join(known)} with opposite signs ({spans}): "
-                     f"{notes}. Pass {' '.join(f'--flip-sign {n}' for n in flips)} to negate them in the mocap file")
+                     f"{notes}. Negate them in the mocap file (mv3d compare: "
+                     f"{' '.join(f'--flip-sign {n}' for n in flips)})")
 
 
 def _span(x: np.ndarray) -> str:

@@ -126,9 +126,15 @@ class MarkerRefiner:
             g = jac.T @ res
             h = jac.T @ jac
             q_all = state.getQ().to_numpy().copy()
+            # coordinates held at a range limit by the gradient stay there; the others are solved
+            # for without them (a clipped full step would stop short of the constrained optimum)
+            q = q_all[self.qi]
+            free = ~(((q <= self.lo) & (g > 0)) | ((q >= self.hi) & (g < 0)))
+            hf, gf = h[np.ix_(free, free)], g[free]
             improved = False
             for _ in range(8):
-                step = np.linalg.solve(h + lam * (np.diag(np.diag(h)) + 1e-9 * np.eye(len(h))), -g)
+                step = np.zeros(len(q))
+                step[free] = np.linalg.solve(hf + lam * (np.diag(np.diag(hf)) + 1e-9 * np.eye(len(hf))), -gf)
                 q_new = q_all.copy()
                 q_new[self.qi] = np.clip(q_all[self.qi] + step, self.lo, self.hi)
                 state.setQ(self.osim.Vector.createFromMat(q_new))
