@@ -30,11 +30,16 @@ def test_priors_cap_weak_coordinates_and_leave_strong_ones():
     assert s[1] == pytest.approx(obs.SENSITIVITY_LIMIT, rel=0.01) and s[2] == 0
     assert s0[0] * 0.95 < s[0] <= s0[0]          # holding the weak one barely changes (only helps) the strong one
     share = obs.prior_share(jac, w, prior)
-    assert share[0] == 0 and share[1] == pytest.approx(1 - obs.SENSITIVITY_LIMIT / s0[1], abs=0.02) and share[2] == 1
+    assert share[0] == 0 and share[1] == pytest.approx(1 - obs.SENSITIVITY_LIMIT / s0[1], abs=0.02)
+    assert share[2] == pytest.approx(1.0)
     # the sensitivity is what a Monte Carlo of 1 mm RMS marker noise gives
     noise = rng.normal(0, 1e-3 / np.sqrt(3), size=(4000, 30))
     dq = np.linalg.solve(jac.T @ jac + np.diag(prior), jac.T @ noise.T)
     np.testing.assert_allclose(np.degrees(dq[:2].std(axis=1)), s[:2], rtol=0.05)
+    # markers that cannot tell two coordinates apart, one coordinate no marker moves: finite, non-negative
+    jac = np.column_stack([jac[:, 0], jac[:, 0], np.zeros(30), rng.normal(size=30) * 0.1])
+    prior, s_markers = obs.stabilizing_priors(jac, w, np.array([True, True, True, False]))
+    assert np.isfinite(prior).all() and (prior >= 0).all() and s_markers[2] == np.inf
 
 
 def test_neutral_forearm_faces_the_thigh():

@@ -42,7 +42,8 @@ from mv3d.errors import InputError
 from mv3d.io.atomic import atomic_write
 from mv3d.io.mot import read_mot
 from mv3d.io.trc import read_trc
-from mv3d.kinematics.coordinate_ranges import KNOWN_CONVENTIONS, flip_signs, opposite_signs, side_free
+from mv3d.kinematics.coordinate_ranges import (KNOWN_CONVENTIONS, flip_signs, is_translation, opposite_signs,
+                                               side_free)
 from mv3d.kinematics.observability import read_status_csv, status_path
 from mv3d.timeseries import cross_correlation, fill_nan_linear, resample
 
@@ -50,7 +51,6 @@ log = logging.getLogger(__name__)
 
 METRIC_COLUMNS = ("coordinate", "rmse", "mae", "bias", "rom_error", "pearson_r", "cmc")
 STATUS_COLUMNS = ("status", "determined_fraction")
-TRANSLATION_SUFFIXES = ("_tx", "_ty", "_tz")
 
 
 @dataclass
@@ -115,11 +115,6 @@ def estimate_shift(t_video: np.ndarray, x_video: np.ndarray, t_mocap: np.ndarray
                           options={"xatol": 1e-6})
     shift = float(res.x) if res.fun <= neg_corr(s0) else s0
     return shift, -neg_corr(shift), rate
-
-
-def is_translation(name: str) -> bool:
-    """OpenSim naming: pelvis_tx/ty/tz (and any ``*_t[xyz]``) are translations."""
-    return name.endswith(TRANSLATION_SUFFIXES)
 
 
 def cmc_kadaba(a: np.ndarray, b: np.ndarray) -> float:

@@ -93,6 +93,7 @@ def side_free(name: str) -> str:
 
 
 def is_translation(name: str) -> bool:
+    """OpenSim naming: pelvis_tx/ty/tz (and any ``*_t[xyz]``) are translations."""
     return name.endswith(TRANSLATION_SUFFIXES)
 
 

@@ -288,7 +288,9 @@ def solve_ik(model: Any, trc_path: str | os.PathLike, setup: str | os.PathLike |
             ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
             with ProcessPoolExecutor(max_workers=len(chunks), mp_context=ctx) as pool:
                 parts = list(pool.map(_solve_chunk, *zip(*args)))
+
     def joined(key: str) -> Any:
+        """One chunk output over all frames (each chunk's overlap frames dropped)."""
         if parts[0][key] is None:
             return None
         pieces = [p[key][a - s:] for p, (s, a, _) in zip(parts, chunks)]

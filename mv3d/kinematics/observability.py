@@ -65,6 +65,22 @@ def neutral_values(names: list[str], defaults: np.ndarray, lo: np.ndarray, hi: n
     return np.clip(out, lo, hi)
 
 
+def _normal_matrix(jac: np.ndarray, marker_w: np.ndarray, prior_w: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Marker weights per row (3M,), ``H + P`` made positive definite (n, n), and the coordinates
+    (n,) that neither a marker nor a prior constrains.
+
+    A relative ridge of 1e-10 keeps combinations the markers do not see (few markers, gimbal
+    lock) solvable: their sensitivity comes out huge instead of undefined.
+    """
+    w = np.repeat(np.asarray(marker_w, float), 3)
+    info = jac.T @ (w[:, None] * jac)
+    scale = max(float(np.max(np.diag(info), initial=0.0)), _NO_INFORMATION)
+    unseen = (np.diag(info) + prior_w) <= _NO_INFORMATION * scale
+    h = info + np.diag(prior_w + unseen * scale + 1e-10 * scale)
+    return w, h, unseen
+
+
 def sensitivity(jac: np.ndarray, marker_w: np.ndarray, prior_w: np.ndarray, rotational: np.ndarray) -> np.ndarray:
     """Per-coordinate change (deg for rotations, mm for translations) per 1 mm RMS of marker noise.
 
@@ -72,14 +88,11 @@ def sensitivity(jac: np.ndarray, marker_w: np.ndarray, prior_w: np.ndarray, rota
     prior_w (n,): prior weights (cost per rad^2). A coordinate that neither the markers nor a
     prior constrain gets ``inf``.
     """
-    w = np.repeat(np.asarray(marker_w, float), 3)
-    info = jac.T @ (w[:, None] * jac)
-    free = (np.diag(info) + prior_w) <= _NO_INFORMATION
-    h = info + np.diag(prior_w + free)                 # unconstrained coordinates: unit weight, reported inf
+    w, h, unseen = _normal_matrix(jac, marker_w, prior_w)
     gain = np.linalg.solve(h, jac.T * w)               # (n, 3M): dq per marker displacement
     out = np.sqrt((gain ** 2).sum(axis=1)) * _NOISE_PER_AXIS_M
     out = np.where(rotational, np.degrees(out), out * 1e3)
-    out[free] = np.inf
+    out[unseen] = np.inf
     return out
 
 
@@ -93,8 +106,6 @@ def stabilizing_priors(jac: np.ndarray, marker_w: np.ndarray, rotational: np.nda
     """
     n = jac.shape[1]
     base = np.zeros(n) if base_prior is None else np.asarray(base_prior, float)
-    w = np.repeat(np.asarray(marker_w, float), 3)
-    info = jac.T @ (w[:, None] * jac)
     s_markers = sensitivity(jac, marker_w, base, rotational)
     prior = base.copy()
     prior[rotational & ~np.isfinite(s_markers)] += NO_MARKER_WEIGHT
@@ -103,7 +114,7 @@ def stabilizing_priors(jac: np.ndarray, marker_w: np.ndarray, rotational: np.nda
         over = rotational & (s > limit * 1.001)
         if not over.any():
             break
-        cov_diag = np.diag(np.linalg.inv(info + np.diag(prior)))
+        cov_diag = np.diag(np.linalg.inv(_normal_matrix(jac, marker_w, prior)[1]))
         # one coordinate's sensitivity scales by 1 / (1 + dp * cov_cc) when dp is added to its prior
         prior[over] += (s[over] / limit - 1.0) / cov_diag[over]
     return prior - base, s_markers
@@ -111,10 +122,7 @@ def stabilizing_priors(jac: np.ndarray, marker_w: np.ndarray, rotational: np.nda
 
 def prior_share(jac: np.ndarray, marker_w: np.ndarray, prior_w: np.ndarray) -> np.ndarray:
     """Share (n,) in [0, 1] of each coordinate's estimate that comes from its prior: p_c [(H + P)^-1]_cc."""
-    w = np.repeat(np.asarray(marker_w, float), 3)
-    h = jac.T @ (w[:, None] * jac) + np.diag(prior_w)
-    free = np.diag(h) <= _NO_INFORMATION
-    cov = np.linalg.inv(h + np.diag(free.astype(float)))
+    cov = np.linalg.inv(_normal_matrix(jac, marker_w, prior_w)[1])
     return np.clip(np.asarray(prior_w) * np.diag(cov), 0.0, 1.0)
 
 
