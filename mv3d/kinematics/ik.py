@@ -361,13 +361,15 @@ def write_ik_outputs(result: IkResult, out_mot: str | os.PathLike, errors_csv: s
 
 
 def undetermined_summary(result: IkResult) -> str:
-    """One line naming the coordinates the markers do not determine (empty when there are none)."""
+    """One line naming the coordinates the markers do not determine in every frame (empty when none)."""
     rows = [r for r in result.coordinate_status() if r.status != "determined"]
     if not rows:
         return ""
-    parts = [f"{r.coordinate} ({r.status}, {100 * r.determined_fraction:.0f}% of frames)" for r in rows[:12]]
-    return (f"coordinates the markers do not determine (held toward neutral where not): {', '.join(parts)}"
-            f"{', ...' if len(rows) > 12 else ''}")
+    parts = [r.coordinate if r.status == "undetermined" else
+             f"{r.coordinate} (determined in {100 * r.determined_fraction:.0f}% of the frames)" for r in rows[:12]]
+    held = any(r.prior_share > 0 for r in rows)
+    return (f"the markers do not determine {', '.join(parts)}{', ...' if len(rows) > 12 else ''}"
+            f"{'; IK holds them toward neutral where they do not' if held else ''}")
 
 
 def run_ik(model_path: Any, trc_path: str | os.PathLike, out_mot: str | os.PathLike,
