@@ -48,7 +48,7 @@ def _sessions(root: Path, motion: str, rig: str, seconds: float) -> dict[str, Pa
         session = root / f"{motion}_{method}"
         subprocess.run(["cp", "-r", str(sim), str(session)], check=True)
         cfg = root / f"{method}.yaml"
-        cfg.write_text(f"triangulation:\n  method: {method}\nkeypoints:\n  fps: 60\n")
+        cfg.write_text(f"triangulation:\n  method: {method}\nkeypoints2d:\n  fps: 60\n")
         _cli("run", str(session), "--config", str(cfg), "--to", "scaling")
         out[method] = session
     return out

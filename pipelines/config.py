@@ -92,6 +92,16 @@ class KinematicsConfig:
     height_m: float | None = option(None, "null: from the session's sessionMetadata.yaml")
     mass_kg: float | None = option(None, "null: from the session's sessionMetadata.yaml")
     ik_accuracy: float = option(1e-5, "")
+    stabilize: bool = option(True, "built-in model: hold the coordinates the markers do not determine toward "
+                                   "neutral (see <trial>_coordinate_status.csv)")
+
+
+@dataclass
+class CompareConfig:
+    """Joint angles against the trial's mocap (or the simulation's truth)."""
+
+    flip_sign: tuple[str, ...] = option((), "mocap coordinates to negate, e.g. [knee_angle] for a Gait2392, "
+                                            "Gait2354 or Hamner2010 mocap model (knee flexion negative)")
 
 
 @dataclass
@@ -114,6 +124,7 @@ class PipelineConfig:
     sync: SyncConfig = section(SyncConfig)
     augment: AugmentConfig = section(AugmentConfig)
     kinematics: KinematicsConfig = section(KinematicsConfig)
+    compare: CompareConfig = section(CompareConfig)
     visuals: VisualsConfig = section(VisualsConfig)
 
     #: Keys of earlier versions, and what to write instead.

@@ -12,12 +12,13 @@ from html import escape
 import numpy as np
 
 from mv3d.kinematics.observability import SENSITIVITY_LIMIT, UNDETERMINED_ABOVE, read_status_csv, status_path
+from pipelines.context import Context
 from pipelines.report import Report, read_csv_rows, table_html
 
 HEADING = "Coordinates the markers do not determine"
 
 
-def coordinate_status(ctx, rep: Report) -> None:
+def coordinate_status(ctx: Context, rep: Report) -> None:
     """Add the section (nothing when the trial has no status file); warn about undetermined coordinates."""
     path = status_path(ctx.session.kinematics_mot(ctx.trial.name))
     if not path.is_file():

@@ -13,6 +13,7 @@ from pipelines import report_sections as sections
 from pipelines.config import PipelineConfig, load_pipeline_config
 from pipelines.context import Context
 from pipelines.report import Report, read_csv_rows
+from pipelines.report_coordinates import coordinate_status
 from pipelines.runner import Runner
 from pipelines.session import Session, Trial, discover_session
 from pipelines.stages import build_stages
@@ -96,7 +97,8 @@ def build_report(ctx: Context) -> Path:
         for m in messages:
             rep.warn(f"[{stage}] {m}")
     for builder in (sections.cameras, sections.sync, sections.overlays, sections.reprojection, sections.bones,
-                    sections.skeleton, sections.ik_errors, sections.joint_angles, sections.comparison):
+                    sections.skeleton, sections.ik_errors, sections.joint_angles, sections.comparison,
+                    coordinate_status):
         try:
             builder(ctx, rep)
         except Exception as exc:  # a broken figure must not hide the rest of the report

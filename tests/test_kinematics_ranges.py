@@ -129,3 +129,13 @@ def test_ik_coordinate_task_outside_the_range_is_refused(tmp_path):
     write_trc(tmp_path / "m.trc", np.zeros((3, 1, 3)), ["r_knee"], np.arange(3) / 60.0)
     with pytest.raises(InputError, match=r"knee_angle_r .* holds 286.5 deg, outside its range 0..140"):
         solve_ik(model, tmp_path / "m.trc", coordinate_tasks={"knee_angle_r": (1.0, 5.0)})
+
+
+def test_pipeline_config_takes_the_mocap_sign_flip():
+    from mv3d.errors import ConfigError
+    from pipelines.config import load_pipeline_config
+
+    assert load_pipeline_config({"compare": {"flip_sign": ["knee_angle"]}}).compare.flip_sign == ("knee_angle",)
+    assert load_pipeline_config(None).compare.flip_sign == () and load_pipeline_config(None).kinematics.stabilize
+    with pytest.raises(ConfigError, match="compare.flip_sign"):
+        load_pipeline_config({"compare": {"flip_sign": "knee_angle"}})

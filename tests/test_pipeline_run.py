@@ -50,6 +50,8 @@ def test_simulated_session_outputs_and_accuracy(sim_session, sim_run):
                                                        "cmc", "status", "determined_fraction"]
     # IK's coordinate status beside the .mot flags what the markers do not determine (no hand marker)
     assert rows["knee_angle_r"]["status"] == "determined" and rows["pro_sup_r"]["status"] == "undetermined"
+    report = (sim_session / "mv3d/report/squat.html").read_text()
+    assert "<h2>Coordinates the markers do not determine" in report and "not determined by the markers (" in report
     # Knee flexion is the best-observed angle of a squat: 2 phones, detector-like noise and the
     # built-in augmenter; measured ~2.5 deg. 6 deg leaves room for noise seeds, and fails on a
     # broken sync, triangulation, augmenter or IK (those give 7 to tens of degrees).

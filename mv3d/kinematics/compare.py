@@ -201,8 +201,8 @@ def _check_signs(names: list[str], xv: np.ndarray, xm: np.ndarray, is_rot: np.nd
     flips = sorted({side_free(n) for n in known})
     notes = " ".join(KNOWN_CONVENTIONS[n] for n in flips)
     raise InputError(f"{mocap_mot} and {video_mot} measure {', '.join(known)} with opposite signs ({spans}): "
-                     f"{notes}. Negate them in the mocap file (mv3d compare: "
-                     f"{' '.join(f'--flip-sign {n}' for n in flips)})")
+                     f"{notes}. Negate them in the mocap file: {' '.join(f'--flip-sign {n}' for n in flips)} "
+                     f"(mv3d compare) or compare.flip_sign: [{', '.join(flips)}] (mv3d run config)")
 
 
 def _span(x: np.ndarray) -> str:

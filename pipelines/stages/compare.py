@@ -19,7 +19,8 @@ def run_compare(ctx: Context) -> None:
     if reference is None:
         log.info("trial %s has no mocap: comparison skipped", ctx.trial.name)
         return
-    result = compare_mot(ctx.session.kinematics_mot(ctx.trial.name), reference, max_lag_s=0.5)
+    result = compare_mot(ctx.session.kinematics_mot(ctx.trial.name), reference, max_lag_s=0.5,
+                         flip_sign=ctx.config.compare.flip_sign)
     out_dir = ctx.session.work_dir() / f"{ctx.trial.name}_comparison"
     paths = write_comparison(result, out_dir)
     plot_comparison(result, out_dir / "figures")
@@ -31,5 +32,5 @@ def reference_files(ctx: Context) -> list[Path]:
     return [reference] if reference else []
 
 
-STAGE = Stage("compare", run_compare, inputs=("mot",), external_inputs=reference_files,
+STAGE = Stage("compare", run_compare, inputs=("mot",), external_inputs=reference_files, config_keys=("compare",),
               description="comparison with mocap")

@@ -45,12 +45,13 @@ def run_scaling(ctx: Context) -> None:
 def run_ik(ctx: Context) -> None:
     out = ctx.session.kinematics_mot(ctx.trial.name)
     out.parent.mkdir(parents=True, exist_ok=True)
+    # refine + stabilize also write <trial>_coordinate_status.csv beside the .mot (mv3d.kinematics.observability)
     inverse_kinematics(ctx.scaled_model, ctx.session.post_augmentation_trc(ctx.trial.name), out,
                        errors_csv=ctx.session.ik_errors_csv(ctx.trial.name), accuracy=ctx.config.kinematics.ik_accuracy,
-                       refine=ctx.model_name == "mv3d_body")
+                       refine=ctx.model_name == "mv3d_body", stabilize=ctx.config.kinematics.stabilize)
 
 
 SCALING = Stage("scaling", run_scaling, inputs=("trc_post",), outputs=("model_scaled",), config_keys=("kinematics",),
                 external_inputs=Context.metadata_files, description="scaled OpenSim model")
 IK = Stage("ik", run_ik, inputs=("trc_post", "model_scaled"), outputs=("mot",), config_keys=("kinematics",),
-           description="inverse kinematics")
+           description="inverse kinematics", version=2)   # 2: stabilized refine, coordinate status
