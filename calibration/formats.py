@@ -85,7 +85,15 @@ def load_rig(path: str | Path, format: str | None = None, *, subject: str | None
                "panoptic": lambda: read_panoptic(path, camera_type=camera_type)}
     if fmt not in readers:
         raise InputError(f"unknown calibration format {fmt!r}; use one of {FORMATS}")
-    rig = readers[fmt]()
+    try:
+        rig = readers[fmt]()
+    except InputError as exc:
+        if str(path) in str(exc):
+            raise
+        raise InputError(f"{path}: {exc}") from exc
+    except (LookupError, TypeError, ValueError, AttributeError, ET.ParseError) as exc:  # malformed content
+        raise InputError(f"{path}: cannot be read as a {fmt} calibration ({type(exc).__name__}: "
+                         f"{str(exc)[:100]}); check the file against the format") from exc
     log.info("%s (%s): cameras %s, world up %s", path, fmt, ", ".join(rig.names), up_axis(rig.R_to_opensim) or "?")
     return rig
 

@@ -30,6 +30,31 @@ def _as_dist5(dist: np.ndarray | list[float] | None) -> np.ndarray:
     return np.concatenate([d[:5], np.zeros(max(0, 5 - d.size))])
 
 
+def _check_calibration_values(name: str, K: np.ndarray, R: np.ndarray, t: np.ndarray, dist, size) -> None:
+    """InputError naming the camera and the value when a calibration cannot describe a real camera:
+    non-finite numbers, focal lengths <= 0, a last row of K other than (0, 0, 1), a matrix R that
+    is not a rotation, or an image size that is not positive."""
+    fix = "recalibrate the camera or correct its calibration file"
+    for key, value in (("intrinsic matrix", K), ("rotation", R), ("translation", t),
+                       ("distortion", np.asarray(dist if dist is not None else [], dtype=float))):
+        if not np.isfinite(value).all():
+            raise InputError(f"camera {name!r}: its {key} holds NaN or infinite values; {fix}")
+    if not (K[0, 0] > 0 and K[1, 1] > 0):
+        raise InputError(f"camera {name!r}: focal lengths fx={K[0, 0]:.6g}, fy={K[1, 1]:.6g} px must be positive; "
+                         f"{fix}")
+    if not np.allclose(K[2], [0.0, 0.0, 1.0], atol=1e-9):
+        raise InputError(f"camera {name!r}: the intrinsic matrix's last row must be (0, 0, 1), got "
+                         f"{np.round(K[2], 6).tolist()}; {fix}")
+    if not np.allclose(R @ R.T, np.eye(3), atol=1e-6) or np.linalg.det(R) < 0:
+        raise InputError(f"camera {name!r}: R is not a rotation matrix (det {np.linalg.det(R):.4f}); {fix}")
+    try:
+        w, h = (float(v) for v in size)
+    except (TypeError, ValueError):
+        raise InputError(f"camera {name!r}: image size must be two numbers (width, height); {fix}") from None
+    if not (np.isfinite(w) and np.isfinite(h) and w >= 1 and h >= 1):
+        raise InputError(f"camera {name!r}: image size {w:g} x {h:g} px must be positive; {fix}")
+
+
 @dataclass(frozen=True)
 class Camera:
     """One calibrated camera.
@@ -52,8 +77,7 @@ class Camera:
         if K.shape != (3, 3) or R.shape != (3, 3) or t.shape != (3,):
             raise InputError(f"camera {self.name!r}: K and R must be 3x3 and t of length 3, "
                              f"got K{K.shape}, R{R.shape}, t{t.shape}")
-        if not np.allclose(R @ R.T, np.eye(3), atol=1e-6) or np.linalg.det(R) < 0:
-            raise InputError(f"camera {self.name!r}: R is not a rotation matrix (det {np.linalg.det(R):.4f})")
+        _check_calibration_values(str(self.name), K, R, t, self.dist, self.size)
         object.__setattr__(self, "K", K)
         object.__setattr__(self, "R", R)
         object.__setattr__(self, "t", t)

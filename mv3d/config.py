@@ -30,8 +30,9 @@ from typing import Any, Literal, TypeVar
 
 import yaml
 
-from mv3d.errors import ConfigError
+from mv3d.errors import ConfigError, InputError
 from mv3d.io.atomic import atomic_write
+from mv3d.io.safe_yaml import load_yaml
 
 T = TypeVar("T")
 
@@ -131,13 +132,9 @@ def load_config(source: str | os.PathLike | dict | None, cls: type[T]) -> T:
         return _build(cls, source or {}, "", f"<{cls.__name__} dict>", removed)
     path = Path(source)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the config file ({exc.strerror})") from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+        data = load_yaml(path)
+    except InputError as exc:
+        raise ConfigError(str(exc)) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):

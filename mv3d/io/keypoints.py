@@ -21,6 +21,7 @@ When a frame holds several people, one person is followed through each camera's 
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 import logging
 import os
 import re
@@ -88,6 +89,9 @@ def _load_json(path: Path):
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); "
                          f"the file is truncated or corrupt, re-export it or delete it") from exc
+    except (UnicodeDecodeError, RecursionError) as exc:
+        raise InputError(f"{path}: not valid JSON ({type(exc).__name__}); the file is corrupt, re-export it or "
+                         f"delete it") from exc
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror})") from exc
 
@@ -160,9 +164,34 @@ def _camera_name(path: Path) -> str:
 
 # ----------------------------------------------------------------------------- per-file parsers
 
+@contextmanager
+def _reading(path: Path):
+    """Turn what malformed content makes the parsers raise into an InputError naming the file."""
+    try:
+        yield
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        raise InputError(f"{path}: unexpected content ({type(exc).__name__}: {str(exc)[:80]}); the file is not "
+                         f"a keypoint JSON of the expected layout, or it is damaged") from exc
+
+
+def _clean_pose(pose: np.ndarray) -> np.ndarray:
+    """(J, 3) with non-finite coordinates or confidences as missing (NaN, confidence 0) and
+    confidences clipped to [0, 1]."""
+    bad = ~np.isfinite(pose).all(axis=1)
+    pose[bad] = [np.nan, np.nan, 0.0]
+    pose[:, 2] = np.clip(pose[:, 2], 0.0, 1.0)
+    return pose
+
+
 def _openpose_frame(path: Path, n_joints: int | None) -> np.ndarray:
     """(P, J, 3) people of one OpenPose JSON (all-zero people dropped)."""
-    doc = _load_json(path)
+    with _reading(path):
+        return _openpose_people(path, _load_json(path), n_joints)
+
+
+def _openpose_people(path: Path, doc, n_joints: int | None) -> np.ndarray:
     if not isinstance(doc, dict) or "people" not in doc:
         raise InputError(f"{path}: no 'people' list; not an OpenPose keypoint JSON")
     people = []
@@ -175,6 +204,7 @@ def _openpose_frame(path: Path, n_joints: int | None) -> np.ndarray:
         # OpenPose writes undetected joints as 0, 0, 0, and sometimes a joint with one
         # coordinate exactly 0 and a confidence (a placeholder, not a position): both missing.
         pose[(pose[:, 0] == 0) | (pose[:, 1] == 0), 2] = 0.0
+        pose = _clean_pose(pose)
         if (pose[:, 2] > 0).any():
             people.append(pose)
     return _stack_people(people, path, n_joints)
@@ -194,12 +224,18 @@ def _mm_instance(inst: dict, where: Path) -> np.ndarray:
         if scores.size != len(kp):
             raise InputError(f"{where}: {len(kp)} keypoints but {scores.size} keypoint_scores")
         kp = np.column_stack([kp, scores])
-    return kp[:, :3]
+    if kp.ndim != 2 or kp.shape[1] < 3:
+        raise InputError(f"{where}: an instance's keypoints are not a list of (x, y) or (x, y, score)")
+    return _clean_pose(kp[:, :3].copy())
 
 
 def _mmpose_file(path: Path) -> dict[int, list[np.ndarray]]:
     """Frame number -> list of (J, 3) people for one mmpose JSON (video or single frame)."""
-    doc = _load_json(path)
+    with _reading(path):
+        return _mmpose_frames(path, _load_json(path))
+
+
+def _mmpose_frames(path: Path, doc) -> dict[int, list[np.ndarray]]:
     if isinstance(doc, dict) and "instance_info" in doc:
         doc = doc["instance_info"]
     if isinstance(doc, dict) and "instances" in doc:

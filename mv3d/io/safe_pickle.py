@@ -17,12 +17,19 @@ import numpy as np
 
 from mv3d.errors import InputError
 
+def _latin1_bytes(text: str, encoding: str = "latin1") -> bytes:
+    """``_codecs.encode`` as protocol-2 pickles use it (bytes stored as latin-1 text), no other codec."""
+    if encoding not in ("latin1", "latin-1") or not isinstance(text, str):
+        raise pickle.UnpicklingError("bytes stored with a codec other than latin-1")
+    return codecs.encode(text, "latin1")
+
+
 #: The only globals a data pickle may name: what numpy's own pickling of arrays, dtypes and
 #: scalars refers to, all pure constructors (numpy 1.x writes ``numpy.core``, numpy 2.x ``numpy._core``).
 ALLOWED_GLOBALS: dict[tuple[str, str], object] = {
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): np.dtype,
-    ("_codecs", "encode"): codecs.encode,  # how protocol 2 writes bytes (array buffers)
+    ("_codecs", "encode"): _latin1_bytes,  # how protocol 2 writes bytes (array buffers)
 }
 for _core in ("numpy.core", "numpy._core"):
     ALLOWED_GLOBALS[(f"{_core}.multiarray", "_reconstruct")] = np._core.multiarray._reconstruct
@@ -69,5 +76,5 @@ def load_data_pickle(path: str | Path):
     except InputError:
         raise
     except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError, KeyError, TypeError,
-            ValueError, OverflowError, MemoryError, RecursionError) as exc:
+            ValueError, OverflowError, MemoryError, RecursionError, LookupError) as exc:
         raise InputError(f"{path} is not a readable pickle ({type(exc).__name__}); re-export the file") from exc

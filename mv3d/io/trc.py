@@ -16,8 +16,9 @@ anywhere in a row, while empty fields at the end of a row make it reject the fil
 """
 from __future__ import annotations
 
-import io
+import csv
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,76 +58,147 @@ def _is_number(token: str) -> bool:
     return True
 
 
-def read_trc(path: str | os.PathLike) -> TrcData:
-    """Read a TRC file; coordinates are converted to metres (``units`` keeps the file's unit)."""
-    path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the TRC file ({exc.strerror})") from exc
-    if len(lines) < 5 or not lines[0].startswith("PathFileType"):
+#: Longest header line read (a marker-name row of 2000 markers fits easily).
+_MAX_HEADER_LINE = 1 << 20
+#: Widest plausible spread of one frame's markers (m): a person, a wand, a few force plates.
+_MAX_FRAME_SPREAD_M = 6.0
+#: Narrowest plausible spread of a frame's markers (m), when it has several markers.
+_MIN_FRAME_SPREAD_M = 0.02
+
+
+def _read_header(fh, path: Path) -> tuple[dict[str, str], list[str]]:
+    """The header key/values (lines 2-3) and the marker names (line 4); the file is left at line 6."""
+    lines = []
+    for _ in range(5):
+        raw = fh.readline(_MAX_HEADER_LINE)
+        if len(raw) >= _MAX_HEADER_LINE:
+            raise InputError(f"{path}: header line {len(lines) + 1} is over {_MAX_HEADER_LINE} bytes; not a TRC file")
+        lines.append(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
+    if not lines[0].startswith("PathFileType"):
         raise InputError(f"{path}: not a TRC file (the first line must start with 'PathFileType' and "
                          f"the header needs 5 lines)")
     keys = [k.strip() for k in lines[1].split("\t") if k.strip()]
     values = lines[2].split()
     if len(values) != len(keys) or any(k not in keys for k in ("DataRate", "NumMarkers", "Units")):
         raise InputError(f"{path}: line 2-3 must hold the TRC header keys ({', '.join(_HEADER_KEYS)}) "
-                         f"and one value for each; found keys {keys} and {len(values)} values")
+                         f"and one value for each; found {len(keys)} keys and {len(values)} values")
     header = dict(zip(keys, values))
-    units = header["Units"]
-    if units not in UNIT_SCALE:
-        raise InputError(f"{path}: unknown Units {units!r} in the header; use one of {', '.join(UNIT_SCALE)}")
-    try:
-        rate = float(header["DataRate"])
-        n_markers = int(header["NumMarkers"])
-    except ValueError as exc:
-        raise InputError(f"{path}: header line 3 has a non-numeric DataRate or NumMarkers ({exc})") from exc
-
     names_row = lines[3].split("\t")
     if names_row[:2] != ["Frame#", "Time"]:
         raise InputError(f"{path}: line 4 must start with 'Frame#<tab>Time', found {lines[3][:40]!r}")
-    names = [n.strip() for n in names_row[2:] if n.strip()]
-    if len(names) != n_markers:
-        raise InputError(f"{path}: the header says NumMarkers={n_markers} but line 4 names {len(names)} "
-                         f"markers; fix the header or the marker name row")
+    return header, [n.strip() for n in names_row[2:] if n.strip()]
 
-    n_cols = 2 + 3 * n_markers
-    body = [(lineno, line.rstrip("\r\n")) for lineno, line in enumerate(lines[5:], start=6) if line.strip()]
-    if not body:
+
+def _row_layout(fh, path: Path, n_cols: int) -> tuple[np.ndarray, int]:
+    """Line numbers of the data rows, and how many fields to read from each (``n_cols`` or
+    ``n_cols + 1`` with a trailing tab); InputError at the first row with a column missing or extra."""
+    linenos, counts, trailing = [], [], []
+    for lineno, raw in enumerate(fh, start=6):
+        line = raw.rstrip(b"\r\n")
+        if not line.strip():
+            continue
+        linenos.append(lineno)
+        counts.append(line.count(b"\t") + 1)
+        trailing.append(len(line) - len(line.rstrip(b"\t")))
+    if not linenos:
         raise InputError(f"{path}: the TRC file has a header but no data rows")
-    counts = np.array([line.count("\t") + 1 for _, line in body])
+    linenos, counts, trailing = np.array(linenos), np.array(counts), np.array(trailing)
     # Many writers end each row with a tab. When most rows do, that last empty field is the
     # row end, so a row with one value too few is reported instead of read as a missing Z.
-    trailing_tab = np.bincount(counts).argmax() == n_cols + 1
-    rows: list[str] = []
-    for (lineno, line), n in zip(body, counts):
-        if trailing_tab and line.endswith("\t"):
-            line, n = line[:-1], n - 1
-        extra = n - n_cols
-        if extra > 0 and line.endswith("\t" * extra):  # empty trailing fields
-            line, n = line[:-extra], n_cols
-        if n != n_cols:
-            raise InputError(f"{path}: line {lineno} has {n} columns, expected {n_cols} "
-                             f"(Frame#, Time and X/Y/Z of {n_markers} markers); a column is missing or extra")
-        rows.append(line)
+    if np.bincount(counts).argmax() == n_cols + 1:
+        strip = np.minimum(trailing, 1)
+        counts, trailing = counts - strip, trailing - strip
+    extra = counts - n_cols
+    counts = np.where((extra > 0) & (trailing >= extra), n_cols, counts)  # empty trailing fields
+    bad = np.flatnonzero(counts != n_cols)
+    if bad.size:
+        i = int(bad[0])
+        raise InputError(f"{path}: line {linenos[i]} has {counts[i]} columns, expected {n_cols} (Frame#, Time and "
+                         f"X/Y/Z of {n_cols // 3} markers); a column is missing or extra")
+    return linenos, int(np.max(extra + n_cols))
+
+
+def _check_units(path: Path, points: np.ndarray, units: str) -> None:
+    """InputError when the markers' spread within a frame is implausible for the header's unit
+    (e.g. a header saying m over values in mm: a person 1700 m tall)."""
+    if points.shape[1] < 3:
+        return
+    with np.errstate(invalid="ignore", over="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN frames
+        spread = np.nanmax(points, axis=1) - np.nanmin(points, axis=1)  # (F, 3), NaN where no marker
+        size = np.nanmedian(np.linalg.norm(spread, axis=1))
+    if not np.isfinite(size):
+        return
+    if size > _MAX_FRAME_SPREAD_M or 0 < size < _MIN_FRAME_SPREAD_M:
+        guess = min(UNIT_SCALE, key=lambda u: abs(np.log(size / UNIT_SCALE[units] * UNIT_SCALE[u] / 1.0)))
+        raise InputError(f"{path}: the header says Units={units}, but then one frame's markers span {size:.4g} m "
+                         f"(median over frames), which no marker set does; the values look like {guess}. Fix the "
+                         f"Units value in line 3 of the header")
+
+
+def read_trc(path: str | os.PathLike, check_units: bool = True) -> TrcData:
+    """Read a TRC file; coordinates are converted to metres (``units`` keeps the file's unit).
+
+    check_units: refuse a file whose markers' spread within a frame is implausible for the
+    header's unit (values in mm under ``Units m``). Memory: about twice the file's size.
+    """
     import pandas as pd  # imported here: only the TRC reader needs it
 
+    path = Path(path)
     try:
-        # pandas' C parser; empty fields (missing markers) and "NaN" become NaN.
-        data = pd.read_csv(io.StringIO("\n".join(rows)), sep="\t", header=None, dtype=float,
-                           skip_blank_lines=False).to_numpy()
-    except ValueError:
-        for (lineno, _), line in zip(body, rows):
-            bad = [t for t in line.split("\t") if t.strip() and not _is_number(t)]
-            if bad:
-                raise InputError(f"{path}: line {lineno} holds {bad[0]!r}, which is not a number") from None
-        raise
+        fh = open(path, "rb")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the TRC file ({exc.strerror})") from exc
+    with fh:
+        header, names = _read_header(fh, path)
+        units = header["Units"]
+        if units not in UNIT_SCALE:
+            raise InputError(f"{path}: unknown Units {units[:20]!r} in the header; use one of {', '.join(UNIT_SCALE)}")
+        try:
+            rate = float(header["DataRate"])
+            n_markers = int(header["NumMarkers"])
+        except ValueError:
+            raise InputError(f"{path}: header line 3 has a non-numeric DataRate or NumMarkers") from None
+        if not (np.isfinite(rate) and rate > 0) or n_markers < 1:
+            raise InputError(f"{path}: header line 3 says DataRate={header['DataRate'][:20]} and "
+                             f"NumMarkers={n_markers}; both must be positive")
+        if len(names) != n_markers:
+            raise InputError(f"{path}: the header says NumMarkers={n_markers} but line 4 names {len(names)} "
+                             f"markers; fix the header or the marker name row")
+        n_cols = 2 + 3 * n_markers
+        linenos, width = _row_layout(fh, path, n_cols)
+    try:
+        # pandas' C parser straight from the file; empty fields (missing markers) and "NaN" become NaN.
+        data = pd.read_csv(path, sep="\t", header=None, skiprows=5, names=range(width), usecols=range(n_cols),
+                           dtype=float, quoting=csv.QUOTE_NONE, skip_blank_lines=True, engine="c").to_numpy()
+    except (ValueError, pd.errors.ParserError):
+        raise InputError(f"{path}: line {_first_non_number(path, linenos)} holds a value that is not a "
+                         f"number") from None
+    if data.shape[0] != len(linenos):
+        raise InputError(f"{path}: some data rows hold only spaces or tabs; remove them")
     if not np.isfinite(data[:, :2]).all():
-        lineno = body[int(np.flatnonzero(~np.isfinite(data[:, :2]).all(axis=1))[0])][0]
+        lineno = linenos[int(np.flatnonzero(~np.isfinite(data[:, :2]).all(axis=1))[0])]
         raise InputError(f"{path}: line {lineno} has no Frame# or Time value")
-    points = data[:, 2:].reshape(len(body), n_markers, 3) * UNIT_SCALE[units]
-    return TrcData(points=points, marker_names=names, times=data[:, 1],
+    if np.abs(data[:, 0]).max() > 2**53:
+        raise InputError(f"{path}: the Frame# column holds numbers too large to be frame numbers")
+    points = data[:, 2:].reshape(len(linenos), n_markers, 3)
+    points *= UNIT_SCALE[units]
+    if check_units:
+        _check_units(path, points, units)
+    return TrcData(points=points, marker_names=names, times=data[:, 1].copy(),
                    frame_numbers=data[:, 0].astype(np.int64), rate=rate, units=units, header=header)
+
+
+def _first_non_number(path: Path, linenos: np.ndarray) -> int:
+    """Line number of the first data row holding a token that is not a number (error path only)."""
+    wanted = set(linenos.tolist())
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            if lineno in wanted:
+                tokens = raw.decode("utf-8", errors="replace").rstrip("\r\n").split("\t")
+                if any(t.strip() and not _is_number(t) for t in tokens):
+                    return lineno
+    return int(linenos[0])
 
 
 def _number(value: float) -> str:
@@ -180,5 +252,6 @@ def write_trc(path: str | os.PathLike, points: np.ndarray, marker_names: list[st
     with atomic_write(path, "w", newline="\n") as fh:
         fh.write("\n".join(header) + "\n")
         # Python prints NaN (and inf) as "nan"/"inf"; OpenSim's spelling is "NaN".
-        fh.writelines((row_fmt % tuple(row)).replace("nan", "NaN") for row in table.tolist())
+        for chunk in range(0, len(table), 2000):  # bounded memory for long trials
+            fh.writelines((row_fmt % tuple(row)).replace("nan", "NaN") for row in table[chunk:chunk + 2000].tolist())
     return path
