@@ -19,7 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from calibration import load_rig
-from mv3d.config import PipelineConfig, load_config
+from mv3d.config import load_config
+from pipelines.config import PipelineConfig
 from mv3d.errors import Mv3dError
 from mv3d.io import read_keypoints, read_mot, read_trc, write_mot, write_trc
 from mv3d.io.safe_pickle import load_data_pickle
