@@ -26,6 +26,7 @@ from mv3d.camera import Camera, CameraRig
 from mv3d.errors import InputError
 from mv3d.io.atomic import atomic_write
 from mv3d.io.safe_pickle import load_data_pickle
+from mv3d.io.safe_yaml import load_yaml
 
 log = logging.getLogger(__name__)
 
@@ -206,9 +207,9 @@ def _opencap_placement(start: Path) -> str | None:
     for folder in [start, *start.parents][:4]:
         meta = folder / "sessionMetadata.yaml"
         if meta.is_file():
-            with open(meta) as fh:
-                data = yaml.safe_load(fh) or {}
-            placement = (data.get("checkerBoard") or {}).get("placement")
+            data = load_yaml(meta) or {}
+            board = data.get("checkerBoard") if isinstance(data, dict) else None
+            placement = board.get("placement") if isinstance(board, dict) else None
             return str(placement) if placement else None
     return None
 

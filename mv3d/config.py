@@ -30,7 +30,7 @@ from typing import Any, Literal, TypeVar
 
 import yaml
 
-from mv3d.errors import ConfigError, InputError
+from mv3d.errors import ConfigError, InputError, brief
 from mv3d.io.atomic import atomic_write
 from mv3d.io.safe_yaml import load_yaml
 
@@ -44,7 +44,8 @@ def _type_name(tp: Any) -> str:
 def _convert(value: Any, tp: Any, key: str, where: str, removed: dict[str, str] | None = None) -> Any:
     """Check ``value`` against the annotation ``tp`` and convert it (ints to floats, lists to tuples...)."""
     def fail(expected: str) -> ConfigError:
-        return ConfigError(f"{where}: {key}: expected {expected}, got {type(value).__name__} {value!r}")
+        return ConfigError(f"{where}: {brief(key, 80)[1:-1]}: expected {expected}, got {type(value).__name__} "
+                           f"{brief(value)}")
 
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if tp is Any:
@@ -117,7 +118,7 @@ def _build(cls: type[T], data: dict, prefix: str, where: str, removed: dict[str,
         if removed and dotted in removed:
             raise ConfigError(f"{where}: {dotted!r} is no longer a config key: {removed[dotted]}")
         if key not in fields:
-            raise ConfigError(f"{where}: unknown key {dotted!r}; known keys here: {', '.join(fields)}")
+            raise ConfigError(f"{where}: unknown key {brief(dotted, 80)}; known keys here: {', '.join(fields)}")
         kwargs[key] = _convert(value, hints[key], dotted, where, removed)
     try:
         return cls(**kwargs)

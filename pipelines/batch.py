@@ -67,16 +67,22 @@ class BatchResult:
 # ------------------------------------------------------------------------------------
 
 def find_sessions(root_or_list: str | os.PathLike) -> list[Path]:
-    """Session paths from a folder of sessions or from a text file listing them.
+    """Session paths from a folder of sessions or from a text file listing them (see :func:`survey_sessions`)."""
+    return survey_sessions(root_or_list)[0]
 
-    Folder: every immediate sub-folder that ``pipelines.session.discover_session`` reads
-    (others are skipped and logged). Text file: one session path per line; blank lines and
-    lines starting with '#' are ignored; relative paths are relative to the list file.
+
+def survey_sessions(root_or_list: str | os.PathLike) -> tuple[list[Path], list[dict]]:
+    """Session paths from a folder of sessions or from a text file listing them, and a summary
+    row (status "skipped", the reason in "error") for every folder looked at that is not one.
+
+    Folder: every immediate sub-folder that ``pipelines.session.discover_session`` reads.
+    Text file: one session path per line; blank lines and lines starting with '#' are ignored;
+    relative paths are relative to the list file.
     """
     src = Path(root_or_list)
     if src.is_file():
         sessions = []
-        for n, line in enumerate(src.read_text().splitlines(), start=1):
+        for n, line in enumerate(src.read_text(errors="replace").splitlines(), start=1):
             line = line.strip()
             if not line or line.startswith("#"):
                 continue
@@ -87,21 +93,23 @@ def find_sessions(root_or_list: str | os.PathLike) -> list[Path]:
             sessions.append(path)
         if not sessions:
             raise InputError(f"{src}: lists no session paths (one path per line expected)")
-        return sessions
+        return sessions, []
     if not src.is_dir():
         raise InputError(f"{src} does not exist: give a folder of sessions or a text file listing session paths")
-    sessions = []
+    sessions, skipped = [], []
     for sub in sorted(p for p in src.iterdir() if p.is_dir() and not p.name.startswith(".")):
         try:
             discover_session(sub)
         except InputError as exc:
             log.info("skipping %s: %s", sub, exc)
+            skipped.append({"session": str(sub), "trial": "", "status": "skipped", "error": f"not a session: {exc}",
+                            "seconds": math.nan})
             continue
         sessions.append(sub)
     if not sessions:
         raise InputError(f"{src}: no sub-folder is a session (OpenCap Videos/, Pose2Sim calibration/ + "
                          f"videos/ or pose/, or mv3d_session.yaml); pass a list file to name sessions directly")
-    return sessions
+    return sessions, skipped
 
 
 def expand_trials(sessions: Sequence[str | os.PathLike], trial: str | None = None,
@@ -133,7 +141,8 @@ def run_job(runner: SessionRunner | None, job: Job, config: str | None = None) -
     Executed in the worker (process pool or Dask), so it is a top-level function.
     """
     start = time.perf_counter()
-    row: dict = {"session": job.session, "trial": job.trial or "", "status": "ok", "error": ""}
+    row: dict = {"session": job.session, "trial": job.trial or _default_trial(job.session), "status": "ok",
+                 "error": ""}
     try:
         fn = runner if runner is not None else _default_runner()
         result = fn(job.session, config=config, trial=job.trial)
@@ -151,22 +160,33 @@ def run_job(runner: SessionRunner | None, job: Job, config: str | None = None) -
     return row
 
 
+def _default_trial(session: str) -> str:
+    """The name of the trial a job without one runs (empty when the session cannot tell: its error
+    is then the row's error)."""
+    try:
+        return discover_session(session).trial(None).name
+    except InputError:
+        return ""
+
+
 def _failed_row(job: Job, exc: BaseException) -> dict:
     """A row for a job whose worker died or could not run it at all."""
-    return {"session": job.session, "trial": job.trial or "", "status": "failed",
+    return {"session": job.session, "trial": job.trial or _default_trial(job.session), "status": "failed",
             "error": f"{type(exc).__name__}: {exc}", "seconds": math.nan}
 
 
 def run_batch(sessions: Sequence[str | os.PathLike] | Sequence[Job], out_dir: str | os.PathLike,
               runner: SessionRunner | None = None, workers: int = 1, scheduler: str | None = None,
-              config: str | os.PathLike | None = None, connect_timeout: float = 20.0) -> BatchResult:
+              config: str | os.PathLike | None = None, connect_timeout: float = 20.0,
+              skipped: Sequence[dict] = ()) -> BatchResult:
     """Run every session (or Job) and write ``out_dir/summary.csv`` and ``out_dir/index.html``.
 
     runner: picklable top-level function (default ``pipelines.run.run_session``);
     workers: local processes (1 runs in this process); scheduler: address of an existing
     Dask scheduler (``tcp://host:8786``); when given, jobs go to that cluster and
     ``workers`` is ignored; connect_timeout: seconds to reach it. config: a pipeline
-    config file passed to every run.
+    config file passed to every run. skipped: rows of folders that were looked at and are not
+    sessions (:func:`survey_sessions`), listed in the summary after the jobs.
     A failing session becomes a row with status "failed"; full tracebacks go to
     ``out_dir/logs/``.
     """
@@ -190,11 +210,11 @@ def run_batch(sessions: Sequence[str | os.PathLike] | Sequence[Job], out_dir: st
             _run_pool(jobs, runner, cfg, workers, rows, progress)
     finally:
         progress.close()
-    done = [r for r in rows if r is not None]
+    done = [r for r in rows if r is not None] + [dict(r) for r in skipped]
     _write_tracebacks(done, out_dir / "logs")
     result = BatchResult(done, write_summary_csv(done, out_dir / "summary.csv"),
                          write_index_html(done, out_dir / "index.html"))
-    log.info("batch: %d jobs in %.1f s, %d failed; summary %s", len(done), time.perf_counter() - t0,
+    log.info("batch: %d rows in %.1f s, %d failed; summary %s", len(done), time.perf_counter() - t0,
              result.n_failed, result.summary_csv)
     return result
 
@@ -328,9 +348,11 @@ def write_index_html(rows: Sequence[dict], path: str | os.PathLike) -> Path:
             body.append(f'<tr{cls}><td></td><td class="err" colspan="{len(metrics) + 4}">'
                         f"{html.escape(str(row['error']))}</td></tr>")
     n_failed = sum(r["status"] == "failed" for r in rows)
+    n_skipped = sum(r["status"] == "skipped" for r in rows)
     page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>mv3d batch</title>"
             f"<style>{_INDEX_CSS}</style></head><body><h1>mv3d batch</h1>"
-            f"<p>{len(rows)} jobs: {len(rows) - n_failed} ok, {n_failed} failed. "
+            f"<p>{len(rows) - n_skipped} jobs: {len(rows) - n_failed - n_skipped} ok, {n_failed} failed; "
+            f"{n_skipped} folders skipped (not sessions). "
             f"Per-job values are in <a href='summary.csv'>summary.csv</a>.</p>"
             f"<table><tr>{head}</tr>{''.join(body)}</table></body></html>")
     with atomic_write(path) as fh:

@@ -65,6 +65,15 @@ class TriangulationConfig:
                                           "frequency")
     max_gap: int = option(10, "longest interior gap (frames) filled by interpolation")
 
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.min_confidence <= 1.0:
+            raise ValueError(f"min_confidence must lie in [0, 1], got {self.min_confidence:g}")
+        if not self.filter_cutoff_hz > 0:
+            raise ValueError(f"filter_cutoff_hz must be positive (a low-pass cutoff in Hz), got "
+                             f"{self.filter_cutoff_hz:g}")
+        if self.max_gap < 0:
+            raise ValueError(f"max_gap must be >= 0 frames, got {self.max_gap}")
+
 
 @dataclass
 class SyncConfig:
@@ -73,6 +82,10 @@ class SyncConfig:
     enabled: bool = option(True, "")
     max_offset_s: float = option(1.0, "largest camera offset searched (seconds)")
     reference_camera: str | None = option(None, "null: the first camera")
+
+    def __post_init__(self) -> None:
+        if not self.max_offset_s > 0:
+            raise ValueError(f"max_offset_s must be positive (seconds), got {self.max_offset_s:g}")
 
 
 @dataclass
@@ -95,6 +108,14 @@ class KinematicsConfig:
     stabilize: bool = option(True, "built-in model: hold the coordinates the markers do not determine toward "
                                    "neutral (see <trial>_coordinate_status.csv)")
 
+    def __post_init__(self) -> None:
+        if self.height_m is not None and not 0.5 <= self.height_m <= 2.7:
+            raise ValueError(f"height_m must be a person's height in metres (0.5-2.7), got {self.height_m:g}")
+        if self.mass_kg is not None and not 10 <= self.mass_kg <= 400:
+            raise ValueError(f"mass_kg must be a person's mass in kg (10-400), got {self.mass_kg:g}")
+        if not self.ik_accuracy > 0:
+            raise ValueError(f"ik_accuracy must be positive, got {self.ik_accuracy:g}")
+
 
 @dataclass
 class CompareConfig:
@@ -112,6 +133,10 @@ class VisualsConfig:
                                         "(mv3d/visuals/)")
     overlay_scale: float = option(0.5, "resize factor of the overlay videos")
     skeleton_video: bool = option(True, "front + side 3D skeleton animation (mp4)")
+
+    def __post_init__(self) -> None:
+        if not 0 < self.overlay_scale <= 4:
+            raise ValueError(f"overlay_scale must lie in (0, 4], got {self.overlay_scale:g}")
 
 
 @dataclass

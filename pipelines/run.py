@@ -10,6 +10,7 @@ import numpy as np
 from mv3d.errors import InputError
 from mv3d.pose2d.estimators import parse_model_spec
 from pipelines import report_sections as sections
+from pipelines.checks import check_inputs
 from pipelines.config import PipelineConfig, load_pipeline_config
 from pipelines.context import Context
 from pipelines.report import Report, read_csv_rows
@@ -29,6 +30,12 @@ def check_session(session: Session, trial_name: str | None, config: PipelineConf
     """Fail fast, before any heavy work, on what would stop the run later; returns the trial."""
     parse_model_spec(config.keypoints2d.model)
     trial = session.trial(trial_name)
+    if session.calibration is None and session.camera_calibrations:
+        missing = [cam for cam in trial.cameras if cam not in session.camera_calibrations]
+        raise InputError(f"session {session.root}: camera(s) {', '.join(missing)} have no "
+                         f"cameraIntrinsicsExtrinsics.pickle in Videos/<camera>/ (calibrated: "
+                         f"{', '.join(session.camera_calibrations)}); add the missing calibration, or remove the "
+                         f"camera's folder to process the others")
     if session.calibration is None:
         raise InputError(f"session {session.root} has no calibration: add cameraIntrinsicsExtrinsics.pickle per "
                          f"camera (OpenCap layout) or calibration/Calib*.toml (Pose2Sim layout)")
@@ -48,6 +55,7 @@ def run_session(session_path: str | Path, config: str | Path | dict | None = Non
     trial_obj = check_session(session, trial, cfg)
     ctx = Context(session, trial_obj, cfg)
     ctx.subject(estimate=False)  # height and mass are needed by augmentation and scaling: fail now
+    check_inputs(ctx)
     runner = Runner(build_stages(), ctx, session.work_dir() / f"{trial_obj.name}.stages.json")
     t0 = time.perf_counter()
     results = runner.run(start=start, stop=stop, only=only, force=force, progress=progress)

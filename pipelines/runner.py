@@ -18,6 +18,7 @@ from typing import Any
 
 from mv3d.errors import Mv3dError
 from mv3d.io.atomic import atomic_write
+from pipelines.file_hashes import FileHashes
 from pipelines.stage import Stage, fingerprint
 
 log = logging.getLogger(__name__)
@@ -87,11 +88,19 @@ class Runner:
         """Run the selected stages; returns one result per stage (ran, skipped or not selected)."""
         selected = set(self.select(start, stop, only))
         manifest = self._load_manifest()
+        hashes = FileHashes(self.ctx.session.root, self.manifest_path.parent / "file_hashes.json")
+        try:
+            return self._run_stages(selected, manifest, hashes, force, progress)
+        finally:
+            hashes.save()
+
+    def _run_stages(self, selected: set[str], manifest: dict, hashes: FileHashes, force: bool,
+                    progress) -> list[StageResult]:
         fingerprints: dict[str, str] = {}
         self.results = []
         for stage in self.stages:
             upstream = sorted({fingerprints.get(self._producer[i], "") for i in stage.inputs if i in self._producer})
-            fp = fingerprint(stage, self.ctx.config, upstream, stage.external_inputs(self.ctx))
+            fp = fingerprint(stage, self.ctx.config, upstream, hashes.identify(stage.external_inputs(self.ctx)))
             fingerprints[stage.name] = fp
             if stage.name not in selected:
                 self.results.append(StageResult(stage.name, "not selected", 0.0, fp))

@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from calibration.formats import OPENCAP_FILES, load_pickle
-from mv3d.errors import InputError
+from mv3d.errors import InputError, brief
 from mv3d.io.keypoints import read_keypoints
+from mv3d.io.safe_yaml import load_yaml
 from mv3d.skeleton import MV3D23
 from mv3d.video.frames import probe
 
@@ -60,6 +60,22 @@ class Trial:
             if video.is_file():
                 return float(probe(video).fps)
         return None
+
+    def frame_rates(self) -> dict[str, float]:
+        """Each camera's video frame rate, for the cameras whose video exists (InputError naming
+        the camera and file for a video that cannot be decoded)."""
+        rates = {}
+        for cam, video in sorted(self.videos.items()):
+            if video.is_file():
+                try:
+                    fps = probe(video).fps
+                except InputError as exc:
+                    raise InputError(f"trial {self.name}, camera {cam}: {exc}") from None
+                if not fps > 0:
+                    raise InputError(f"trial {self.name}, camera {cam}: {video} states no frame rate; re-encode it "
+                                     f"with its rate, or set keypoints2d.fps in the config")
+                rates[cam] = float(fps)
+        return rates
 
     def read_detections(self, cameras: list[str], fmt: str, fps: float) -> np.ndarray:
         """The imported 2D detections of ``cameras`` as (C, F, 23, 3), one row per true frame number.
@@ -102,6 +118,18 @@ class Session:
     extrinsics: bool = True
     camera_calibrations: dict[str, Path] = field(default_factory=dict)
     calibration_images: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def fps(self) -> float | None:
+        """The cameras' frame rate stated by the session's metadata (``fps``: written by ``mv3d
+        simulate``, or by hand for sessions with detections and no video), None when absent."""
+        value = self.metadata.get("fps")
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 1 <= value <= 10000:
+            raise InputError(f"session {self.root}: its metadata's fps is {brief(value)}; write the cameras' frame "
+                             f"rate in frames per second, e.g. fps: 60")
+        return float(value)
 
     @property
     def board(self) -> dict | None:
@@ -178,10 +206,7 @@ def _camera_sort_key(name: str) -> tuple:
 def _read_metadata(path: Path) -> dict:
     if not path.is_file():
         return {}
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise InputError(f"{path}: not valid YAML ({exc})") from exc
+    data = load_yaml(path) or {}
     if not isinstance(data, dict):
         raise InputError(f"{path}: expected a mapping of metadata keys, got {type(data).__name__}")
     return data
@@ -221,8 +246,9 @@ def _opencap_session(root: Path) -> Session:
         trial.mocap_trc = mocap if mocap.is_file() else None
         mot = root / "MocapData" / f"{name}.mot"
         trial.mocap_mot = mot if mot.is_file() else None
-    return Session(root, "opencap", calibration, trials, _float(meta.get("height_m")),
-                   _float(meta.get("mass_kg")), meta, extrinsics, pickles,
+    meta_path = root / "sessionMetadata.yaml"
+    return Session(root, "opencap", calibration, trials, _subject_value(meta.get("height_m"), meta_path, "height_m"),
+                   _subject_value(meta.get("mass_kg"), meta_path, "mass_kg"), meta, extrinsics, pickles,
                    _calibration_images(root / "CalibrationImages", [c.name for c in cams]))
 
 
@@ -294,7 +320,9 @@ def _pose2sim_session(root: Path) -> Session:
     if not trials:
         raise InputError(f"session {root}: Pose2Sim layout with neither videos/ nor pose/ detections")
     meta = _read_metadata(root / "sessionMetadata.yaml")
-    height, mass = _float(meta.get("height_m")), _float(meta.get("mass_kg"))
+    meta_path = root / "sessionMetadata.yaml"
+    height = _subject_value(meta.get("height_m"), meta_path, "height_m")
+    mass = _subject_value(meta.get("mass_kg"), meta_path, "mass_kg")
     if height is None or mass is None:
         p_height, p_mass = _pose2sim_subject(root)
         height = p_height if height is None else height
@@ -312,7 +340,7 @@ def _pose2sim_subject(root: Path) -> tuple[float | str | None, float | None]:
         height, mass = project.get("participant_height"), project.get("participant_mass")
         height = height[0] if isinstance(height, list) else height
         mass = mass[0] if isinstance(mass, list) else mass
-        return ("auto" if height == "auto" else _float(height)), _float(mass)
+        return _subject_value(height, path, "height_m"), _subject_value(mass, path, "mass_kg")
     return None, None
 
 
@@ -320,31 +348,65 @@ def _from_yaml(path: Path) -> Session:
     data = _read_metadata(path)
     base = path.parent
 
-    def rel(value) -> Path | None:
-        return None if value in (None, "") else (base / value)
+    def rel(value, key: str) -> Path | None:
+        if value in (None, ""):
+            return None
+        if not isinstance(value, str):
+            raise InputError(f"{path}: {key} must be a path (a string), got {brief(value)}")
+        return base / value
 
+    def paths(value, key: str) -> dict[str, Path]:
+        if value in (None, ""):
+            return {}
+        if not isinstance(value, dict):
+            raise InputError(f"{path}: {key} must map camera names to paths, got {brief(value)}")
+        return {str(k): rel(v, f"{key}.{k}") for k, v in value.items()}
+
+    listed = data.get("trials") or {}
+    if not isinstance(listed, dict):
+        raise InputError(f"{path}: trials must map trial names to their files, got {brief(listed)}")
     trials = {}
-    for name, spec in (data.get("trials") or {}).items():
+    for name, spec in listed.items():
         if not isinstance(spec, dict):
             raise InputError(f"{path}: trials.{name} must be a mapping (videos, detections, mocap_trc, static)")
         unknown = set(spec) - {"videos", "detections", "detections_format", "mocap_trc", "mocap_mot", "static"}
         if unknown:
-            raise InputError(f"{path}: unknown key(s) trials.{name}.{sorted(unknown)[0]}")
-        trials[name] = Trial(
-            name,
-            videos={k: rel(v) for k, v in (spec.get("videos") or {}).items()},
-            detections={k: rel(v) for k, v in (spec.get("detections") or {}).items()},
+            raise InputError(f"{path}: unknown key(s) trials.{name}.{brief(sorted(map(str, unknown))[0])[1:-1]}")
+        key = f"trials.{name}"
+        trials[str(name)] = Trial(
+            str(name),
+            videos=paths(spec.get("videos"), f"{key}.videos"),
+            detections=paths(spec.get("detections"), f"{key}.detections"),
             detections_format=spec.get("detections_format", "openpose"),
-            mocap_trc=rel(spec.get("mocap_trc")),
-            mocap_mot=rel(spec.get("mocap_mot")),
+            mocap_trc=rel(spec.get("mocap_trc"), f"{key}.mocap_trc"),
+            mocap_mot=rel(spec.get("mocap_mot"), f"{key}.mocap_mot"),
             static=bool(spec.get("static", False)),
         )
     if not trials:
         raise InputError(f"{path}: no trials listed under 'trials:'")
-    root = rel(data.get("output", ".")) or base
-    return Session(root, "yaml", rel(data.get("calibration")), trials,
-                   _float(data.get("height_m")), _float(data.get("mass_kg")), data)
+    root = rel(data.get("output", "."), "output") or base
+    return Session(root, "yaml", rel(data.get("calibration"), "calibration"), trials,
+                   _subject_value(data.get("height_m"), path, "height_m"),
+                   _subject_value(data.get("mass_kg"), path, "mass_kg"), data)
 
 
-def _float(value) -> float | None:
-    return None if value is None else float(value)
+#: Plausible subject values: (low, high, unit, example).
+_SUBJECT_RANGES = {"height_m": (0.5, 2.7, "m", "1.75"), "mass_kg": (10.0, 400.0, "kg", "70")}
+
+
+def _subject_value(value, path: Path, key: str) -> float | str | None:
+    """A subject's height_m or mass_kg from a metadata file: a number within a person's range
+    (or "auto" for the height); InputError naming the file and the key otherwise."""
+    if value is None or (key == "height_m" and value == "auto"):
+        return value
+    low, high, unit, example = _SUBJECT_RANGES[key]
+    try:
+        number = float(value) if not isinstance(value, bool) else float("nan")
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not low <= number <= high:
+        hint = " (it looks like centimetres)" if key == "height_m" and 50 <= number <= 270 else ""
+        auto = " or auto (estimated from the keypoints)" if key == "height_m" else ""
+        raise InputError(f"{path}: {key} is {brief(value)}{hint}; write the subject's {key.split('_')[0]} in "
+                         f"{unit} between {low:g} and {high:g}{auto}, e.g. {key}: {example}")
+    return number

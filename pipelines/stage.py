@@ -44,17 +44,15 @@ def config_subset(config: Any, keys: tuple[str, ...]) -> dict:
     return out
 
 
-def fingerprint(stage: Stage, config: Any, upstream: list[str], files: list[Path]) -> str:
-    """Hash of everything a stage's result depends on: code version, config, upstream results, input files."""
-    file_ids = []
-    for path in files:
-        stat = path.stat() if path.exists() else None
-        file_ids.append([str(path), stat.st_size if stat else None, stat.st_mtime_ns if stat else None])
+def fingerprint(stage: Stage, config: Any, upstream: list[str], files: list[list]) -> str:
+    """Hash of everything a stage's result depends on: code version, config, upstream results and
+    the identities of its input files (``FileHashes.identify``: session-relative names, sizes,
+    content hashes; no times, so a moved or copied session keeps its fingerprints)."""
     payload = {
         "stage": stage.name,
         "version": stage.version,
         "config": config_subset(config, stage.config_keys),
         "upstream": upstream,
-        "files": file_ids,
+        "files": files,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]

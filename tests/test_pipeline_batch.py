@@ -164,9 +164,14 @@ def test_cli_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     res = CliRunner().invoke(cli, ["batch", str(tmp_path / "root"), "--out", str(tmp_path / "out"),
                                    "--config", str(cfg), "--all-trials"])
     assert res.exit_code == 1, res.output  # one session failed
-    assert "10 ok, 2 failed" in res.output  # 6 sessions x 2 dynamic trials; both of BAD's fail
+    assert "10 ok, 2 failed, 1 skipped" in res.output  # 6 sessions x 2 dynamic trials; both of BAD's fail
+    assert "skipped: " in res.output and "notes: not a session" in res.output
     with open(tmp_path / "out" / "summary.csv", newline="") as fh:
         table = list(csv.DictReader(fh))
+    skipped = [r for r in table if r["status"] == "skipped"]  # every folder looked at is listed
+    assert len(skipped) == 1 and Path(skipped[0]["session"]).name == "notes"
+    assert "not a session" in skipped[0]["error"]
+    table = [r for r in table if r["status"] != "skipped"]
     assert len(table) == 12 and {r["trial"] for r in table} == {"walk", "run"}
     assert {r["config_name"] for r in table if r["status"] == "ok"} == {"cfg.yaml"}
     assert (Path(sessions[0]) / "mv3d" / "report" / "run.html").is_file()

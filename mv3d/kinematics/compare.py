@@ -41,6 +41,7 @@ from scipy.optimize import minimize_scalar
 from mv3d.errors import InputError
 from mv3d.io.atomic import atomic_write
 from mv3d.io.mot import read_mot
+from mv3d.io.safe_yaml import load_yaml
 from mv3d.io.trc import read_trc
 from mv3d.kinematics.coordinate_ranges import (KNOWN_CONVENTIONS, flip_signs, is_translation, opposite_signs,
                                                side_free)
@@ -305,12 +306,11 @@ def read_mocap_to_video(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray
     ``position_fromMocapOrigin_toVideoOrigin`` is the video origin in mocap coordinates (m),
     so ``x_video = R @ (x_mocap - p)``.
     """
-    with open(path, encoding="utf-8") as fh:
-        data = yaml.safe_load(fh)
+    data = load_yaml(path)
     try:
         R = np.asarray(data["R_fromMocap_toVideo"], float).reshape(3, 3)
         p = np.asarray(data["position_fromMocapOrigin_toVideoOrigin"], float).reshape(3)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise InputError(f"{path}: needs R_fromMocap_toVideo (3x3) and position_fromMocapOrigin_toVideoOrigin (3)") \
             from exc
     return R, p

@@ -328,6 +328,7 @@ def _metadata(sim: SimulatedSession, folders: list[str]) -> dict:
         "mass_kg": float(sim.config.mass),
         "openSimModel": model,
         "subjectID": f"simulated_{sim.trial}",
+        "fps": float(sim.config.timing.fps),  # mv3d: the cameras' nominal rate, for sessions without video
         "simulation": {"motion": str(sim.config.motion), "seconds": sim.config.seconds, "seed": sim.config.seed,
                        "trial": sim.trial, "cameras": dict(zip(folders, sim.rig.names)),
                        "noise": asdict(sim.config.noise), "timing": asdict(sim.config.timing)},

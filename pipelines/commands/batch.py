@@ -28,19 +28,23 @@ def batch(sessions: Path, out_dir: Path, workers: int, scheduler: str | None, co
     session path per line. A failing session is reported in the summary and does not
     stop the others; the exit status is 1 when any session failed.
     """
-    from pipelines.batch import expand_trials, find_sessions, run_batch
+    from pipelines.batch import expand_trials, run_batch, survey_sessions
 
     if trial and all_trials:
         raise click.UsageError("--trial and --all-trials exclude each other")
-    jobs = expand_trials(find_sessions(sessions), trial=trial, all_trials=all_trials)
+    found, skipped = survey_sessions(sessions)
+    jobs = expand_trials(found, trial=trial, all_trials=all_trials)
     where = f"Dask scheduler {scheduler}" if scheduler else f"{workers} local worker(s)"
-    click.echo(f"{len(jobs)} job(s) on {where}")
-    result = run_batch(jobs, out_dir, workers=workers, scheduler=scheduler, config=config)
-    ok = len(result.rows) - result.n_failed
-    click.echo(f"{ok} ok, {result.n_failed} failed; {result.summary_csv}, {result.index_html}")
+    click.echo(f"{len(jobs)} job(s) on {where}" + (f"; {len(skipped)} folder(s) skipped" if skipped else ""))
+    for row in skipped:
+        click.echo(f"  skipped: {row['session']}: {row['error']}", err=True)
+    result = run_batch(jobs, out_dir, workers=workers, scheduler=scheduler, config=config, skipped=skipped)
+    ok = len(result.rows) - result.n_failed - len(skipped)
+    click.echo(f"{ok} ok, {result.n_failed} failed, {len(skipped)} skipped; {result.summary_csv}, "
+               f"{result.index_html}")
     for row in result.rows:
         if row["status"] == "failed":
-            click.echo(f"  failed: {row['session']} {row['trial']}: {row['error']}", err=True)
+            click.echo(f"  failed: {row['session']} (trial {row['trial'] or '?'}): {row['error']}", err=True)
     if result.n_failed:
         sys.exit(1)
 

@@ -35,5 +35,12 @@ def run_augmentation(ctx: Context) -> None:
               trc.times, units="m")
 
 
+def augmentation_inputs(ctx: Context) -> list[Path]:
+    """The session's metadata (height, mass) and the augmenter's weights (a file or OpenCap's folder)."""
+    weights = ctx.config.augment.weights or shipped_augmenter(ctx.model_name)
+    return ctx.metadata_files() + ([Path(str(weights).split(":", 1)[-1])] if weights else [])
+
+
 STAGE = Stage("augmentation", run_augmentation, inputs=("trc_pre",), outputs=("trc_post",),
-              config_keys=("augment", "kinematics"), external_inputs=Context.metadata_files, description="anatomical markers")
+              config_keys=("augment", "kinematics"), external_inputs=augmentation_inputs,
+              description="anatomical markers")

@@ -19,20 +19,50 @@ def uses_network(ctx: Context) -> bool:
     return source == "network" or (source == "auto" and not ctx.trial.detections)
 
 
+def camera_rates(ctx: Context, cams: list[str]) -> np.ndarray:
+    """Each camera's frame rate (C,): ``keypoints2d.fps`` when set, else its video's, else the
+    session's stated rate (``fps`` in its metadata); InputError naming the cameras without one."""
+    if ctx.config.keypoints2d.fps:
+        return np.full(len(cams), float(ctx.config.keypoints2d.fps))
+    videos, stated = ctx.trial.frame_rates(), ctx.session.fps
+    missing = [cam for cam in cams if cam not in videos and stated is None]
+    if missing:
+        raise InputError(f"trial {ctx.trial.name}: camera(s) {', '.join(missing)} have no video to read the frame "
+                         f"rate from; set keypoints2d.fps in the config (or fps in sessionMetadata.yaml)")
+    return np.array([videos.get(cam, stated) for cam in cams], dtype=float)
+
+
 def run_keypoints2d(ctx: Context) -> None:
     cfg, trial = ctx.config.keypoints2d, ctx.trial
-    fps = cfg.fps or trial.video_fps()
-    if fps is None:
-        raise InputError(f"trial {trial.name}: no video to read the frame rate from; set keypoints2d.fps in the "
-                         f"config")
     cams = trial.cameras
+    rates = camera_rates(ctx, cams)
     names = ctx.rig.select(cams, in_order=True).names  # the calibration's names for the trial's cameras
     if uses_network(ctx):
         data, source = network_keypoints(ctx, cams), "network"
     else:
-        data, source = trial.read_detections(cams, cfg.format, fps), "detections"
-    ctx.store.write("keypoints2d", data, units="px", joint_names=list(MV3D23), cameras=list(names), fps=float(fps),
-                    source=source)
+        data, source = trial.read_detections(cams, cfg.format, float(rates.max())), "detections"
+    check_image_bounds(data, ctx.rig.select(cams, in_order=True), names)
+    ctx.store.write("keypoints2d", data, units="px", joint_names=list(MV3D23), cameras=list(names),
+                    fps=float(rates.max()), camera_fps=rates, source=source)
+
+
+def check_image_bounds(data: np.ndarray, rig, names: list[str], tolerance: float = 0.05) -> None:
+    """InputError naming the camera when over 2 % of its confident keypoints (C, F, J, 3) lie
+    outside its calibrated image (by more than ``tolerance`` of the size): detections of another
+    resolution, or cameras in another order than the calibration's."""
+    for c, (cam, name) in enumerate(zip(rig, names)):
+        kp = data[c]
+        ok = np.nan_to_num(kp[..., 2]) > 0.3
+        if ok.sum() < 20:
+            continue
+        w, h = cam.size
+        x, y = kp[..., 0][ok], kp[..., 1][ok]
+        outside = (x < -tolerance * w) | (x > (1 + tolerance) * w) | (y < -tolerance * h) | (y > (1 + tolerance) * h)
+        if outside.mean() > 0.02:
+            raise InputError(f"camera {name}: {100 * outside.mean():.0f} % of its 2D keypoints lie outside its "
+                             f"calibrated image of {w}x{h} px (they reach x {np.max(x):.0f}, y {np.max(y):.0f}); "
+                             f"the detections come from a video of another size, or the cameras are in another "
+                             f"order than the calibration's")
 
 
 def network_keypoints(ctx: Context, cams: list[str]) -> np.ndarray:
@@ -45,7 +75,10 @@ def network_keypoints(ctx: Context, cams: list[str]) -> np.ndarray:
 
 
 def detection_files(ctx: Context) -> list[Path]:
-    return sorted(ctx.trial.detections.values()) + sorted(ctx.trial.videos.values())
+    """What the stage reads: the detections, the videos and a 2D model checkpoint given by path."""
+    _, _, argument = ctx.config.keypoints2d.model.partition(":")
+    model = [Path(argument)] if argument and Path(argument).is_file() else []
+    return sorted(ctx.trial.detections.values()) + sorted(ctx.trial.videos.values()) + model
 
 
 STAGE = Stage("keypoints2d", run_keypoints2d, inputs=("calibration_toml",), outputs=("keypoints2d",),
