@@ -223,3 +223,22 @@ def test_batch_fails_a_broken_session_at_once_and_lists_every_folder(detections_
 def _write(path: Path, data: dict) -> Path:
     path.write_text(yaml.safe_dump(data))
     return path
+
+
+def test_camera_missing_from_the_calibration_is_named(shared_data, tmp_path):
+    """The real Pose2Sim session with one camera taken out of its calibration: the message names it."""
+    import tomllib
+
+    import tomli_w
+
+    session = tmp_path / "p2s"
+    shutil.copytree(shared_data / "pose2sim-demo", session, ignore=shutil.ignore_patterns("videos", "static-trial"))
+    for calib in (session / "calibration").glob("*"):
+        calib.unlink() if calib.name != "Calib_qualisys.toml" else None
+    toml = session / "calibration" / "Calib_qualisys.toml"
+    doc = tomllib.loads(toml.read_text())
+    doc.pop([k for k in doc if k != "metadata"][-1])
+    toml.write_text(tomli_w.dumps(doc))
+    with pytest.raises(InputError, match=r"camera 'cam04' has no match in the calibration \(cameras: "):
+        run_session(session, **UP_TO)
+    assert not (session / "mv3d" / "pose2sim-demo.h5").exists()
