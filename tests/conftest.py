@@ -14,3 +14,15 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real reference data not found at {SHARED_DATA} (../shared/data is absent)")
     return SHARED_DATA
+
+
+def simulated_session(out: Path, seed: int, seconds: float = 3.0, video: bool = False, rig: str = "opencap2",
+                      motion: str = "squat") -> Path:
+    """An OpenCap-layout session made by the simulator (small 360 px images; ``video=False``: the
+    detections only, as ``mv3d simulate --no-video`` writes them)."""
+    from calibration import save_rig
+    from mv3d.simulate.session import SimulationConfig, simulate, write_session
+
+    sim = simulate(SimulationConfig(motion=motion, seconds=seconds, rig=rig, resolution=360, seed=seed))
+    write_session(sim, out, video=video, calibration_writer=lambda r, folder: save_rig(r, folder, format="opencap"))
+    return out

@@ -7,26 +7,20 @@ import shutil
 import pytest
 import yaml
 
+from tests.conftest import simulated_session
+
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def sessions(tmp_path_factory):
     """Six 2 s simulated squats (no video rendering, to keep the test short); the last has no calibration."""
-    from calibration import save_rig
-    from mv3d.simulate.session import SimulationConfig, simulate, write_session
-
     root = tmp_path_factory.mktemp("batch")
-    paths = []
-    for seed in range(6):
-        out = root / f"subject{seed}"
-        sim = simulate(SimulationConfig(motion="squat", seconds=2.0, rig="opencap2", resolution=360, seed=seed))
-        write_session(sim, out, video=False, calibration_writer=lambda r, folder: save_rig(r, folder, format="opencap"))
-        paths.append(out)
+    paths = [simulated_session(root / f"subject{seed}", seed=seed, seconds=2.0) for seed in range(6)]
     for pickle in paths[-1].glob("Videos/Cam*/cameraIntrinsicsExtrinsics.pickle"):
         pickle.unlink()  # broken on purpose: no calibration
-    config = root / "batch.yaml"  # no videos to read the frame rate from
-    config.write_text(yaml.safe_dump({"keypoints2d": {"fps": 60.0}, "visuals": {"skeleton_video": False}}))
+    config = root / "batch.yaml"  # no videos: the frame rate comes from the sessions' metadata
+    config.write_text(yaml.safe_dump({"visuals": {"skeleton_video": False}}))
     return paths, config
 
 

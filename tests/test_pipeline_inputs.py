@@ -14,6 +14,7 @@ import yaml
 from mv3d.errors import ConfigError, InputError, Mv3dError
 from mv3d.io import read_trc
 from pipelines.run import run_session
+from tests.conftest import simulated_session
 
 pytestmark = pytest.mark.slow
 #: Stop after triangulation and draw no media: the tests are about inputs, not kinematics.
@@ -23,13 +24,7 @@ UP_TO = dict(stop="triangulation", config={"visuals": {"overlay_videos": False, 
 @pytest.fixture(scope="module")
 def detections_session(tmp_path_factory) -> Path:
     """A 3 s simulated squat, 2 phones, detections and no video (``mv3d simulate --no-video``)."""
-    from calibration import save_rig
-    from mv3d.simulate.session import SimulationConfig, simulate, write_session
-
-    out = tmp_path_factory.mktemp("sim") / "session"
-    sim = simulate(SimulationConfig(motion="squat", seconds=3.0, rig="opencap2", resolution=360, seed=5))
-    write_session(sim, out, video=False, calibration_writer=lambda r, folder: save_rig(r, folder, format="opencap"))
-    return out
+    return simulated_session(tmp_path_factory.mktemp("sim") / "session", seed=5)
 
 
 def _copy(src: Path, dst: Path) -> Path:

@@ -13,6 +13,7 @@ import yaml
 
 from mv3d.errors import InputError
 from mv3d.io import read_mot, read_trc
+from tests.conftest import simulated_session
 
 pytestmark = pytest.mark.slow
 
@@ -20,13 +21,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def sim_session(tmp_path_factory) -> Path:
     """A 3 s simulated squat seen by 2 phones (small images to keep the test fast)."""
-    from calibration import save_rig
-    from mv3d.simulate.session import SimulationConfig, simulate, write_session
-
-    out = tmp_path_factory.mktemp("sim") / "session"
-    sim = simulate(SimulationConfig(motion="squat", seconds=3.0, rig="opencap2", resolution=360, seed=3))
-    write_session(sim, out, video=True, calibration_writer=lambda r, folder: save_rig(r, folder, format="opencap"))
-    return out
+    return simulated_session(tmp_path_factory.mktemp("sim") / "session", seed=3, video=True)
 
 
 @pytest.fixture(scope="module")
