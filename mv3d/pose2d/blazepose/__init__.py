@@ -1,0 +1,1 @@
+"""BlazePose GHUM (MediaPipe) person detector and landmark networks, converted to torch."""
