@@ -1,0 +1,249 @@
+"""BlazePose inference in torch: person detection, landmark regions, crops, the landmark network, image landmarks.
+
+Images and frames are numpy uint8 BGR arrays (H, W, 3), as OpenCV reads them. Landmarks come back in image
+pixels with MediaPipe's post-processing: visibility and presence are sigmoids of the network's logits, x and y
+refined with the heatmaps (kernel 7) unless ``refine=False``. A person's region is a rotated square (see
+``regions.py``); its crop goes through the network at 256x256.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from mv3d.errors import InputError
+from mv3d.pose2d.blazepose import detection as det
+from mv3d.pose2d.blazepose.mapping import to_mv3d23
+from mv3d.pose2d.blazepose.networks import NUM_LANDMARKS, WEIGHTS_DIR, load_network
+from mv3d.pose2d.blazepose.regions import (apply_affine, crop, crop_to_image, letterbox_regions,
+                                           refine_with_heatmaps, regions_from_alignment, regions_from_boxes)
+from mv3d.pose2d.blazepose.tracking import TrackParams, track_video
+
+LANDMARK_INPUT = 256
+VARIANTS = ("heavy", "full", "lite")
+#: The auxiliary landmarks (hip centre, body-scale point) that give the next region.
+ALIGNMENT = (33, 34)
+
+
+@dataclass
+class Landmarks:
+    """Landmark-network results for N regions.
+
+    xy (N, 39, 2) image pixels (33 BlazePose landmarks, then the 6 auxiliary ones: 33 hip centre, 34 body-scale
+    point); visibility, presence (N, 39) probabilities; pose_presence (N,) probability that the region holds a
+    person; regions (N, 4); heatmaps (N, 39, 64, 64) float16 probabilities (sigmoid of the raw scores) or None;
+    heatmap_to_image (N, 2, 3) affine maps from heatmap cells (column, row) to image pixels.
+    """
+
+    xy: np.ndarray
+    visibility: np.ndarray
+    presence: np.ndarray
+    pose_presence: np.ndarray
+    regions: np.ndarray
+    heatmaps: np.ndarray | None
+    heatmap_to_image: np.ndarray
+
+    def mv3d23(self) -> np.ndarray:
+        """(N, 23, 3) MV3D23 keypoints: x, y in pixels and the landmark visibility as confidence; small toes
+        derived (``mapping.py``)."""
+        return to_mv3d23(self.xy[:, :33], self.visibility[:, :33])
+
+    def next_regions(self) -> Tensor:
+        """Regions (N, 4) for the next frame from the auxiliary alignment landmarks (pose_landmarks_to_roi)."""
+        xy = torch.from_numpy(self.xy)
+        return regions_from_alignment(xy[:, ALIGNMENT[0]], xy[:, ALIGNMENT[1]])
+
+
+def frames_list(frames: np.ndarray | list[np.ndarray]) -> list[np.ndarray]:
+    """(B, H, W, 3) array or list of (H, W, 3) uint8 BGR images -> list, checked."""
+    images = list(frames)
+    for i, im in enumerate(images):
+        if not (isinstance(im, np.ndarray) and im.ndim == 3 and im.shape[2] == 3 and im.dtype == np.uint8):
+            got = getattr(im, "shape", type(im).__name__), getattr(im, "dtype", "")
+            raise InputError(f"image {i}: expected an (H, W, 3) uint8 BGR array, got {got}")
+    return images
+
+
+def crop_images(images: list[np.ndarray], regions: Tensor, image_index: np.ndarray, size: int, border: str,
+                device: torch.device) -> tuple[Tensor, Tensor]:
+    """RGB crops (N, 3, size, size), float 0-255 on ``device``, and their crop -> image affines (N, 2, 3).
+
+    Only the part of each image under its region is converted and sampled.
+    """
+    affine = crop_to_image(regions, size)
+    corners = torch.tensor([[0, 0, 1], [size - 1, 0, 1], [0, size - 1, 1], [size - 1, size - 1, 1]],
+                           dtype=torch.float64)
+    out = []
+    for k, i in enumerate(image_index):
+        img = images[int(i)]
+        h, w = img.shape[:2]
+        pts = corners @ affine[k].T
+        x0 = int(np.clip(np.floor(float(pts[:, 0].min())) - 1, 0, w - 1))
+        y0 = int(np.clip(np.floor(float(pts[:, 1].min())) - 1, 0, h - 1))
+        x1 = int(np.clip(np.ceil(float(pts[:, 0].max())) + 2, x0 + 1, w))
+        y1 = int(np.clip(np.ceil(float(pts[:, 1].max())) + 2, y0 + 1, h))
+        sub = torch.from_numpy(np.ascontiguousarray(img[y0:y1, x0:x1, ::-1])).to(device)
+        sub = sub.permute(2, 0, 1)[None].float()
+        m = affine[k:k + 1].clone()
+        m[:, :, 2] -= torch.tensor([x0, y0], dtype=torch.float64)
+        out.append(crop(sub, m, size, torch.zeros(1, dtype=torch.long), border))
+    return torch.cat(out), affine
+
+
+class BlazePose:
+    """BlazePose GHUM in torch.
+
+    variant: "heavy" (most accurate) | "full" (faster) | "lite"; device: "cpu", "cuda", ...;
+    min_detection_score: the detector's score threshold (MediaPipe's solution default 0.5);
+    min_presence: below this pose presence a region holds no person (MediaPipe's tracking threshold 0.5);
+    refine: MediaPipe's heatmap refinement of landmarks; box_scale: region side per long side of a given box;
+    box_passes: 2 re-crops a boxed person on the region of its first pass's alignment landmarks (the framing the
+    network was trained on); max_batch: crops per network call.
+    """
+
+    def __init__(self, variant: str = "heavy", device: str | torch.device = "cpu", *, weights_dir: Path = WEIGHTS_DIR,
+                 min_detection_score: float = 0.5, min_presence: float = 0.5, refine: bool = True,
+                 box_scale: float = 1.5, box_passes: int = 2, max_batch: int = 16):
+        if variant not in VARIANTS:
+            raise InputError(f"unknown BlazePose variant {variant!r}; use one of {', '.join(VARIANTS)}")
+        self.variant = variant
+        self.device = torch.device(device)
+        self.landmark_net = load_network(f"landmark_{variant}", self.device, weights_dir)
+        self.weights_dir = Path(weights_dir)
+        self._detector: nn.Module | None = None
+        self.min_detection_score = min_detection_score
+        self.min_presence = min_presence
+        self.refine = refine
+        self.box_scale = box_scale
+        self.box_passes = box_passes
+        self.max_batch = max_batch
+
+    @property
+    def detector(self) -> nn.Module:
+        if self._detector is None:
+            self._detector = load_network("detector", self.device, self.weights_dir)
+        return self._detector
+
+    @torch.inference_mode()
+    def detect(self, frames: np.ndarray | list[np.ndarray]) -> list[det.Detections]:
+        """People in each image (B images of any sizes), best first, in image pixels."""
+        images = frames_list(frames)
+        results = []
+        for start in range(0, len(images), self.max_batch):
+            chunk = images[start:start + self.max_batch]
+            regions = torch.cat([letterbox_regions((im.shape[1], im.shape[0]), 1) for im in chunk])
+            x, affine = crop_images(chunk, regions, np.arange(len(chunk)), det.INPUT_SIZE, "zero", self.device)
+            x = (x / 127.5 - 1.0).contiguous(memory_format=torch.channels_last)
+            boxes, scores = self.detector(x)
+            results += det.postprocess(boxes, scores, affine, self.min_detection_score)
+        return results
+
+    @torch.inference_mode()
+    def landmarks(self, frames: np.ndarray | list[np.ndarray], regions: Tensor | np.ndarray,
+                  image_index: np.ndarray | None = None, heatmaps: bool = False) -> Landmarks:
+        """Landmarks of N regions (N, 4) in the images (default: region i in image i)."""
+        images = frames_list(frames)
+        regions = torch.as_tensor(np.asarray(regions, dtype=np.float64)).reshape(-1, 4)
+        index = np.arange(len(regions)) if image_index is None else np.asarray(image_index)
+        parts = []
+        for s in range(0, len(regions), self.max_batch):
+            x, affine = crop_images(images, regions[s:s + self.max_batch], index[s:s + self.max_batch],
+                                    LANDMARK_INPUT, "replicate", self.device)
+            raw, presence, hm, _world = self.landmark_net((x / 255.0).contiguous(memory_format=torch.channels_last))
+            parts.append(self._decode(raw, presence, hm, affine, heatmaps))
+        out = {k: np.concatenate([p[k] for p in parts]) if parts[0][k] is not None else None for k in parts[0]}
+        return Landmarks(regions=regions.numpy(), **out)
+
+    def _decode(self, raw: Tensor, presence: Tensor, hm: Tensor, affine: Tensor, keep_heatmaps: bool) -> dict:
+        lm = raw.double().reshape(len(raw), NUM_LANDMARKS, 5).cpu()
+        hm = hm.float()
+        xy = lm[..., :2]
+        if self.refine:
+            xy = refine_with_heatmaps(xy, hm.cpu().double())
+        stride = LANDMARK_INPUT / hm.shape[-1]
+        to_image = torch.cat([affine[:, :, :2] * stride, affine[:, :, 2:]], -1)
+        return {"xy": apply_affine(affine, xy).numpy(), "visibility": torch.sigmoid(lm[..., 3]).numpy(),
+                "presence": torch.sigmoid(lm[..., 4]).numpy(), "pose_presence": presence[:, 0].double().cpu().numpy(),
+                "heatmaps": torch.sigmoid(hm).half().cpu().numpy() if keep_heatmaps else None,
+                "heatmap_to_image": to_image.numpy()}
+
+    def regions_of(self, detections: det.Detections) -> Tensor:
+        """Landmark regions (P, 4) of detected people, from their alignment keypoints 0 and 1."""
+        kp = torch.from_numpy(np.asarray(detections.keypoints, dtype=np.float64)).reshape(-1, 4, 2)
+        return regions_from_alignment(kp[:, 0], kp[:, 1])
+
+    def estimate_boxes(self, image: np.ndarray, boxes: np.ndarray, heatmaps: bool = False) -> Landmarks:
+        """Landmarks of the people in COCO boxes (P, 4) x, y, w, h of one image: no detection, the region from the
+        box, then (``box_passes`` 2) from the first pass's alignment landmarks where a person was found."""
+        boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
+        regions = regions_from_boxes(boxes, self.box_scale)
+        first = self.landmarks([image], regions, np.zeros(len(boxes), int), heatmaps)
+        if self.box_passes < 2:
+            return first
+        found = first.pose_presence >= self.min_presence
+        second_regions = torch.where(torch.from_numpy(found)[:, None], first.next_regions(), regions)
+        return self.landmarks([image], second_regions, np.zeros(len(boxes), int), heatmaps)
+
+    def estimate_images(self, images: Iterable[np.ndarray], boxes: Iterable[np.ndarray | None] | None = None,
+                        ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per image, MV3D23 keypoints (P, 23, 3) and scores (P,) (pose presence).
+
+        images: (H, W, 3) uint8 BGR arrays; boxes: per image COCO boxes (P, 4) x, y, w, h, or None. With boxes,
+        exactly one result per box, in box order, no detection; without, every person the detector finds whose
+        region holds a pose (presence >= ``min_presence``), best detection first.
+        """
+        images = frames_list(images)
+        boxes = [None] * len(images) if boxes is None else list(boxes)
+        if len(boxes) != len(images):
+            raise InputError(f"{len(boxes)} box lists for {len(images)} images; give one (possibly empty) per image")
+        out = []
+        for image, b in zip(images, boxes):
+            if b is not None:
+                lm = self.estimate_boxes(image, b) if len(b) else None
+                keep = slice(None)
+            else:
+                regions = self.regions_of(self.detect([image])[0])
+                lm = self.landmarks([image], regions, np.zeros(len(regions), int)) if len(regions) else None
+                keep = lm.pose_presence >= self.min_presence if lm is not None else slice(None)
+            if lm is None:
+                out.append((np.zeros((0, 23, 3)), np.zeros(0)))
+            else:
+                out.append((lm.mv3d23()[keep], lm.pose_presence[keep]))
+        return out
+
+    def track_video(self, frame_batches: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]], heatmaps: bool = False,
+                    params: TrackParams | None = None, where: str = "video",
+                    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """One subject followed through a camera's video (see ``tracking.py``).
+
+        frame_batches: (indices (B,), times (B,), frames (B, H, W, 3) uint8 BGR), as ``mv3d.video.frames``
+        yields them. Returns MV3D23 keypoints (F, 23, 3) (NaN, confidence 0 where the subject was not found),
+        frame indices (F,) and extras: ``landmarks`` (F, 39, 4) x, y, visibility, presence of all BlazePose
+        landmarks, ``pose_presence`` (F,), ``regions`` (F, 4), ``detected`` (F,) whether the detector ran, and
+        with ``heatmaps``: ``heatmaps`` (F, 39, 64, 64) float16 probabilities and ``heatmap_to_image`` (F, 2, 3)
+        (NaN/0 where not found).
+        """
+        results, indices, detected = track_video(self, frame_batches, params, heatmaps, where)
+        f = len(results)
+        kp = np.full((f, 23, 3), np.nan)
+        kp[..., 2] = 0.0
+        extras = {"landmarks": np.full((f, 39, 4), np.nan), "pose_presence": np.zeros(f),
+                  "regions": np.full((f, 4), np.nan), "detected": detected}
+        if heatmaps:
+            extras["heatmaps"] = np.zeros((f, 39, 64, 64), np.float16)
+            extras["heatmap_to_image"] = np.full((f, 2, 3), np.nan)
+        for t, lm in enumerate(results):
+            if lm is None:
+                continue
+            kp[t] = lm.mv3d23()[0]
+            extras["landmarks"][t] = np.concatenate([lm.xy[0], lm.visibility[0, :, None], lm.presence[0, :, None]], -1)
+            extras["pose_presence"][t] = lm.pose_presence[0]
+            extras["regions"][t] = lm.regions[0]
+            if heatmaps:
+                extras["heatmaps"][t] = lm.heatmaps[0]
+                extras["heatmap_to_image"][t] = lm.heatmap_to_image[0]
+        return kp, indices, extras

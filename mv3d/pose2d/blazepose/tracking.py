@@ -1,0 +1,155 @@
+"""Follow one person through a camera's video with BlazePose, as MediaPipe's tracking graph does.
+
+The region of frame t+1 comes from frame t's auxiliary alignment landmarks (hip centre and body-scale point,
+``pose_landmarks_to_roi``); the detector runs only when there is no region yet, when the pose presence drops
+below ``min_presence`` or when the new region jumps away from the one the crop was taken from (the network
+followed something else). The subject is chosen as mv3d does elsewhere (``mv3d.io.tracking``): the largest
+person detected in the first frames (by the radius of the detector's body circle); after a loss, the detection
+nearest to where the subject was, and only after ``reacquire_after`` frames without one, the largest again.
+Bystanders are ignored. The detector runs on the whole first batch at once; the landmark network, whose region
+depends on the previous frame, one frame at a time.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from mv3d.errors import InputError
+from mv3d.pose2d.blazepose.detection import Detections
+
+if TYPE_CHECKING:  # the estimator imports this module
+    from mv3d.pose2d.blazepose.estimator import BlazePose, Landmarks
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrackParams:
+    """max_shift: a new region whose centre moved by more than this fraction of the previous region's side, or
+    whose side changed by more than ``max_scale`` times, is a jump; near: a detection counts as the subject when
+    its region centre lies within this many previous-region sides; reacquire_after: frames without the subject
+    before the largest person is taken instead."""
+
+    max_shift: float = 0.5
+    max_scale: float = 1.6
+    near: float = 0.75
+    reacquire_after: int = 30
+
+
+@dataclass
+class TrackState:
+    region: Tensor | None = None        # (4,) region for the next frame
+    last_region: Tensor | None = None   # (4,) where the subject was last seen
+    missed: int = 0
+
+
+def _radius(det: Detections) -> np.ndarray:
+    return np.linalg.norm(det.keypoints[:, 1] - det.keypoints[:, 0], axis=-1) if len(det) else np.zeros(0)
+
+
+def pick_subject(bp: BlazePose, det: Detections, state: TrackState, params: TrackParams) -> Tensor | None:
+    """The subject's region (4,) among a frame's detections, or None."""
+    if not len(det):
+        return None
+    regions = bp.regions_of(det)
+    if state.last_region is not None and state.missed < params.reacquire_after:
+        dist = torch.linalg.norm(regions[:, :2] - state.last_region[:2], dim=-1) / state.last_region[2]
+        best = int(torch.argmin(dist))
+        return regions[best] if float(dist[best]) <= params.near * (1 + state.missed / 10) else None
+    return regions[int(np.argmax(_radius(det)))]
+
+
+def is_jump(old: Tensor, new: Tensor, params: TrackParams) -> bool:
+    """True when region ``new`` (4,) left region ``old`` (4,): centre moved too far or size changed too much."""
+    shift = float(torch.linalg.norm(new[:2] - old[:2])) / float(old[2])
+    ratio = float(new[2] / old[2])
+    return not np.isfinite(shift) or shift > params.max_shift or not 1 / params.max_scale < ratio < params.max_scale
+
+
+class VideoTracker:
+    """Tracks one subject over successive frame batches of one camera (see the module docstring)."""
+
+    def __init__(self, bp: BlazePose, params: TrackParams | None = None, heatmaps: bool = False):
+        self.bp = bp
+        self.params = params or TrackParams()
+        self.heatmaps = heatmaps
+        self.state = TrackState()
+        self.started = False
+
+    def _first_regions(self, frames: list[np.ndarray]) -> list[Tensor | None]:
+        """Detect on a whole batch; the largest person over it fixes the subject, followed by nearness."""
+        dets = self.bp.detect(frames)
+        radii = [(_radius(d).max() if len(d) else -1.0) for d in dets]
+        if max(radii) < 0:
+            return [None] * len(frames)
+        start = int(np.argmax(radii))
+        self.started = True
+        first = self.bp.regions_of(dets[start])[int(np.argmax(_radius(dets[start])))]
+        self.state.last_region = first
+        return [None] * start + [first] + [None] * (len(frames) - start - 1)
+
+    def step(self, frame: np.ndarray, region: Tensor | None) -> tuple[Landmarks | None, bool]:
+        """Landmarks of the subject in one frame and whether the detector ran (None when not found)."""
+        detected = False
+        if region is None:
+            region = pick_subject(self.bp, self.bp.detect([frame])[0], self.state, self.params)
+            detected = True
+            if region is None:
+                return None, detected
+        lm = self.bp.landmarks([frame], region[None], heatmaps=self.heatmaps)
+        lost = lm.pose_presence[0] < self.bp.min_presence
+        if not lost and not is_jump(region, lm.next_regions()[0], self.params):
+            return lm, detected
+        if detected:
+            return None, detected
+        return self.step(frame, None)
+
+    def run(self, frames: np.ndarray) -> tuple[list[Landmarks | None], np.ndarray]:
+        """Results for a batch of frames (B, H, W, 3) uint8 BGR: per frame Landmarks (1 region) or None, and
+        whether the detector ran (B,)."""
+        images = list(frames)
+        seeds = [None] * len(images)
+        if not self.started:
+            seeds = self._first_regions(images)
+        out, detected = [], np.zeros(len(images), bool)
+        for t, frame in enumerate(images):
+            if not self.started:
+                out.append(None)
+                continue
+            region = self.state.region if self.state.region is not None else seeds[t]
+            lm, detected[t] = self.step(frame, region)
+            out.append(lm)
+            if lm is None:
+                self.state.region = None
+                self.state.missed += 1
+            else:
+                self.state.region = lm.next_regions()[0]
+                self.state.last_region = torch.from_numpy(lm.regions[0])
+                self.state.missed = 0
+        return out, detected
+
+
+def track_video(bp: BlazePose, batches: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]],
+                params: TrackParams | None = None, heatmaps: bool = False, where: str = "video",
+                ) -> tuple[list[Landmarks | None], np.ndarray, np.ndarray]:
+    """Per-frame Landmarks (or None), frame indices (F,) and detector use (F,) for a camera's frame batches
+    (indices (B,), times (B,), frames (B, H, W, 3) uint8 BGR), as ``mv3d.video.frames`` yields them."""
+    tracker = VideoTracker(bp, params, heatmaps)
+    results, indices, detected = [], [], []
+    for idx, _times, frames in batches:
+        try:
+            res, det = tracker.run(frames)
+        except InputError as exc:
+            raise InputError(f"{where}, frames {int(idx[0])}-{int(idx[-1])}: {exc}") from exc
+        results += res
+        indices.append(np.asarray(idx))
+        detected.append(det)
+    if not indices:
+        raise InputError(f"{where}: the video yielded no frames; check that it is a readable, non-empty video")
+    return results, np.concatenate(indices), np.concatenate(detected)

@@ -1,0 +1,222 @@
+"""BlazePose inference library: mapping, anchors, decoding, NMS, regions, crops, refinement; real images."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from mv3d.errors import InputError
+from mv3d.pose2d.blazepose import detection as det
+from mv3d.pose2d.blazepose.estimator import BlazePose, crop_images
+from mv3d.pose2d.blazepose.mapping import (BLAZEPOSE_INDEX, DERIVED_CONFIDENCE, DERIVED_JOINTS, SMALL_TOE_BACK,
+                                           SMALL_TOE_LATERAL, to_mv3d23)
+from mv3d.pose2d.blazepose.regions import (ROI_SCALE, apply_affine, crop_to_image, refine_with_heatmaps,
+                                           regions_from_alignment, regions_from_boxes)
+from mv3d.skeleton import JOINT_INDEX, LIMB_INDEX, MV3D23
+
+
+# ------------------------------------------------------------------ mapping
+
+def test_index_table_follows_the_issue():
+    expected = {"nose": 0, "l_eye": 2, "r_eye": 5, "l_ear": 7, "r_ear": 8, "l_shoulder": 11, "r_shoulder": 12,
+                "l_elbow": 13, "r_elbow": 14, "l_wrist": 15, "r_wrist": 16, "l_hip": 23, "r_hip": 24,
+                "l_knee": 25, "r_knee": 26, "l_ankle": 27, "r_ankle": 28, "l_heel": 29, "r_heel": 30,
+                "l_big_toe": 31, "r_big_toe": 32}
+    assert {k: v for k, v in BLAZEPOSE_INDEX.items() if v >= 0} == expected
+    assert DERIVED_JOINTS == ("l_small_toe", "r_small_toe")
+    assert set(BLAZEPOSE_INDEX) == set(MV3D23)
+
+
+def test_mapping_copies_landmarks_and_derives_small_toes():
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(0, 500, (4, 33, 2))
+    conf = rng.uniform(0.2, 1.0, (4, 33))
+    kp = to_mv3d23(xy, conf)
+    assert kp.shape == (4, 23, 3)
+    for name, i in BLAZEPOSE_INDEX.items():
+        if i >= 0:
+            np.testing.assert_array_equal(kp[:, JOINT_INDEX[name], :2], xy[:, i])
+            np.testing.assert_array_equal(kp[:, JOINT_INDEX[name], 2], conf[:, i])
+    toe, heel, hip_l, hip_r = xy[:, 31], xy[:, 29], xy[:, 23], xy[:, 24]
+    want = toe + SMALL_TOE_BACK * (heel - toe) + SMALL_TOE_LATERAL * (hip_l - hip_r)
+    np.testing.assert_allclose(kp[:, JOINT_INDEX["l_small_toe"], :2], want)
+    np.testing.assert_allclose(kp[:, JOINT_INDEX["l_small_toe"], 2], DERIVED_CONFIDENCE * np.minimum(conf[:, 31], conf[:, 29]))
+
+
+def test_derived_small_toe_lies_outwards_and_keeps_foot_bones_nonzero():
+    # a person facing the camera: their left hip is on the image's right
+    xy = np.zeros((1, 33, 2))
+    xy[0, 23], xy[0, 24] = (110, 100), (90, 100)                  # hips, 20 px apart
+    xy[0, 29], xy[0, 31] = (112, 200), (112, 180)                 # left heel, left toe (pointing at the camera)
+    xy[0, 30], xy[0, 32] = (88, 200), (88, 180)
+    kp = to_mv3d23(xy, np.ones((1, 33)))
+    assert kp[0, JOINT_INDEX["l_small_toe"], 0] > kp[0, JOINT_INDEX["l_big_toe"], 0]   # outwards: to the right
+    assert kp[0, JOINT_INDEX["r_small_toe"], 0] < kp[0, JOINT_INDEX["r_big_toe"], 0]
+    bones = np.linalg.norm(kp[0, LIMB_INDEX[:, 0], :2] - kp[0, LIMB_INDEX[:, 1], :2], axis=-1)
+    toe_bones = [k for k, (a, b) in enumerate(LIMB_INDEX) if "small_toe" in MV3D23[b]]
+    assert (bones[toe_bones] > 3).all()
+
+
+# ------------------------------------------------------------------ detection
+
+def test_anchors_layout():
+    a = det.ssd_anchors()
+    assert a.shape == (2254, 2)
+    np.testing.assert_allclose(a[0], [0.5 / 28, 0.5 / 28])
+    np.testing.assert_allclose(a[1], a[0])                       # two anchors per 28x28 cell
+    np.testing.assert_allclose(a[2], [1.5 / 28, 0.5 / 28])       # next cell along x
+    np.testing.assert_allclose(a[1568], [0.5 / 14, 0.5 / 14])    # the 14x14 grid after 28*28*2 anchors
+    np.testing.assert_allclose(a[1960:1966], np.full((6, 2), 0.5 / 7))  # six anchors per 7x7 cell
+
+
+def test_decode_box_and_keypoints():
+    anchors = torch.tensor([[0.5, 0.25]], dtype=torch.float64)
+    raw = torch.zeros(1, 1, 12)
+    raw[0, 0, :4] = torch.tensor([22.4, 0.0, 44.8, 22.4])        # centre +0.1 in x, size 0.2 x 0.1
+    raw[0, 0, 4:6] = torch.tensor([-22.4, 11.2])                 # keypoint 0 at anchor + (-0.1, 0.05)
+    boxes, kps, scores = det.decode(raw, torch.full((1, 1, 1), 200.0), anchors)
+    np.testing.assert_allclose(boxes[0, 0], [0.5, 0.2, 0.7, 0.3], atol=1e-6)
+    np.testing.assert_allclose(kps[0, 0, 0], [0.4, 0.3], atol=1e-6)
+    assert float(scores[0, 0]) == pytest.approx(1.0)             # logits clipped at 100 before the sigmoid
+
+
+def test_weighted_nms_blends_overlaps_and_keeps_the_rest():
+    boxes = np.array([[0, 0, 10, 10], [1, 0, 11, 10], [50, 50, 60, 60]], float)
+    kps = np.zeros((3, 4, 2))
+    kps[:, 0, 0] = [0.0, 3.0, 55.0]
+    scores = np.array([0.9, 0.3, 0.6])
+    b, k, s = det.weighted_nms(boxes, kps, scores)
+    np.testing.assert_allclose(s, [0.9, 0.6])                    # the best score of each group
+    np.testing.assert_allclose(b[0], [0.25, 0, 10.25, 10])       # score-weighted box (0.9 and 0.3)
+    np.testing.assert_allclose(k[0, 0, 0], 0.75)
+    np.testing.assert_allclose(b[1], boxes[2])
+    empty = det.weighted_nms(np.zeros((0, 4)), np.zeros((0, 4, 2)), np.zeros(0))
+    assert len(empty[2]) == 0
+
+
+# ------------------------------------------------------------------ regions
+
+def test_region_from_alignment_points():
+    upright = regions_from_alignment(torch.tensor([[100.0, 200.0]]), torch.tensor([[100.0, 120.0]]))
+    np.testing.assert_allclose(upright[0], [100, 200, ROI_SCALE * 80, 0], atol=1e-9)
+    lying = regions_from_alignment(torch.tensor([[100.0, 200.0]]), torch.tensor([[180.0, 200.0]]))
+    assert float(lying[0, 3]) == pytest.approx(math.pi / 2)      # head to the right: the crop's up turns right
+    m = crop_to_image(lying, 256)
+    up = apply_affine(m, torch.tensor([[[128.0, 0.0]]], dtype=torch.float64))  # top centre of the crop
+    assert float(up[0, 0, 0]) > 100 + 0.49 * ROI_SCALE * 80      # lies to the right of the centre
+
+
+def test_crop_affine_corners_and_boxes():
+    regions = regions_from_boxes(np.array([[10.0, 20.0, 100.0, 200.0]]), 1.5)
+    np.testing.assert_allclose(regions[0], [60, 120, 300, 0])
+    m = crop_to_image(regions, 256)
+    corners = apply_affine(m, torch.tensor([[[0.0, 0.0], [256.0, 256.0], [128.0, 128.0]]], dtype=torch.float64))
+    np.testing.assert_allclose(corners[0], [[-90, -30], [210, 270], [60, 120]])
+
+
+def test_crop_samples_the_region_and_maps_back():
+    image = np.zeros((300, 400, 3), np.uint8)
+    image[148:153, 248:253] = (0, 0, 255)                           # a red 5x5 square centred at (250, 150)
+    region = torch.tensor([[230.0, 160.0, 128.0, 0.4]], dtype=torch.float64)
+    crops, m = crop_images([image], region, np.zeros(1, int), 256, "replicate", torch.device("cpu"))
+    red = crops[0, 0].double()                                     # RGB: channel 0 is red
+    assert float(red.max()) == 255.0 and float(crops[0, 2].max()) == 0.0
+    v, u = torch.meshgrid(torch.arange(256.0), torch.arange(256.0), indexing="ij")
+    centroid = torch.stack([(red * u).sum(), (red * v).sum()]) / red.sum()
+    back = apply_affine(m, centroid.reshape(1, 1, 2).double())
+    np.testing.assert_allclose(back[0, 0], [250, 150], atol=0.1)
+
+
+def test_heatmap_refinement_moves_to_the_peak_only_when_confident():
+    hm = torch.full((1, 3, 64, 64), -10.0, dtype=torch.float64)
+    hm[0, 0, 20, 30] = 10.0                                         # a sharp peak at column 30, row 20
+    hm[0, 1, 20, 30] = -1.0                                         # too weak (sigmoid < 0.5)
+    hm[0, 2, 20, 30] = 10.0
+    xy = torch.tensor([[[121.0, 79.0], [121.0, 79.0], [300.0, 79.0]]], dtype=torch.float64)
+    out = refine_with_heatmaps(xy, hm)
+    np.testing.assert_allclose(out[0, 0], [120.0, 80.0], atol=0.01)  # cell (30, 20) x stride 4
+    np.testing.assert_allclose(out[0, 1], xy[0, 1])
+    np.testing.assert_allclose(out[0, 2], xy[0, 2])                # outside the heatmap: unchanged
+
+
+# ------------------------------------------------------------------ real images
+
+@pytest.fixture(scope="module")
+def coco(shared_data):
+    import cv2
+
+    root = shared_data / "mmpose-samples" / "coco-wholebody"
+    ann = json.loads((root / "test_coco_wholebody.json").read_text())
+    images = {im["id"]: cv2.imread(str(root / im["file_name"])) for im in ann["images"]}
+    return images, ann["annotations"]
+
+
+@pytest.fixture(scope="module")
+def full_model():
+    return BlazePose("full")
+
+
+def test_box_mode_gives_one_result_per_box_near_the_annotation(coco, full_model):
+    images, anns = coco
+    ann = next(a for a in anns if a["image_id"] == 785)             # one clearly visible person
+    others = [a for a in anns if a["image_id"] == 785 and a is not ann]
+    boxes = np.array([ann["bbox"]] + [a["bbox"] for a in others] + [ann["bbox"]])
+    (kp, scores), = full_model.estimate_images([images[785]], [boxes])
+    assert kp.shape == (len(boxes), 23, 3) and scores.shape == (len(boxes),)
+    gt = np.reshape(ann["keypoints"], (17, 3))
+    dist = np.linalg.norm(kp[0, :17, :2] - gt[:, :2], axis=-1)[gt[:, 2] > 0]
+    assert np.median(dist) < 0.05 * max(ann["bbox"][2:])
+    np.testing.assert_allclose(kp[-1], kp[0])                      # same box, same result
+    (empty, _), = full_model.estimate_images([images[785]], [np.zeros((0, 4))])
+    assert empty.shape == (0, 23, 3)
+
+
+def test_detector_finds_the_person_and_nobody_in_a_blank_image(coco, full_model):
+    images, anns = coco
+    found = full_model.detect([images[785], np.full((240, 320, 3), 127, np.uint8)])
+    assert len(found[1]) == 0 and len(found[0]) >= 1
+    x, y, w, h = next(a for a in anns if a["image_id"] == 785)["bbox"]
+    hip = found[0].keypoints[0, 0]
+    assert x < hip[0] < x + w and y < hip[1] < y + h
+    (kp, _), = full_model.estimate_images([np.full((240, 320, 3), 127, np.uint8)])
+    assert kp.shape == (0, 23, 3)
+
+
+def test_bad_images_are_rejected(full_model):
+    with pytest.raises(InputError, match="uint8"):
+        full_model.detect([np.zeros((10, 10, 3), np.float32)])
+    with pytest.raises(InputError, match="variant"):
+        BlazePose("huge")
+
+
+def test_tracking_follows_the_subject_of_a_real_video(shared_data, full_model):
+    from mv3d.io.keypoints import read_keypoints
+    from mv3d.video.frames import iter_batches
+
+    root = shared_data / "pose2sim-demo"
+    batches = []
+    for idx, times, frames in iter_batches(root / "videos" / "cam01.mp4", batch_size=4):
+        batches.append((idx, times, frames))
+        if len(batches) == 3:
+            break
+    kp, frames, extras = full_model.track_video(batches)
+    assert kp.shape == (12, 23, 3) and np.array_equal(frames, np.arange(12))
+    assert extras["detected"][0] and extras["detected"].sum() <= 2    # detected once, then tracked
+    assert (extras["pose_presence"] > 0.5).all()
+    openpose = read_keypoints(root / "pose", fps=60)                  # the subject chosen among OpenPose's people
+    ref = openpose.data[openpose.cameras.index("cam01"), :12]
+    ok = ref[..., 2] > 0.3
+    dist = np.linalg.norm(kp[..., :2] - ref[..., :2], axis=-1)[ok]
+    assert np.median(dist) < 25.0                                     # px, for a person ~700 px tall
+
+
+def test_tracking_reports_frames_without_anybody(full_model):
+    blank = np.full((3, 120, 160, 3), 90, np.uint8)
+    kp, frames, extras = full_model.track_video([(np.arange(3), np.arange(3) / 30, blank)])
+    assert np.isnan(kp[..., :2]).all() and (kp[..., 2] == 0).all()
+    assert not np.isfinite(extras["regions"]).any()
+    with pytest.raises(InputError, match="no frames"):
+        full_model.track_video([])
