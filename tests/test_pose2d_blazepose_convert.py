@@ -14,6 +14,14 @@ from mv3d.pose2d.blazepose.networks import WEIGHTS_DIR, load_network
 REFERENCE = Path(__file__).with_name("data") / "blazepose_reference.npz"
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def ref():
     return np.load(REFERENCE)

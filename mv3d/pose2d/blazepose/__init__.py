@@ -4,7 +4,7 @@ by ``convert.py``; model card ``data/weights/blazepose.md``).
 
     bp = BlazePose("heavy", device="cpu")
     kp, frames, extras = bp.track_video(mv3d.video.frames.iter_batches(path))
-        # kp (F, 23, 3) MV3D23 x, y pixels, confidence; frames (F,); extras: landmarks (F, 39, 4),
+        # kp (F, 23, 3) MV3D23 x, y pixels, confidence; frames (F,); extras: landmarks (F, 39, 5),
         # pose_presence (F,), regions (F, 4), detected (F,), with heatmaps=True heatmaps (F, 39, 64, 64)
         # float16 and heatmap_to_image (F, 2, 3)
     [(kp, scores), ...] = bp.estimate_images(images, boxes=None)
@@ -12,8 +12,9 @@ by ``convert.py``; model card ``data/weights/blazepose.md``).
     [detections, ...] = bp.detect(images)     # boxes (P, 4), keypoints (P, 4, 2), scores (P,) in pixels
     landmarks = bp.landmarks(images, regions, image_index)   # raw access by region (N, 4)
 
-Images are numpy uint8 BGR (H, W, 3) arrays. Confidence is the landmark visibility (sigmoid of its logit); the
-small toes, which BlazePose lacks, are derived (``mapping.DERIVED_JOINTS``).
+Images are numpy uint8 BGR (H, W, 3) arrays. Confidence is the geometric mean of the landmark's visibility and
+its heatmap peak (``Landmarks.confidence``); the small toes, which BlazePose lacks, are derived
+(``mapping.DERIVED_JOINTS``).
 """
 from mv3d.pose2d.blazepose.detection import Detections
 from mv3d.pose2d.blazepose.estimator import BlazePose, Landmarks

@@ -203,6 +203,8 @@ class _Recorder(TorchFunctionMode):
         if func is torch.cat:
             flat = list(args[0])
         data = [t for t in flat if id(t) not in self.params]
+        if any(out is t for t in data):
+            return out  # an in-place activation: same tensor, nothing new in the data flow
         self.keep += flat + [out]
         if func is torch.nn.functional.conv2d:
             weight = args[1]

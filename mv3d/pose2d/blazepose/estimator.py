@@ -2,7 +2,8 @@
 
 Images and frames are numpy uint8 BGR arrays (H, W, 3), as OpenCV reads them. Landmarks come back in image
 pixels with MediaPipe's post-processing: visibility and presence are sigmoids of the network's logits, x and y
-refined with the heatmaps (kernel 7) unless ``refine=False``. A person's region is a rotated square (see
+refined with the heatmaps (kernel 7) unless ``refine=False``. A keypoint's confidence combines visibility and
+heatmap peak (``Landmarks.confidence``). A person's region is a rotated square (see
 ``regions.py``); its crop goes through the network at 256x256.
 """
 from __future__ import annotations
@@ -34,23 +35,29 @@ class Landmarks:
     """Landmark-network results for N regions.
 
     xy (N, 39, 2) image pixels (33 BlazePose landmarks, then the 6 auxiliary ones: 33 hip centre, 34 body-scale
-    point); visibility, presence (N, 39) probabilities; pose_presence (N,) probability that the region holds a
-    person; regions (N, 4); heatmaps (N, 39, 64, 64) float16 probabilities (sigmoid of the raw scores) or None;
+    point); visibility, presence (N, 39) probabilities; heatmap_peak (N, 39) the highest heatmap probability
+    near each landmark; pose_presence (N,) probability that the region holds a person; regions (N, 4); heatmaps (N, 39, 64, 64) float16 probabilities (sigmoid of the raw scores) or None;
     heatmap_to_image (N, 2, 3) affine maps from heatmap cells (column, row) to image pixels.
     """
 
     xy: np.ndarray
     visibility: np.ndarray
     presence: np.ndarray
+    heatmap_peak: np.ndarray
     pose_presence: np.ndarray
     regions: np.ndarray
     heatmaps: np.ndarray | None
     heatmap_to_image: np.ndarray
 
+    def confidence(self) -> np.ndarray:
+        """(N, 39) keypoint confidence: the geometric mean of the visibility (not occluded) and the heatmap peak
+        (sharply localised). On the Pose2Sim lab videos it ranks the errors against OpenPose better than
+        visibility alone (within-joint Spearman -0.14 vs -0.09) and still marks occluded points low."""
+        return np.sqrt(self.visibility * self.heatmap_peak)
+
     def mv3d23(self) -> np.ndarray:
-        """(N, 23, 3) MV3D23 keypoints: x, y in pixels and the landmark visibility as confidence; small toes
-        derived (``mapping.py``)."""
-        return to_mv3d23(self.xy[:, :33], self.visibility[:, :33])
+        """(N, 23, 3) MV3D23 keypoints: x, y in pixels and :meth:`confidence`; small toes derived (``mapping.py``)."""
+        return to_mv3d23(self.xy[:, :33], self.confidence()[:, :33])
 
     def next_regions(self) -> Tensor:
         """Regions (N, 4) for the next frame from the auxiliary alignment landmarks (pose_landmarks_to_roi)."""
@@ -86,12 +93,11 @@ def crop_images(images: list[np.ndarray], regions: Tensor, image_index: np.ndarr
         y0 = int(np.clip(np.floor(float(pts[:, 1].min())) - 1, 0, h - 1))
         x1 = int(np.clip(np.ceil(float(pts[:, 0].max())) + 2, x0 + 1, w))
         y1 = int(np.clip(np.ceil(float(pts[:, 1].max())) + 2, y0 + 1, h))
-        sub = torch.from_numpy(np.ascontiguousarray(img[y0:y1, x0:x1, ::-1])).to(device)
-        sub = sub.permute(2, 0, 1)[None].float()
+        sub = torch.from_numpy(img[y0:y1, x0:x1]).to(device).permute(2, 0, 1)[None].float()  # BGR, no copy
         m = affine[k:k + 1].clone()
         m[:, :, 2] -= torch.tensor([x0, y0], dtype=torch.float64)
         out.append(crop(sub, m, size, torch.zeros(1, dtype=torch.long), border))
-    return torch.cat(out), affine
+    return torch.cat(out).flip(1), affine  # BGR -> RGB on the small crops
 
 
 class BlazePose:
@@ -161,13 +167,12 @@ class BlazePose:
     def _decode(self, raw: Tensor, presence: Tensor, hm: Tensor, affine: Tensor, keep_heatmaps: bool) -> dict:
         lm = raw.double().reshape(len(raw), NUM_LANDMARKS, 5).cpu()
         hm = hm.float()
-        xy = lm[..., :2]
-        if self.refine:
-            xy = refine_with_heatmaps(xy, hm.cpu().double())
+        refined, peak = refine_with_heatmaps(lm[..., :2], hm.cpu().double())
+        xy = refined if self.refine else lm[..., :2]
         stride = LANDMARK_INPUT / hm.shape[-1]
         to_image = torch.cat([affine[:, :, :2] * stride, affine[:, :, 2:]], -1)
         return {"xy": apply_affine(affine, xy).numpy(), "visibility": torch.sigmoid(lm[..., 3]).numpy(),
-                "presence": torch.sigmoid(lm[..., 4]).numpy(), "pose_presence": presence[:, 0].double().cpu().numpy(),
+                "presence": torch.sigmoid(lm[..., 4]).numpy(), "heatmap_peak": peak.numpy(), "pose_presence": presence[:, 0].double().cpu().numpy(),
                 "heatmaps": torch.sigmoid(hm).half().cpu().numpy() if keep_heatmaps else None,
                 "heatmap_to_image": to_image.numpy()}
 
@@ -222,8 +227,8 @@ class BlazePose:
 
         frame_batches: (indices (B,), times (B,), frames (B, H, W, 3) uint8 BGR), as ``mv3d.video.frames``
         yields them. Returns MV3D23 keypoints (F, 23, 3) (NaN, confidence 0 where the subject was not found),
-        frame indices (F,) and extras: ``landmarks`` (F, 39, 4) x, y, visibility, presence of all BlazePose
-        landmarks, ``pose_presence`` (F,), ``regions`` (F, 4), ``detected`` (F,) whether the detector ran, and
+        frame indices (F,) and extras: ``landmarks`` (F, 39, 5) x, y, visibility, presence, heatmap peak of all
+        BlazePose landmarks, ``pose_presence`` (F,), ``regions`` (F, 4), ``detected`` (F,) whether the detector ran, and
         with ``heatmaps``: ``heatmaps`` (F, 39, 64, 64) float16 probabilities and ``heatmap_to_image`` (F, 2, 3)
         (NaN/0 where not found).
         """
@@ -231,7 +236,7 @@ class BlazePose:
         f = len(results)
         kp = np.full((f, 23, 3), np.nan)
         kp[..., 2] = 0.0
-        extras = {"landmarks": np.full((f, 39, 4), np.nan), "pose_presence": np.zeros(f),
+        extras = {"landmarks": np.full((f, 39, 5), np.nan), "pose_presence": np.zeros(f),
                   "regions": np.full((f, 4), np.nan), "detected": detected}
         if heatmaps:
             extras["heatmaps"] = np.zeros((f, 39, 64, 64), np.float16)
@@ -240,7 +245,8 @@ class BlazePose:
             if lm is None:
                 continue
             kp[t] = lm.mv3d23()[0]
-            extras["landmarks"][t] = np.concatenate([lm.xy[0], lm.visibility[0, :, None], lm.presence[0, :, None]], -1)
+            extras["landmarks"][t] = np.concatenate([lm.xy[0], np.stack([lm.visibility[0], lm.presence[0],
+                                                                          lm.heatmap_peak[0]], -1)], -1)
             extras["pose_presence"][t] = lm.pose_presence[0]
             extras["regions"][t] = lm.regions[0]
             if heatmaps:

@@ -11,7 +11,8 @@ from torch import Tensor, nn
 
 
 def relu6(x: Tensor) -> Tensor:
-    return F.hardtanh(x, 0.0, 6.0)
+    """ReLU6 in place: every caller hands over a fresh tensor (a convolution's output or a sum)."""
+    return F.hardtanh_(x, 0.0, 6.0)
 
 
 def same_pad_stride2(x: Tensor) -> Tensor:

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from mv3d.errors import InputError
 
-from mv3d.pose2d.blazepose.layers import (Backbone, BlazeBlock, SeparableConv, pointwise, tail_blocks,
+from mv3d.pose2d.blazepose.layers import (Backbone, BlazeBlock, SeparableConv, pointwise, relu6, tail_blocks,
                                           tf_depth_to_space, upsample2)
 
 NUM_LANDMARKS = 39
@@ -158,7 +158,6 @@ class DetectorNet(nn.Module):
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """x (N, 3, 224, 224) RGB in [-1, 1] -> boxes (N, 2254, 12), scores (N, 2254, 1) (logits)."""
         taps, top = self.backbone(x)
-        relu6 = nn.functional.relu6
         p16 = relu6(self.up16(upsample2(top))) + self.lateral16(taps[16])
         p16 = self.fuse16(p16)
         p8 = relu6(self.up8(upsample2(p16))) + self.lateral8(taps[8])

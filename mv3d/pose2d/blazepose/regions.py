@@ -62,31 +62,34 @@ def apply_affine(m: Tensor, points: Tensor) -> Tensor:
 
 
 def crop(images: Tensor, affine: Tensor, crop_size: int, image_index: Tensor, border: str) -> Tensor:
-    """Bilinear crops (N, 3, s, s), values rounded to integers as MediaPipe's 8-bit warp leaves them.
+    """Bilinear crops (N, C, s, s), values rounded to integers as MediaPipe's 8-bit warp leaves them.
 
-    images (B, 3, H, W) float 0-255; affine (N, 2, 3) crop -> image; image_index (N,) the image of each crop;
-    border "replicate" (landmark crops) or "zero" (the detector's letterbox).
+    images (B, C, H, W) float 0-255; affine (N, 2, 3) crop pixels -> image pixels; image_index (N,) the image of
+    each crop; border "replicate" (landmark crops) or "zero" (the detector's letterbox).
     """
     _, _, h, w = images.shape
-    u = torch.arange(crop_size, dtype=torch.float64)
-    grid_uv = torch.stack(torch.meshgrid(u, u, indexing="xy"), -1).reshape(1, -1, 2)
-    xy = apply_affine(affine, grid_uv.expand(len(affine), -1, -1))
-    norm = torch.tensor([2.0 / max(w - 1, 1), 2.0 / max(h - 1, 1)], dtype=torch.float64)
-    grid = (xy * norm - 1.0).reshape(-1, crop_size, crop_size, 2).to(images.device, images.dtype)
+    k = (crop_size - 1) / 2  # grid_sample's normalised output coordinate -> crop pixel: u = k * (x + 1)
+    from_out = torch.tensor([[k, 0, k], [0, k, k], [0, 0, 1]], dtype=torch.float64)
+    to_in = torch.tensor([[2 / max(w - 1, 1), 0, -1], [0, 2 / max(h - 1, 1), -1]], dtype=torch.float64)
+    theta = to_in @ torch.cat([affine, from_out[2:].expand(len(affine), 1, 3)], 1) @ from_out
+    grid = F.affine_grid(theta.to(images.device, images.dtype), [len(affine), 1, crop_size, crop_size],
+                         align_corners=True)
     padding = {"replicate": "border", "zero": "zeros"}[border]
     out = F.grid_sample(images[image_index.to(images.device)], grid, mode="bilinear", padding_mode=padding,
                         align_corners=True)
     return out.round_()
 
 
-def refine_with_heatmaps(xy: Tensor, heatmaps: Tensor, kernel: int = 7, min_confidence: float = 0.5) -> Tensor:
+def refine_with_heatmaps(xy: Tensor, heatmaps: Tensor, kernel: int = 7, min_confidence: float = 0.5,
+                         ) -> tuple[Tensor, Tensor]:
     """MediaPipe's landmark refinement (``RefineLandmarksFromHeatmapCalculator``, kernel 7): each landmark moves to
     the sigmoid-weighted mean cell of the kernel x kernel window of its heatmap around it, when the window's
     highest probability reaches ``min_confidence``.
 
     xy (N, J, 2) in crop pixels of a crop 4x the heatmap size; heatmaps (N, J, h, w) raw scores. Returns the
-    refined (N, J, 2) in crop pixels. MediaPipe's window tests (integer truncation of the heatmap cell, the
-    column compared with both bounds) are kept so that results match the original runtime.
+    refined (N, J, 2) in crop pixels and the window's highest probability (N, J) (0 outside the heatmap).
+    MediaPipe's window tests (integer truncation of the heatmap cell, the column compared with both bounds) are
+    kept so that results match the original runtime.
     """
     n, j, h, w = heatmaps.shape
     stride = 4.0
@@ -102,11 +105,12 @@ def refine_with_heatmaps(xy: Tensor, heatmaps: Tensor, kernel: int = 7, min_conf
     idx = (rows.clamp(0, h - 1)[..., :, None] * w + cols.clamp(0, w - 1)[..., None, :]).reshape(n, j, -1)
     prob = torch.sigmoid(torch.gather(flat, 2, idx)).reshape(n, j, kernel, kernel) * valid
     total = prob.sum((-1, -2))
+    peak = torch.where(inside, prob.amax((-1, -2)), torch.zeros_like(total))
     mean_row = (prob.sum(-1) * rows.to(prob.dtype)).sum(-1) / total.clamp_min(1e-12)
     mean_col = (prob.sum(-2) * cols.to(prob.dtype)).sum(-1) / total.clamp_min(1e-12)
-    update = inside & (prob.amax((-1, -2)) >= min_confidence) & (total > 0)
+    update = inside & (peak >= min_confidence) & (total > 0)
     refined = torch.stack([mean_col, mean_row], -1) * stride
-    return torch.where(update[..., None], refined.to(xy.dtype), xy)
+    return torch.where(update[..., None], refined.to(xy.dtype), xy), peak
 
 
 def _normalize_angle(a: Tensor) -> Tensor:
