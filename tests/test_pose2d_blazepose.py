@@ -63,7 +63,8 @@ def test_mapping_copies_landmarks_and_derives_small_toes():
     toe, heel, hip_l, hip_r = xy[:, 31], xy[:, 29], xy[:, 23], xy[:, 24]
     want = toe + SMALL_TOE_BACK * (heel - toe) + SMALL_TOE_LATERAL * (hip_l - hip_r)
     np.testing.assert_allclose(kp[:, JOINT_INDEX["l_small_toe"], :2], want)
-    np.testing.assert_allclose(kp[:, JOINT_INDEX["l_small_toe"], 2], DERIVED_CONFIDENCE * np.minimum(conf[:, 31], conf[:, 29]))
+    np.testing.assert_allclose(kp[:, JOINT_INDEX["l_small_toe"], 2],
+                               DERIVED_CONFIDENCE * np.minimum(conf[:, 31], conf[:, 29]))
 
 
 def test_derived_small_toe_lies_outwards_and_keeps_foot_bones_nonzero():

@@ -36,8 +36,9 @@ class Landmarks:
 
     xy (N, 39, 2) image pixels (33 BlazePose landmarks, then the 6 auxiliary ones: 33 hip centre, 34 body-scale
     point); visibility, presence (N, 39) probabilities; heatmap_peak (N, 39) the highest heatmap probability
-    near each landmark; pose_presence (N,) probability that the region holds a person; regions (N, 4); heatmaps (N, 39, 64, 64) float16 probabilities (sigmoid of the raw scores) or None;
-    heatmap_to_image (N, 2, 3) affine maps from heatmap cells (column, row) to image pixels.
+    near each landmark; pose_presence (N,) probability that the region holds a person; regions (N, 4);
+    heatmaps (N, 39, 64, 64) float16 probabilities (sigmoid of the raw scores) or None; heatmap_to_image
+    (N, 2, 3) affine maps from heatmap cells (column, row) to image pixels.
     """
 
     xy: np.ndarray
@@ -96,7 +97,7 @@ def crop_images(images: list[np.ndarray], regions: Tensor, image_index: np.ndarr
         sub = torch.from_numpy(img[y0:y1, x0:x1]).to(device).permute(2, 0, 1)[None].float()  # BGR, no copy
         m = affine[k:k + 1].clone()
         m[:, :, 2] -= torch.tensor([x0, y0], dtype=torch.float64)
-        out.append(crop(sub, m, size, torch.zeros(1, dtype=torch.long), border))
+        out.append(crop(sub, m, size, border))
     return torch.cat(out).flip(1), affine  # BGR -> RGB on the small crops
 
 
@@ -172,7 +173,8 @@ class BlazePose:
         stride = LANDMARK_INPUT / hm.shape[-1]
         to_image = torch.cat([affine[:, :, :2] * stride, affine[:, :, 2:]], -1)
         return {"xy": apply_affine(affine, xy).numpy(), "visibility": torch.sigmoid(lm[..., 3]).numpy(),
-                "presence": torch.sigmoid(lm[..., 4]).numpy(), "heatmap_peak": peak.numpy(), "pose_presence": presence[:, 0].double().cpu().numpy(),
+                "presence": torch.sigmoid(lm[..., 4]).numpy(), "heatmap_peak": peak.numpy(),
+                "pose_presence": presence[:, 0].double().cpu().numpy(),
                 "heatmaps": torch.sigmoid(hm).half().cpu().numpy() if keep_heatmaps else None,
                 "heatmap_to_image": to_image.numpy()}
 

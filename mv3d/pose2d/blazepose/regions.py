@@ -61,11 +61,12 @@ def apply_affine(m: Tensor, points: Tensor) -> Tensor:
     return points @ m[:, :, :2].transpose(1, 2) + m[:, None, :, 2]
 
 
-def crop(images: Tensor, affine: Tensor, crop_size: int, image_index: Tensor, border: str) -> Tensor:
-    """Bilinear crops (N, C, s, s), values rounded to integers as MediaPipe's 8-bit warp leaves them.
+def crop(images: Tensor, affine: Tensor, crop_size: int, border: str) -> Tensor:
+    """Bilinear crops (N, C, s, s) of images (N, C, H, W) float 0-255, one per image, values rounded to integers
+    as MediaPipe's 8-bit warp leaves them.
 
-    images (B, C, H, W) float 0-255; affine (N, 2, 3) crop pixels -> image pixels; image_index (N,) the image of
-    each crop; border "replicate" (landmark crops) or "zero" (the detector's letterbox).
+    affine (N, 2, 3) crop pixels -> image pixels; border "replicate" (landmark crops) or "zero" (the detector's
+    letterbox).
     """
     _, _, h, w = images.shape
     k = (crop_size - 1) / 2  # grid_sample's normalised output coordinate -> crop pixel: u = k * (x + 1)
@@ -75,8 +76,7 @@ def crop(images: Tensor, affine: Tensor, crop_size: int, image_index: Tensor, bo
     grid = F.affine_grid(theta.to(images.device, images.dtype), [len(affine), 1, crop_size, crop_size],
                          align_corners=True)
     padding = {"replicate": "border", "zero": "zeros"}[border]
-    out = F.grid_sample(images[image_index.to(images.device)], grid, mode="bilinear", padding_mode=padding,
-                        align_corners=True)
+    out = F.grid_sample(images, grid, mode="bilinear", padding_mode=padding, align_corners=True)
     return out.round_()
 
 

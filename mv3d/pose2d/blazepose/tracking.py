@@ -126,6 +126,8 @@ class VideoTracker:
             lm, detected[t] = self.step(frame, region)
             out.append(lm)
             if lm is None:
+                if self.state.missed == 0:
+                    log.debug("subject lost at batch frame %d", t)
                 self.state.region = None
                 self.state.missed += 1
             else:
