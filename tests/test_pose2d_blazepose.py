@@ -269,3 +269,18 @@ def test_matches_the_original_mediapipe_runtime_on_real_frames(shared_data, vari
         # end to end, our region (measured median 0.24-2.1 px)
         own = bp.landmarks([frame], region[None])
         assert np.median(np.linalg.norm(own.xy[0, :33] - want[:, :2], axis=-1)) < 2.5
+
+
+def test_tracking_redetects_after_the_subject_leaves(shared_data, full_model):
+    from mv3d.video.frames import iter_batches
+
+    idx, times, frames = next(iter(iter_batches(shared_data / "pose2sim-demo" / "videos" / "cam01.mp4",
+                                                batch_size=6)))
+    gap = frames.copy()
+    gap[2:4] = 60                                                     # the person vanishes for two frames
+    kp, _, extras = full_model.track_video([(idx, times, gap)])
+    found = np.isfinite(kp[:, 11, 0])
+    np.testing.assert_array_equal(found, [True, True, False, False, True, True])
+    assert extras["detected"][2:5].all() and not extras["detected"][5]  # searched while lost, tracked after
+    alone = full_model.track_video([(idx[4:5], times[4:5], frames[4:5])])[0][0]
+    np.testing.assert_allclose(kp[4, :, :2], alone[:, :2], atol=25)    # back on the same person

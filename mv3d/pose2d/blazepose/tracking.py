@@ -94,17 +94,18 @@ class VideoTracker:
         self.state.last_region = first
         return [None] * start + [first] + [None] * (len(frames) - start - 1)
 
-    def step(self, frame: np.ndarray, region: Tensor | None) -> tuple[Landmarks | None, bool]:
-        """Landmarks of the subject in one frame and whether the detector ran (None when not found)."""
-        detected = False
+    def step(self, frame: np.ndarray, region: Tensor | None, detected: bool = False,
+             ) -> tuple[Landmarks | None, bool]:
+        """Landmarks of the subject in one frame (None when not found) and whether its region came from the
+        detector. ``region`` (4,) is the tracked region or a detection's (``detected``); None detects first."""
         if region is None:
             region = pick_subject(self.bp, self.bp.detect([frame])[0], self.state, self.params)
             detected = True
             if region is None:
                 return None, detected
         lm = self.bp.landmarks([frame], region[None], heatmaps=self.heatmaps)
-        lost = lm.pose_presence[0] < self.bp.min_presence
-        if not lost and not is_jump(region, lm.next_regions()[0], self.params):
+        if lm.pose_presence[0] >= self.bp.min_presence and (detected or not is_jump(region, lm.next_regions()[0],
+                                                                                   self.params)):
             return lm, detected
         if detected:
             return None, detected
@@ -122,8 +123,9 @@ class VideoTracker:
             if not self.started:
                 out.append(None)
                 continue
-            region = self.state.region if self.state.region is not None else seeds[t]
-            lm, detected[t] = self.step(frame, region)
+            tracked = self.state.region is not None
+            lm, detected[t] = self.step(frame, self.state.region if tracked else seeds[t], not tracked and
+                                        seeds[t] is not None)
             out.append(lm)
             if lm is None:
                 if self.state.missed == 0:
