@@ -207,9 +207,16 @@ def test_detector_finds_the_person_and_nobody_in_a_blank_image(coco, full_model)
     assert kp.shape == (0, 23, 3)
 
 
-def test_bad_images_are_rejected(full_model):
+def test_bad_images_and_boxes_are_rejected(full_model):
     with pytest.raises(InputError, match="uint8"):
         full_model.detect([np.zeros((10, 10, 3), np.float32)])
+    image = np.zeros((100, 100, 3), np.uint8)
+    with pytest.raises(InputError, match="not finite"):
+        full_model.estimate_images([image], [np.array([[10.0, 10.0, np.nan, 20.0]])])
+    with pytest.raises(InputError, match="outside"):
+        full_model.estimate_images([image], [np.array([[500.0, 10.0, 20.0, 20.0]])])
+    with pytest.raises(InputError, match="box lists"):
+        full_model.estimate_images([image], [None, None])
     with pytest.raises(InputError, match="variant"):
         BlazePose("huge")
 

@@ -23,6 +23,7 @@ from mv3d.pose2d.blazepose.networks import NUM_LANDMARKS, WEIGHTS_DIR, load_netw
 from mv3d.pose2d.blazepose.regions import (apply_affine, crop, crop_to_image, letterbox_regions,
                                            refine_with_heatmaps, regions_from_alignment, regions_from_boxes)
 from mv3d.pose2d.blazepose.tracking import TrackParams, track_video
+from mv3d.pose2d.topdown import check_boxes
 
 LANDMARK_INPUT = 256
 VARIANTS = ("heavy", "full", "lite")
@@ -187,6 +188,7 @@ class BlazePose:
         """Landmarks of the people in COCO boxes (P, 4) x, y, w, h of one image: no detection, the region from the
         box, then (``box_passes`` 2) from the first pass's alignment landmarks where a person was found."""
         boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
+        check_boxes(boxes, (image.shape[1], image.shape[0]))
         regions = regions_from_boxes(boxes, self.box_scale)
         first = self.landmarks([image], regions, np.zeros(len(boxes), int), heatmaps)
         if self.box_passes < 2:
