@@ -30,6 +30,7 @@ import torch  # noqa: E402
 from mv3d.io.keypoints import read_keypoints  # noqa: E402
 from mv3d.pose2d.blazepose import BlazePose, to_mv3d23  # noqa: E402
 from mv3d.pose2d.blazepose.mapping import BLAZEPOSE_INDEX, derivation_text  # noqa: E402
+from mv3d.pose2d.blazepose.tracking import track_video  # noqa: E402
 from mv3d.skeleton import JOINT_INDEX  # noqa: E402
 from mv3d.video.frames import iter_batches  # noqa: E402
 
@@ -91,11 +92,11 @@ def coco_predictions(bp: BlazePose, images, anns) -> dict[str, np.ndarray]:
     passes = bp.box_passes
     for a in anns:
         image = images[a["image_id"]]
-        lm = bp.estimate_boxes(image, np.array([a["bbox"]]))
+        lm = bp.estimate_boxes([image], np.array([a["bbox"]]))
         box_xy.append(lm.xy[0, :33])
         box_kp.append(lm.mv3d23()[0])
         bp.box_passes = 1
-        one_kp.append(bp.estimate_boxes(image, np.array([a["bbox"]])).mv3d23()[0])
+        one_kp.append(bp.estimate_boxes([image], np.array([a["bbox"]])).mv3d23()[0])
         bp.box_passes = passes
         x0, y0, x1, y1 = padded_box(a["bbox"], image.shape)
         (kp, _), = bp.estimate_images([np.ascontiguousarray(image[y0:y1, x0:x1])])
@@ -199,7 +200,7 @@ def first_frames(video: Path, frames: int) -> list[tuple[np.ndarray, np.ndarray,
 
 def track_pose2sim(bp: BlazePose, frames: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per camera: keypoints (F, 23, 3) and frame indices of the first ``frames`` frames."""
-    return {video.stem: bp.track_video(first_frames(video, frames))[:2]
+    return {video.stem: track_video(bp, first_frames(video, frames))[:2]
             for video in sorted((POSE2SIM / "videos").glob("cam*.mp4"))}
 
 
@@ -280,7 +281,7 @@ def report_speed(models: dict[str, BlazePose], args) -> None:
             print(line)
             torch.set_num_threads(threads)
             start = time.perf_counter()
-            _, idx, _ = bp.track_video(clip)
+            _, idx, _ = track_video(bp, clip)
             print(f"   {variant:5s} {threads} thread(s): whole tracking pipeline (crop, network, refinement, "
                   f"mapping; video decoding apart) {1000 * (time.perf_counter() - start) / len(idx):6.1f} ms per "
                   "camera-frame")

@@ -15,6 +15,7 @@ from mv3d.pose2d.blazepose.mapping import (BLAZEPOSE_INDEX, DERIVED_CONFIDENCE, 
                                            SMALL_TOE_LATERAL, to_mv3d23)
 from mv3d.pose2d.blazepose.regions import (ROI_SCALE, apply_affine, crop_to_image, refine_with_heatmaps,
                                            regions_from_alignment, regions_from_boxes)
+from mv3d.pose2d.blazepose.tracking import track_video
 from mv3d.skeleton import JOINT_INDEX, LIMB_INDEX, MV3D23
 
 
@@ -231,7 +232,7 @@ def test_tracking_follows_the_subject_of_a_real_video(shared_data, full_model):
         batches.append((idx, times, frames))
         if len(batches) == 3:
             break
-    kp, frames, extras = full_model.track_video(batches)
+    kp, frames, extras = track_video(full_model, batches)
     assert kp.shape == (12, 23, 3) and np.array_equal(frames, np.arange(12))
     assert extras["detected"][0] and extras["detected"].sum() <= 2    # detected once, then tracked
     assert (extras["pose_presence"] > 0.5).all()
@@ -244,11 +245,11 @@ def test_tracking_follows_the_subject_of_a_real_video(shared_data, full_model):
 
 def test_tracking_reports_frames_without_anybody(full_model):
     blank = np.full((3, 120, 160, 3), 90, np.uint8)
-    kp, frames, extras = full_model.track_video([(np.arange(3), np.arange(3) / 30, blank)])
+    kp, frames, extras = track_video(full_model, [(np.arange(3), np.arange(3) / 30, blank)])
     assert np.isnan(kp[..., :2]).all() and (kp[..., 2] == 0).all()
     assert not np.isfinite(extras["regions"]).any()
     with pytest.raises(InputError, match="no frames"):
-        full_model.track_video([])
+        track_video(full_model, [])
 
 
 @pytest.mark.parametrize("variant", ["full", "heavy"])
@@ -285,9 +286,9 @@ def test_tracking_redetects_after_the_subject_leaves(shared_data, full_model):
                                                 batch_size=6)))
     gap = frames.copy()
     gap[2:4] = 60                                                     # the person vanishes for two frames
-    kp, _, extras = full_model.track_video([(idx, times, gap)])
+    kp, _, extras = track_video(full_model, [(idx, times, gap)])
     found = np.isfinite(kp[:, 11, 0])
     np.testing.assert_array_equal(found, [True, True, False, False, True, True])
     assert extras["detected"][2:5].all() and not extras["detected"][5]  # searched while lost, tracked after
-    alone = full_model.track_video([(idx[4:5], times[4:5], frames[4:5])])[0][0]
+    alone = track_video(full_model, [(idx[4:5], times[4:5], frames[4:5])])[0][0]
     np.testing.assert_allclose(kp[4, :, :2], alone[:, :2], atol=25)    # back on the same person

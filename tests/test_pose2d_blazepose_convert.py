@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from mv3d.pose2d.blazepose.convert import conv_signatures, trace_torch
-from mv3d.pose2d.blazepose.networks import WEIGHTS_DIR, load_network
+from mv3d.pose2d.blazepose.networks import load_network, weights_path
 
 REFERENCE = Path(__file__).with_name("data") / "blazepose_reference.npz"
 
@@ -56,7 +56,7 @@ def test_detector_reproduces_tflite_runtime(ref):
 
 @pytest.mark.parametrize("name", ["detector", "landmark_full", "landmark_heavy"])
 def test_shipped_weights_are_fp16_small_and_safe(name):
-    path = WEIGHTS_DIR / f"blazepose_{name}.pt"
+    path = weights_path(name)
     assert path.stat().st_size < 30e6
     payload = torch.load(path, weights_only=True)
     assert all(t.dtype == torch.float16 for t in payload["state_dict"].values())

@@ -12,17 +12,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from mv3d.errors import InputError
-from mv3d.pose2d.blazepose import detection as det
+from mv3d.pose2d.blazepose.detection import INPUT_SIZE as DETECTOR_INPUT, Detections, postprocess
 from mv3d.pose2d.blazepose.mapping import to_mv3d23
-from mv3d.pose2d.blazepose.networks import NUM_LANDMARKS, WEIGHTS_DIR, load_network
-from mv3d.pose2d.blazepose.regions import (apply_affine, crop, crop_to_image, letterbox_regions,
+from mv3d.pose2d.blazepose.networks import NUM_LANDMARKS, load_network
+from mv3d.pose2d.blazepose.regions import (apply_affine, crop_to_image, letterbox_regions,
                                            refine_with_heatmaps, regions_from_alignment, regions_from_boxes)
-from mv3d.pose2d.blazepose.tracking import TrackParams, track_video
 from mv3d.pose2d.topdown import check_boxes
 
 LANDMARK_INPUT = 256
@@ -79,27 +79,21 @@ def frames_list(frames: np.ndarray | list[np.ndarray]) -> list[np.ndarray]:
 
 def crop_images(images: list[np.ndarray], regions: Tensor, image_index: np.ndarray, size: int, border: str,
                 device: torch.device) -> tuple[Tensor, Tensor]:
-    """RGB crops (N, 3, size, size), float 0-255 on ``device``, and their crop -> image affines (N, 2, 3).
+    """RGB crops (N, 3, size, size), float 0-255 on ``device`` (channels-last), and their crop -> image affines
+    (N, 2, 3).
 
-    Only the part of each image under its region is converted and sampled.
+    Each crop is OpenCV's bilinear 8-bit warp of the uint8 image (as MediaPipe's CPU graphs make their input
+    tensors): crop pixel (u, v) samples the image at ``affine @ (u, v, 1)``; border "replicate" (landmark
+    crops) or "zero" (the detector's letterbox).
     """
     affine = crop_to_image(regions, size)
-    corners = torch.tensor([[0, 0, 1], [size - 1, 0, 1], [0, size - 1, 1], [size - 1, size - 1, 1]],
-                           dtype=torch.float64)
-    out = []
+    mode = {"replicate": cv2.BORDER_REPLICATE, "zero": cv2.BORDER_CONSTANT}[border]
+    out = np.empty((len(image_index), size, size, 3), np.uint8)
     for k, i in enumerate(image_index):
-        img = images[int(i)]
-        h, w = img.shape[:2]
-        pts = corners @ affine[k].T
-        x0 = int(np.clip(np.floor(float(pts[:, 0].min())) - 1, 0, w - 1))
-        y0 = int(np.clip(np.floor(float(pts[:, 1].min())) - 1, 0, h - 1))
-        x1 = int(np.clip(np.ceil(float(pts[:, 0].max())) + 2, x0 + 1, w))
-        y1 = int(np.clip(np.ceil(float(pts[:, 1].max())) + 2, y0 + 1, h))
-        sub = torch.from_numpy(img[y0:y1, x0:x1]).to(device).permute(2, 0, 1)[None].float()  # BGR, no copy
-        m = affine[k:k + 1].clone()
-        m[:, :, 2] -= torch.tensor([x0, y0], dtype=torch.float64)
-        out.append(crop(sub, m, size, border))
-    return torch.cat(out).flip(1), affine  # BGR -> RGB on the small crops
+        cv2.warpAffine(images[int(i)], affine[k].numpy(), (size, size), dst=out[k],
+                       flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=mode, borderValue=0)
+    rgb = torch.from_numpy(out[..., ::-1].copy()).to(device)
+    return rgb.permute(0, 3, 1, 2).float(), affine
 
 
 class BlazePose:
@@ -113,7 +107,7 @@ class BlazePose:
     network was trained on); max_batch: crops per network call.
     """
 
-    def __init__(self, variant: str = "heavy", device: str | torch.device = "cpu", *, weights_dir: Path = WEIGHTS_DIR,
+    def __init__(self, variant: str = "heavy", device: str | torch.device = "cpu", *, weights_dir: Path | None = None,
                  min_detection_score: float = 0.5, min_presence: float = 0.5, refine: bool = True,
                  box_scale: float = 1.5, box_passes: int = 2, max_batch: int = 16):
         if variant not in VARIANTS:
@@ -121,7 +115,7 @@ class BlazePose:
         self.variant = variant
         self.device = torch.device(device)
         self.landmark_net = load_network(f"landmark_{variant}", self.device, weights_dir)
-        self.weights_dir = Path(weights_dir)
+        self.weights_dir = weights_dir
         self._detector: nn.Module | None = None
         self.min_detection_score = min_detection_score
         self.min_presence = min_presence
@@ -137,17 +131,17 @@ class BlazePose:
         return self._detector
 
     @torch.inference_mode()
-    def detect(self, frames: np.ndarray | list[np.ndarray]) -> list[det.Detections]:
+    def detect(self, frames: np.ndarray | list[np.ndarray]) -> list[Detections]:
         """People in each image (B images of any sizes), best first, in image pixels."""
         images = frames_list(frames)
         results = []
         for start in range(0, len(images), self.max_batch):
             chunk = images[start:start + self.max_batch]
             regions = torch.cat([letterbox_regions((im.shape[1], im.shape[0]), 1) for im in chunk])
-            x, affine = crop_images(chunk, regions, np.arange(len(chunk)), det.INPUT_SIZE, "zero", self.device)
+            x, affine = crop_images(chunk, regions, np.arange(len(chunk)), DETECTOR_INPUT, "zero", self.device)
             x = (x / 127.5 - 1.0).contiguous(memory_format=torch.channels_last)
             boxes, scores = self.detector(x)
-            results += det.postprocess(boxes, scores, affine, self.min_detection_score)
+            results += postprocess(boxes, scores, affine, self.min_detection_score)
         return results
 
     @torch.inference_mode()
@@ -179,23 +173,30 @@ class BlazePose:
                 "heatmaps": torch.sigmoid(hm).half().cpu().numpy() if keep_heatmaps else None,
                 "heatmap_to_image": to_image.numpy()}
 
-    def regions_of(self, detections: det.Detections) -> Tensor:
+    def regions_of(self, detections: Detections) -> Tensor:
         """Landmark regions (P, 4) of detected people, from their alignment keypoints 0 and 1."""
         kp = torch.from_numpy(np.asarray(detections.keypoints, dtype=np.float64)).reshape(-1, 4, 2)
         return regions_from_alignment(kp[:, 0], kp[:, 1])
 
-    def estimate_boxes(self, image: np.ndarray, boxes: np.ndarray, heatmaps: bool = False) -> Landmarks:
-        """Landmarks of the people in COCO boxes (P, 4) x, y, w, h of one image: no detection, the region from the
-        box, then (``box_passes`` 2) from the first pass's alignment landmarks where a person was found."""
+    def estimate_boxes(self, images: np.ndarray | list[np.ndarray], boxes: np.ndarray,
+                       image_index: np.ndarray | None = None, heatmaps: bool = False) -> Landmarks:
+        """Landmarks of the people in COCO boxes (N, 4) x, y, w, h (box i in image ``image_index[i]``, default 0):
+        no detection, the region from the box, then (``box_passes`` 2) from the first pass's alignment landmarks
+        where a person was found."""
+        images = frames_list(images)
         boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
-        check_boxes(boxes, (image.shape[1], image.shape[0]))
+        index = np.zeros(len(boxes), int) if image_index is None else np.asarray(image_index, int)
+        for i in np.unique(index):
+            image = images[int(i)]
+            check_boxes(boxes[index == i], (image.shape[1], image.shape[0]),
+                        where=f"image {int(i)}: " if len(images) > 1 else "")
         regions = regions_from_boxes(boxes, self.box_scale)
-        first = self.landmarks([image], regions, np.zeros(len(boxes), int), heatmaps)
+        first = self.landmarks(images, regions, index, heatmaps)
         if self.box_passes < 2:
             return first
         found = first.pose_presence >= self.min_presence
         second_regions = torch.where(torch.from_numpy(found)[:, None], first.next_regions(), regions)
-        return self.landmarks([image], second_regions, np.zeros(len(boxes), int), heatmaps)
+        return self.landmarks(images, second_regions, index, heatmaps)
 
     def estimate_images(self, images: Iterable[np.ndarray], boxes: Iterable[np.ndarray | None] | None = None,
                         ) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -210,9 +211,12 @@ class BlazePose:
         if len(boxes) != len(images):
             raise InputError(f"{len(boxes)} box lists for {len(images)} images; give one (possibly empty) per image")
         out = []
-        for image, b in zip(images, boxes):
+        for i, (image, b) in enumerate(zip(images, boxes)):
             if b is not None:
-                lm = self.estimate_boxes(image, b) if len(b) else None
+                try:
+                    lm = self.estimate_boxes([image], b) if len(b) else None
+                except InputError as exc:
+                    raise InputError(f"image {i}: {exc}") from exc
                 keep = slice(None)
             else:
                 regions = self.regions_of(self.detect([image])[0])
@@ -223,37 +227,3 @@ class BlazePose:
             else:
                 out.append((lm.mv3d23()[keep], lm.pose_presence[keep]))
         return out
-
-    def track_video(self, frame_batches: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]], heatmaps: bool = False,
-                    params: TrackParams | None = None, where: str = "video",
-                    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-        """One subject followed through a camera's video (see ``tracking.py``).
-
-        frame_batches: (indices (B,), times (B,), frames (B, H, W, 3) uint8 BGR), as ``mv3d.video.frames``
-        yields them. Returns MV3D23 keypoints (F, 23, 3) (NaN, confidence 0 where the subject was not found),
-        frame indices (F,) and extras: ``landmarks`` (F, 39, 5) x, y, visibility, presence, heatmap peak of all
-        BlazePose landmarks, ``pose_presence`` (F,), ``regions`` (F, 4), ``detected`` (F,) whether the detector ran, and
-        with ``heatmaps``: ``heatmaps`` (F, 39, 64, 64) float16 probabilities and ``heatmap_to_image`` (F, 2, 3)
-        (NaN/0 where not found).
-        """
-        results, indices, detected = track_video(self, frame_batches, params, heatmaps, where)
-        f = len(results)
-        kp = np.full((f, 23, 3), np.nan)
-        kp[..., 2] = 0.0
-        extras = {"landmarks": np.full((f, 39, 5), np.nan), "pose_presence": np.zeros(f),
-                  "regions": np.full((f, 4), np.nan), "detected": detected}
-        if heatmaps:
-            extras["heatmaps"] = np.zeros((f, 39, 64, 64), np.float16)
-            extras["heatmap_to_image"] = np.full((f, 2, 3), np.nan)
-        for t, lm in enumerate(results):
-            if lm is None:
-                continue
-            kp[t] = lm.mv3d23()[0]
-            extras["landmarks"][t] = np.concatenate([lm.xy[0], np.stack([lm.visibility[0], lm.presence[0],
-                                                                          lm.heatmap_peak[0]], -1)], -1)
-            extras["pose_presence"][t] = lm.pose_presence[0]
-            extras["regions"][t] = lm.regions[0]
-            if heatmaps:
-                extras["heatmaps"][t] = lm.heatmaps[0]
-                extras["heatmap_to_image"][t] = lm.heatmap_to_image[0]
-        return kp, indices, extras

@@ -78,3 +78,14 @@ def to_mv3d23(xy: np.ndarray, conf: np.ndarray) -> np.ndarray:
         out[..., JOINT_INDEX[name], :2] = toe_xy[..., k, :]
         out[..., JOINT_INDEX[name], 2] = toe_conf[..., k]
     return out
+
+
+def mv3d23_heatmaps(heatmaps: np.ndarray) -> np.ndarray:
+    """BlazePose heatmaps (N, 39, h, w) -> the MV3D23 joints' (N, 23, h, w), same dtype; the derived joints,
+    which have no heatmap, are NaN."""
+    hm = np.asarray(heatmaps)
+    out = np.full(hm.shape[:1] + (len(MV3D23),) + hm.shape[2:], np.nan, dtype=hm.dtype)
+    for name, i in BLAZEPOSE_INDEX.items():
+        if i >= 0:
+            out[:, JOINT_INDEX[name]] = hm[:, i]
+    return out

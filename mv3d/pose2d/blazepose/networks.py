@@ -20,12 +20,11 @@ import torch
 from torch import Tensor, nn
 
 from mv3d.errors import InputError
-
 from mv3d.pose2d.blazepose.layers import (Backbone, BlazeBlock, SeparableConv, pointwise, relu6, tail_blocks,
                                           tf_depth_to_space, upsample2)
+from mv3d.resources import weights_file
 
 NUM_LANDMARKS = 39
-WEIGHTS_DIR = Path(__file__).resolve().parents[3] / "data" / "weights"
 
 
 @dataclass(frozen=True)
@@ -181,10 +180,16 @@ class _AnchorHead(nn.Module):
         return self.pointwise(self.depthwise(x))
 
 
-def load_network(name: str, device: str | torch.device = "cpu", weights_dir: Path = WEIGHTS_DIR) -> nn.Module:
-    """A converted network (``detector`` or ``landmark_heavy|full|lite``) from ``blazepose_<name>.pt``, in eval
-    mode, float32, channels-last on ``device``."""
-    path = Path(weights_dir) / f"blazepose_{name}.pt"
+def weights_path(name: str, weights_dir: Path | None = None) -> Path:
+    """``blazepose_<name>.pt`` in ``weights_dir``, by default the shipped weights (``mv3d.resources``)."""
+    file = f"blazepose_{name}.pt"
+    return weights_file(file) if weights_dir is None else Path(weights_dir) / file
+
+
+def load_network(name: str, device: str | torch.device = "cpu", weights_dir: Path | None = None) -> nn.Module:
+    """A converted network (``detector`` or ``landmark_heavy|full|lite``) from ``blazepose_<name>.pt`` (default:
+    the shipped one), in eval mode, float32, channels-last on ``device``."""
+    path = weights_path(name, weights_dir)
     if not path.is_file():
         raise InputError(f"BlazePose weights {path} are missing; restore data/weights from the repository or make "
                          "them with `python -m mv3d.pose2d.blazepose.convert --src DIR --out data/weights`")

@@ -1,10 +1,10 @@
 """Regions of interest of BlazePose: rotated squares in the image, their crops and the way back.
 
 A region is (cx, cy, size, rotation): centre and side in image pixels, rotation in radians (MediaPipe's sign:
-positive turns the crop's up axis clockwise in the image). The crop of a region to an s x s tensor maps crop
+positive turns the crop's up axis clockwise in the image). The crop of a region to an s x s image maps crop
 pixel (u, v) to ``centre + R(rotation) * size / s * ((u, v) - s / 2)``: MediaPipe's convention (OpenCV warps with
-the region's corners on the crop's corners, pixel indices as coordinates), used both to sample the crop and to
-bring the network's crop coordinates back to the image.
+the region's corners on the crop's corners, pixel indices as coordinates), used both to sample the crop
+(``estimator.crop_images``) and to bring the network's crop coordinates back to the image.
 
 Regions come from two alignment points, as MediaPipe's ``AlignmentPointsRectsCalculator`` and
 ``RectTransformationCalculator`` (``pose_detection_to_roi`` / ``pose_landmarks_to_roi`` graphs) make them: the
@@ -17,7 +17,6 @@ import math
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 #: Region side per distance between the two alignment points: 2 (diameter) x 1.25 (margin used in training).
@@ -59,25 +58,6 @@ def crop_to_image(regions: Tensor, crop_size: int) -> Tensor:
 def apply_affine(m: Tensor, points: Tensor) -> Tensor:
     """Points (N, J, 2) through affine maps (N, 2, 3)."""
     return points @ m[:, :, :2].transpose(1, 2) + m[:, None, :, 2]
-
-
-def crop(images: Tensor, affine: Tensor, crop_size: int, border: str) -> Tensor:
-    """Bilinear crops (N, C, s, s) of images (N, C, H, W) float 0-255, one per image, values rounded to integers
-    as MediaPipe's 8-bit warp leaves them.
-
-    affine (N, 2, 3) crop pixels -> image pixels; border "replicate" (landmark crops) or "zero" (the detector's
-    letterbox).
-    """
-    _, _, h, w = images.shape
-    k = (crop_size - 1) / 2  # grid_sample's normalised output coordinate -> crop pixel: u = k * (x + 1)
-    from_out = torch.tensor([[k, 0, k], [0, k, k], [0, 0, 1]], dtype=torch.float64)
-    to_in = torch.tensor([[2 / max(w - 1, 1), 0, -1], [0, 2 / max(h - 1, 1), -1]], dtype=torch.float64)
-    theta = to_in @ torch.cat([affine, from_out[2:].expand(len(affine), 1, 3)], 1) @ from_out
-    grid = F.affine_grid(theta.to(images.device, images.dtype), [len(affine), 1, crop_size, crop_size],
-                         align_corners=True)
-    padding = {"replicate": "border", "zero": "zeros"}[border]
-    out = F.grid_sample(images, grid, mode="bilinear", padding_mode=padding, align_corners=True)
-    return out.round_()
 
 
 def refine_with_heatmaps(xy: Tensor, heatmaps: Tensor, kernel: int = 7, min_confidence: float = 0.5,

@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -22,9 +21,8 @@ from torch import Tensor
 
 from mv3d.errors import InputError
 from mv3d.pose2d.blazepose.detection import Detections
-
-if TYPE_CHECKING:  # the estimator imports this module
-    from mv3d.pose2d.blazepose.estimator import BlazePose, Landmarks
+from mv3d.pose2d.blazepose.estimator import BlazePose, Landmarks
+from mv3d.pose2d.blazepose.mapping import mv3d23_heatmaps
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +32,14 @@ class TrackParams:
     """max_shift: a new region whose centre moved by more than this fraction of the previous region's side, or
     whose side changed by more than ``max_scale`` times, is a jump; near: a detection counts as the subject when
     its region centre lies within this many previous-region sides; reacquire_after: frames without the subject
-    before the largest person is taken instead."""
+    before the largest person is taken instead; detect_every_frame: run the detector on every frame (the subject
+    still chosen by nearness) instead of following the landmarks."""
 
     max_shift: float = 0.5
     max_scale: float = 1.6
     near: float = 0.75
     reacquire_after: int = 30
+    detect_every_frame: bool = False
 
 
 @dataclass
@@ -123,6 +123,8 @@ class VideoTracker:
             if not self.started:
                 out.append(None)
                 continue
+            if self.params.detect_every_frame:
+                self.state.region = None
             tracked = self.state.region is not None
             lm, detected[t] = self.step(frame, self.state.region if tracked else seeds[t], not tracked and
                                         seeds[t] is not None)
@@ -139,21 +141,54 @@ class VideoTracker:
         return out, detected
 
 
+def _collect(results: list[Landmarks | None], heatmaps: bool) -> dict[str, np.ndarray]:
+    """Arrays of one batch's per-frame results (see :func:`track_video`)."""
+    f = len(results)
+    out = {"keypoints": np.full((f, 23, 3), np.nan), "landmarks": np.full((f, 39, 5), np.nan),
+           "pose_presence": np.zeros(f), "regions": np.full((f, 4), np.nan)}
+    out["keypoints"][..., 2] = 0.0
+    if heatmaps:
+        out["heatmaps"] = np.full((f, 23, 64, 64), np.nan, np.float16)
+        out["heatmap_to_image"] = np.full((f, 2, 3), np.nan)
+    for t, lm in enumerate(results):
+        if lm is None:
+            continue
+        out["keypoints"][t] = lm.mv3d23()[0]
+        out["landmarks"][t] = np.concatenate([lm.xy[0], np.stack([lm.visibility[0], lm.presence[0],
+                                                                  lm.heatmap_peak[0]], -1)], -1)
+        out["pose_presence"][t] = lm.pose_presence[0]
+        out["regions"][t] = lm.regions[0]
+        if heatmaps:
+            out["heatmaps"][t] = mv3d23_heatmaps(lm.heatmaps[:1])[0]
+            out["heatmap_to_image"][t] = lm.heatmap_to_image[0]
+    return out
+
+
 def track_video(bp: BlazePose, batches: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]],
                 params: TrackParams | None = None, heatmaps: bool = False, where: str = "video",
-                ) -> tuple[list[Landmarks | None], np.ndarray, np.ndarray]:
-    """Per-frame Landmarks (or None), frame indices (F,) and detector use (F,) for a camera's frame batches
-    (indices (B,), times (B,), frames (B, H, W, 3) uint8 BGR), as ``mv3d.video.frames`` yields them."""
+                ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """One subject followed through a camera's video.
+
+    batches: (indices (B,), times (B,), frames (B, H, W, 3) uint8 BGR), as ``mv3d.video.frames`` yields them.
+    Returns MV3D23 keypoints (F, 23, 3) (NaN, confidence 0 where the subject was not found), frame indices (F,)
+    and extras: ``landmarks`` (F, 39, 5) x, y, visibility, presence, heatmap peak of all BlazePose landmarks,
+    ``pose_presence`` (F,), ``regions`` (F, 4), ``detected`` (F,) whether the detector ran, and with
+    ``heatmaps``: ``heatmaps`` (F, 23, 64, 64) float16 probabilities of the MV3D23 joints
+    (``mapping.mv3d23_heatmaps``: NaN for the derived joints and where the subject was not found) and
+    ``heatmap_to_image`` (F, 2, 3) affine maps from heatmap cells (column, row, 1) to image pixels.
+    """
     tracker = VideoTracker(bp, params, heatmaps)
-    results, indices, detected = [], [], []
+    parts, indices, detected = [], [], []
     for idx, _times, frames in batches:
         try:
             res, det = tracker.run(frames)
         except InputError as exc:
             raise InputError(f"{where}, frames {int(idx[0])}-{int(idx[-1])}: {exc}") from exc
-        results += res
+        parts.append(_collect(res, heatmaps))
         indices.append(np.asarray(idx))
         detected.append(det)
     if not indices:
         raise InputError(f"{where}: the video yielded no frames; check that it is a readable, non-empty video")
-    return results, np.concatenate(indices), np.concatenate(detected)
+    extras = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    extras["detected"] = np.concatenate(detected)
+    return extras.pop("keypoints"), np.concatenate(indices), extras
