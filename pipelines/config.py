@@ -14,7 +14,7 @@ from typing import ClassVar, Literal
 
 from mv3d.config import load_config, option, render_yaml, section
 
-#: The 2D model spec: a registered name (``demo_synthetic``) or ``family:argument`` (``hrnet:ckpt.pth``).
+#: The 2D model spec: a registered name (``blazepose_heavy``) or ``family:argument`` (``hrnet:ckpt.pth``).
 MODEL_SPEC = re.compile(r"[a-z][a-z0-9_]*(:.+)?")
 
 
@@ -44,14 +44,15 @@ class Keypoints2DConfig:
         "auto", "auto | detections | network (auto: imported detections when the session has them)")
     format: Literal["openpose", "mmpose"] = option("openpose", "openpose | mmpose: format of imported detections")
     fps: float | None = option(None, "frame rate of detections without video; null: read from the videos")
-    model: str = option("demo_synthetic", "2D model for source network: demo_synthetic (shipped, trained on "
-                                          "simulator renders only) or hrnet:CHECKPOINT (mv3d, Simple Baselines, "
-                                          "HRNet or mmpose weights)")
+    model: str = option("blazepose_heavy", "2D model for source network: blazepose_heavy (BlazePose GHUM, real "
+                                           "people), blazepose_full (faster, less accurate), demo_synthetic "
+                                           "(trained on simulator renders only) or hrnet:CHECKPOINT (mv3d, "
+                                           "Simple Baselines, HRNet or mmpose weights)")
 
     def __post_init__(self) -> None:
         if not MODEL_SPEC.fullmatch(self.model):
             raise ValueError(f"keypoints2d.model {self.model!r} is not a model spec: use a name such as "
-                             f"demo_synthetic or family:argument such as hrnet:weights.pth")
+                             f"blazepose_heavy or family:argument such as hrnet:weights.pth")
 
 
 @dataclass

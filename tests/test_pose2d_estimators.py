@@ -7,21 +7,38 @@ import torch
 
 from mv3d.errors import ConfigError, InputError
 from mv3d.pose2d import EstimatorOptions, TopDownEstimator, build_model, resolve_model
-from mv3d.pose2d.estimators import MODELS, parse_model_spec
+from mv3d.pose2d.blazepose.family import BlazePoseEstimator
+from mv3d.pose2d.estimators import DEFAULT_MODEL, MODELS, parse_model_spec
 from tests.test_pose2d_topdown import BlobFinder, _blob_frames
 
 
 def test_specs_name_a_registered_family_and_its_argument():
     assert parse_model_spec("demo_synthetic") == ("demo_synthetic", None)
     assert parse_model_spec("hrnet:runs/w:1.pth") == ("hrnet", "runs/w:1.pth")  # the argument may hold colons
-    with pytest.raises(ConfigError, match=r"unknown 2D model 'blazepose_heavy'; known models: demo_synthetic, "
-                                          r"hrnet:<checkpoint>"):
-        parse_model_spec("blazepose_heavy")
+    with pytest.raises(ConfigError, match=r"unknown 2D model 'blazepose_lite'; known models: blazepose_heavy, "
+                                          r"blazepose_full, demo_synthetic, hrnet:<checkpoint>"):
+        parse_model_spec("blazepose_lite")
     with pytest.raises(ConfigError, match=r"write it as hrnet:<checkpoint>"):
         parse_model_spec("hrnet")
     with pytest.raises(ConfigError, match=r"write it as demo_synthetic"):
         parse_model_spec("demo_synthetic:x.pt")
-    assert set(MODELS) >= {"demo_synthetic", "hrnet"}
+    assert set(MODELS) >= {"blazepose_heavy", "blazepose_full", "demo_synthetic", "hrnet"}
+
+
+@pytest.mark.parametrize("spec", ["blazepose_heavy", "blazepose_full"])
+def test_blazepose_entries_build_the_real_model(spec):
+    est = resolve_model(spec, EstimatorOptions(batch_size=4))
+    assert isinstance(est, BlazePoseEstimator) and est.name == spec and est.batch_size == 4
+    assert est.model.variant == spec.removeprefix("blazepose_") and str(est.model.device) == "cpu"
+    assert sorted(est.derived) == ["l_small_toe", "r_small_toe"] and "foot_index" in est.derived["l_small_toe"]
+    with pytest.raises(ConfigError, match=f"write it as {spec}"):
+        parse_model_spec(f"{spec}:x")
+
+
+def test_default_model_is_blazepose_heavy():
+    from pipelines.config import PipelineConfig
+
+    assert DEFAULT_MODEL == "blazepose_heavy" == PipelineConfig().keypoints2d.model
 
 
 def test_demo_model_resolves_with_its_checkpoint_settings():

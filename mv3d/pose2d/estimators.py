@@ -1,7 +1,7 @@
 """2D models by spec, and the one function that runs a model on the cameras' videos.
 
-A model spec is a registered name (``demo_synthetic``) or ``family:argument``
-(``hrnet:weights.pth``). :func:`resolve_model` builds the estimator (an
+A model spec is a registered name (``blazepose_heavy``, the default; ``blazepose_full``;
+``demo_synthetic``) or ``family:argument`` (``hrnet:weights.pth``). :func:`resolve_model` builds the estimator (an
 :class:`mv3d.pose2d.interface.Estimator`); :func:`estimate_keypoints2d` runs it on every camera's
 video and assembles (C, F, 23, 3) at the true frame indices. The pipeline's ``keypoints2d`` stage
 and ``mv3d pose2d`` both go through these two.
@@ -14,22 +14,32 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from mv3d.errors import ConfigError, InputError
 from mv3d.io.keypoints import Keypoints2D
+from mv3d.parallel import default_threads
+from mv3d.pose2d.blazepose.family import BlazePoseEstimator
 from mv3d.pose2d.checkpoints import load_model
-from mv3d.pose2d.interface import Estimator, EstimatorOptions
+from mv3d.pose2d.interface import Estimator, EstimatorOptions, VideoKeypoints
 from mv3d.pose2d.topdown import TopDownEstimator
 from mv3d.resources import weights_file
 from mv3d.skeleton import MV3D23
+from mv3d.triangulate.torch_camera import single_thread
 from mv3d.video.frames import probe
 
 #: The shipped demo network (HRNet-W18-small trained on simulator renders only).
 DEMO_WEIGHTS = "pose2d_demo_synthetic.pt"
+#: The spec of the demo network, which cannot see real people.
+DEMO_MODEL = "demo_synthetic"
+#: The default 2D model (``keypoints2d.model``, ``mv3d pose2d``).
+DEFAULT_MODEL = "blazepose_heavy"
 
 
 @dataclass(frozen=True)
@@ -66,8 +76,16 @@ def _hrnet(argument: str | None, options: EstimatorOptions) -> TopDownEstimator:
     return checkpoint_estimator(argument, options)
 
 
+def _blazepose(variant: str) -> Callable[[str | None, EstimatorOptions], BlazePoseEstimator]:
+    return lambda _argument, options: BlazePoseEstimator(variant, options)
+
+
 #: The 2D model families by spec name.
 MODELS: dict[str, ModelFamily] = {
+    "blazepose_heavy": ModelFamily(_blazepose("heavy"), None, "BlazePose GHUM heavy (Google MediaPipe, "
+                                                              "Apache-2.0), real people; the default"),
+    "blazepose_full": ModelFamily(_blazepose("full"), None, "BlazePose GHUM full: about twice as fast as heavy, "
+                                                            "less accurate"),
     "demo_synthetic": ModelFamily(_demo_synthetic, None, "mv3d's HRNet-W18-small trained on simulator renders "
                                                          "only (for the synthetic demo)"),
     "hrnet": ModelFamily(_hrnet, "checkpoint", "a top-down heatmap network checkpoint: mv3d training, Simple "
@@ -100,16 +118,35 @@ def resolve_model(spec: str, options: EstimatorOptions = EstimatorOptions()) -> 
 
 def estimate_keypoints2d(estimator: Estimator, videos: Mapping[str, str | os.PathLike],
                          boxes: Mapping[str, np.ndarray] | None = None, track: bool = True,
-                         progress: bool = True) -> Keypoints2D:
+                         progress: bool = True, heatmaps: Callable[[str, VideoKeypoints], None] | None = None,
+                         workers: int | None = None) -> Keypoints2D:
     """2D keypoints of every camera's video: data (C, F, 23, 3), one row per true frame index.
 
     videos: camera -> video file; boxes: camera -> person boxes (n, 4) x, y, w, h per frame index
     (NaN rows: nobody), else the estimator finds the person (tracked, or searched anew in every
     frame when not ``track``). Frames a camera lacks are NaN with confidence 0; fps is the first
-    video's.
+    video's. heatmaps: called with each camera's name and result when the estimator returned
+    heatmaps for it (to store them: the maps of all cameras are not kept together). workers:
+    cameras processed at once, each on one torch thread (default: one per core, at most one per
+    camera): a tracker runs its network on one frame at a time, which intra-op threads speed up
+    little, while separate cameras keep every core busy.
     """
-    per_camera = [estimator.estimate_video(video, boxes=None if boxes is None else boxes[cam], track=track,
-                                           progress=progress) for cam, video in videos.items()]
+    workers = min(len(videos), default_threads()) if workers is None else max(1, workers)
+
+    def one(item: tuple[str, str | os.PathLike]) -> VideoKeypoints:
+        if workers > 1:
+            torch.set_num_threads(1)  # OpenMP's thread count is per calling thread
+        cam, video = item
+        return estimator.estimate_video(video, boxes=None if boxes is None else boxes[cam], track=track,
+                                        progress=progress, heatmaps=heatmaps is not None)
+
+    per_camera = []
+    with single_thread() if workers > 1 else nullcontext(), ThreadPoolExecutor(workers) as pool:
+        results = pool.map(one, videos.items()) if workers > 1 else map(one, videos.items())
+        for cam, result in zip(videos, results):
+            if heatmaps is not None and result.heatmaps is not None:
+                heatmaps(cam, result)
+            per_camera.append(VideoKeypoints(result.keypoints, result.frames))
     n = max(int(r.frames.max()) + 1 for r in per_camera)
     data = np.full((len(per_camera), n, len(MV3D23), 3), np.nan)
     data[..., 2] = 0.0

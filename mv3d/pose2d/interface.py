@@ -51,23 +51,29 @@ class VideoKeypoints:
 
 @dataclass
 class PersonKeypoints:
-    """One person in one image: keypoints (23, 3) MV3D23 and the box (4,) x, y, w, h (COCO) they are in."""
+    """One person in one image: keypoints (23, 3) MV3D23, the box (4,) x, y, w, h (COCO) they are in, and
+    the model's score for the person (higher: more likely a person; for COCO results)."""
 
     keypoints: np.ndarray
     box: np.ndarray
+    score: float
 
 
 class Estimator(Protocol):
-    """A 2D model ready to run. ``name`` says what made the keypoints (stored with them)."""
+    """A 2D model ready to run. ``name`` says what made the keypoints (stored with them); ``derived``:
+    the MV3D23 joints the model does not detect but derives from others, each with how (for reports)."""
 
     name: str
     batch_size: int
+    derived: dict[str, str]
 
     def estimate_video(self, video: Video, boxes: np.ndarray | None = None, track: bool = True,
-                       progress: bool = False) -> VideoKeypoints:
+                       progress: bool = False, heatmaps: bool = False) -> VideoKeypoints:
         """The person in a video. boxes: (n, 4) x, y, w, h per frame index (NaN rows: nobody), else
         the estimator finds the person: tracked from frame to frame (``track``) or searched anew in
-        every frame."""
+        every frame. heatmaps: also return the network's heatmaps with their heatmap -> image maps
+        when the family has them (else they stay None and volumetric triangulation renders
+        Gaussians around the keypoints)."""
 
     def estimate_images(self, images: Sequence[np.ndarray],
                         boxes: Sequence[np.ndarray | None] | None = None) -> list[list[PersonKeypoints]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -121,6 +121,11 @@ def check_boxes(boxes: np.ndarray, image_size: tuple[int, int], where: str = "")
                              f"{int(mask.sum())} such box(es). Fix the detections or drop those frames.")
 
 
+def mean_confidence(keypoints: np.ndarray) -> float:
+    """A person's score from its keypoints (J, 3): the mean confidence (0 when none)."""
+    return float(np.mean(np.nan_to_num(keypoints[:, 2])))
+
+
 def keypoints_to_boxes(keypoints: np.ndarray, min_conf: float = 0.3, min_joints: int = 4,
                        min_size: float = 32.0, outlier_ratio: float = 4.0) -> np.ndarray:
     """Boxes (N, 4) x, y, w, h around confident keypoints (N, J, 3), at least ``min_size`` pixels wide and
@@ -155,7 +160,8 @@ class TopDownEstimator:
 
     model: (N, 3, h_in, w_in) -> (N, J, h_in/4, w_in/4); input_size (w_in, h_in); flip: average with the
     horizontally flipped crop (left/right channels swapped with ``FLIP_INDEX``); decode "dark" | "argmax";
-    max_batch: crops per network pass; batch_size: frames per batch of a video.
+    max_batch: crops per network pass; batch_size: frames per batch of a video; derived: none (every joint
+    has its heatmap).
     """
 
     model: nn.Module
@@ -166,6 +172,7 @@ class TopDownEstimator:
     device: str = "cpu"
     max_batch: int = 32
     batch_size: int = 8
+    derived: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # channels-last lets oneDNN/cuDNN skip layout conversions (measured +15-30 % for HRNet-W32 on CPU)
@@ -173,12 +180,13 @@ class TopDownEstimator:
         self.name = f"mv3d.pose2d:{getattr(self.model, 'arch', type(self.model).__name__)}"
 
     def estimate_video(self, video: Video, boxes: np.ndarray | None = None, track: bool = True,
-                       progress: bool = False) -> VideoKeypoints:
+                       progress: bool = False, heatmaps: bool = False) -> VideoKeypoints:
         """Keypoints (F, J, 3) of the person in a video, at its true frame indices (F,).
 
         video: a file or frame batches (``mv3d.video.frames.FrameBatch``); boxes: (n, 4) x, y, w, h per
         frame index (NaN rows, and frames >= n: nobody); without boxes the person is tracked from the
-        previous frame's keypoints (``track``) or searched anew in every frame.
+        previous frame's keypoints (``track``) or searched anew in every frame. heatmaps: not kept by
+        this family (the result's heatmaps stay None).
         """
         batches, where = frame_batches(video, self.batch_size, progress)
         mode = "boxes" if boxes is not None else "track" if track else "full"
@@ -213,11 +221,12 @@ class TopDownEstimator:
             if given is None:
                 kp = self.estimate_frames(frame, mode="full")
                 found = keypoints_to_boxes(kp)
-                out.append([PersonKeypoints(kp[0], found[0])] if np.isfinite(found[0]).all() else [])
+                out.append([PersonKeypoints(kp[0], found[0], mean_confidence(kp[0]))]
+                           if np.isfinite(found[0]).all() else [])
                 continue
             check_boxes(given, (frame.shape[2], frame.shape[1]), where=f"image {i}: ")
             kp = self.estimate(frames_to_tensor(frame), given, np.zeros(len(given), dtype=int))
-            out.append([PersonKeypoints(k, b) for k, b in zip(kp, given)])
+            out.append([PersonKeypoints(k, b, mean_confidence(k)) for k, b in zip(kp, given)])
         return out
 
     @torch.no_grad()
