@@ -60,47 +60,91 @@ def detection_boxes(path: Path, fmt: str, cameras: list[str]):
 
 
 @click.command("pose2d")
-@click.option("--videos", "videos_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder with one video per camera (or one subfolder per camera).")
-@click.option("--weights", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Network weights (model spec hrnet:WEIGHTS): an mv3d training checkpoint, Simple "
-                   "Baselines/HRNet or mmpose file.")
+@click.option("--videos", "videos_dir", default=None, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder with one video per camera (or one subfolder per camera); --out is then an HDF5 file "
+                   "(dataset keypoints2d (C, F, 23, 3)).")
+@click.option("--images", "images_path", default=None, type=click.Path(path_type=Path),
+              help="An image file or a folder of images; --out is then a JSON list of COCO keypoint results "
+                   "(image_id, box_id with --boxes, category_id 1, keypoints 23 x 3 in MV3D23 order, score, "
+                   "file_name). Without --boxes, image_id is the image's index in the sorted file list.")
+@click.option("--boxes", "boxes_path", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="With --images: COCO-style person boxes (images: id, file_name relative to the folder; "
+                   "annotations: id, image_id, bbox [x, y, w, h]): one result per box, no person detection.")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Output HDF5 file (dataset keypoints2d (C, F, 23, 3)).")
+              help="Output file: HDF5 for --videos, JSON for --images.")
+@click.option("--model", default=None,
+              help="2D model spec: blazepose_heavy (default), blazepose_full, demo_synthetic or hrnet:CHECKPOINT.")
+@click.option("--weights", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="Shorthand for --model hrnet:WEIGHTS: an mv3d training checkpoint, Simple Baselines/HRNet or "
+                   "mmpose file.")
 @click.option("--arch", default=None,
-              help="Architecture (pose_resnet50, hrnet_w32, ...); default: from the checkpoint.")
-@click.option("--input-size", default=None, help="Network input WIDTHxHEIGHT (default: checkpoint or 192x256).")
+              help="Architecture of a checkpoint (pose_resnet50, hrnet_w32, ...); default: from the checkpoint.")
+@click.option("--input-size", default=None, help="Checkpoint input WIDTHxHEIGHT (default: checkpoint or 192x256).")
 @click.option("--mode", type=click.Choice(["track", "full"]), default="track", show_default=True,
-              help="Person box without --detections: tracked from the previous frames' keypoints, or a "
-                   "full-frame pass each frame.")
+              help="Person in videos without --detections: tracked from the previous frames, or searched anew in "
+                   "every frame.")
 @click.option("--detections", type=click.Path(exists=True, path_type=Path), default=None,
               help="Imported 2D detections giving the person box of each frame (one camera per video, "
                    "matched by name): an OpenPose/mmpose folder or an mv3d keypoints .h5.")
 @click.option("--detections-format", type=click.Choice(["openpose", "mmpose", "h5"]), default="openpose",
               show_default=True, help="Format of --detections.")
 @click.option("--flip/--no-flip", default=None,
-              help="Flip test (average with mirrored crop); default: the checkpoint config's flip_test, else on.")
-@click.option("--batch-size", default=8, show_default=True, help="Frames per network batch.")
+              help="Checkpoints: flip test (average with mirrored crop); default: the checkpoint config's, else on.")
+@click.option("--batch-size", default=8, show_default=True, help="Frames decoded (and, top-down, run) per batch.")
 @click.option("--device", default="cpu", show_default=True, help="torch device (cpu, cuda).")
-def pose2d_cmd(videos_dir: Path, weights: Path, out_path: Path, arch: str | None, input_size: str | None,
-               mode: str, detections: Path | None, detections_format: str, flip: bool | None, batch_size: int,
+def pose2d_cmd(videos_dir: Path | None, images_path: Path | None, boxes_path: Path | None, out_path: Path,
+               model: str | None, weights: Path | None, arch: str | None, input_size: str | None, mode: str,
+               detections: Path | None, detections_format: str, flip: bool | None, batch_size: int,
                device: str) -> None:
-    """Estimate MV3D23 2D keypoints in every camera's video (single person, top-down)."""
+    """Estimate MV3D23 2D keypoints: the subject of every camera's video (--videos), or the people in images
+    (--images, optionally in given --boxes)."""
+    from mv3d.pose2d import EstimatorOptions
+    from mv3d.pose2d.estimators import DEFAULT_MODEL, DEMO_MODEL, parse_model_spec
+
+    if (videos_dir is None) == (images_path is None):
+        raise click.UsageError("give either --videos DIR or --images PATH")
+    if boxes_path is not None and images_path is None:
+        raise click.UsageError("--boxes goes with --images")
+    if weights is not None and model is not None:
+        raise click.UsageError("give either --model or --weights (= --model hrnet:WEIGHTS)")
+    spec = f"hrnet:{weights}" if weights is not None else model or DEFAULT_MODEL
+    if parse_model_spec(spec)[0] == DEMO_MODEL:
+        click.echo(f"Warning: {DEMO_MODEL} was trained on simulator renders only and does not see real people; "
+                   f"use {DEFAULT_MODEL} (the default) for real images and videos", err=True)
+    options = EstimatorOptions(device=device, batch_size=batch_size, flip=flip, arch=arch,
+                               input_size=_size(input_size) if input_size else None)
+    if images_path is not None:
+        _images(spec, options, images_path, boxes_path, out_path)
+    else:
+        _videos(spec, options, videos_dir, out_path, mode, detections, detections_format)
+
+
+def _videos(spec: str, options, videos_dir: Path, out_path: Path, mode: str, detections: Path | None,
+            detections_format: str) -> None:
     import numpy as np
 
     from mv3d.io import write_keypoints_h5
-    from mv3d.pose2d import EstimatorOptions, estimate_keypoints2d, resolve_model
+    from mv3d.pose2d import estimate_keypoints2d, resolve_model
 
-    options = EstimatorOptions(device=device, batch_size=batch_size, flip=flip, arch=arch,
-                               input_size=_size(input_size) if input_size else None)
-    estimator = resolve_model(f"hrnet:{weights}", options)
     videos = find_videos(videos_dir)
     boxes = detection_boxes(detections, detections_format, list(videos)) if detections else None
+    estimator = resolve_model(spec, options)
     kp = estimate_keypoints2d(estimator, videos, boxes=boxes, track=mode == "track")
     out_path.parent.mkdir(parents=True, exist_ok=True)
     write_keypoints_h5(out_path, kp)
     click.echo(f"wrote {out_path}: {len(kp.cameras)} cameras x {len(kp.frames)} frames x 23 joints "
-               f"(mean confidence {np.nanmean(kp.data[..., 2]):.2f})")
+               f"(mean confidence {np.nanmean(kp.data[..., 2]):.2f}, model {estimator.name})")
+
+
+def _images(spec: str, options, images_path: Path, boxes_path: Path | None, out_path: Path) -> None:
+    from mv3d.pose2d import resolve_model
+    from mv3d.pose2d.images import keypoint_results, list_images, write_results
+
+    items = list_images(images_path, boxes_path)
+    estimator = resolve_model(spec, options)
+    results = list(keypoint_results(estimator, items))
+    write_results(out_path, results)
+    click.echo(f"wrote {out_path}: {len(results)} people in {len(items)} images (model {estimator.name})")
 
 
 @click.command("pose2d")
