@@ -45,15 +45,21 @@ def cameras(ctx: Context, rep: Report) -> None:
 
 
 def keypoint_source_html(ctx: Context) -> str:
-    """One line saying where the 2D keypoints came from (imported detections or a 2D model)."""
+    """Where the 2D keypoints came from (imported detections or which 2D model) and which joints the model
+    derived instead of detecting them."""
     if not ctx.has_output("keypoints2d"):
         return ""
-    cfg = ctx.config.keypoints2d
-    if ctx.store.attrs("keypoints2d").get("source") == "network":
-        what = f"the 2D model {cfg.model}"
-    else:
-        what = f"imported {cfg.format} detections"
-    return f"<p class='note'>2D keypoints: {escape(what)}.</p>"
+    attrs = ctx.store.attrs("keypoints2d")
+    if attrs.get("source") != "network":
+        return f"<p class='note'>2D keypoints: imported {escape(ctx.config.keypoints2d.format)} detections.</p>"
+    model = attrs.get("model", ctx.config.keypoints2d.model)
+    made_by = attrs.get("model_name", model)
+    text = f"2D keypoints: the 2D model {model}" + (f" ({made_by})" if made_by != model else "") + "."
+    derived = attrs.get("derived_joints") or []
+    if derived:
+        rules = attrs.get("derivation") or [""] * len(derived)
+        text += " Derived, not detected: " + "; ".join(f"{j} = {r}" for j, r in zip(derived, rules)) + "."
+    return f"<p class='note'>{escape(text)}</p>"
 
 
 def sync(ctx: Context, rep: Report) -> None:

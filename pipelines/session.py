@@ -132,6 +132,15 @@ class Session:
         return float(value)
 
     @property
+    def simulated(self) -> bool:
+        """Whether ``mv3d simulate`` made the session (its ``truth/rig.toml`` says so)."""
+        rig = self.root / "truth" / "rig.toml"
+        try:
+            return tomllib.loads(rig.read_text()).get("metadata", {}).get("written_by") == "mv3d.simulate"
+        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+            return False
+
+    @property
     def board(self) -> dict | None:
         board = self.metadata.get("checkerBoard")
         return board if isinstance(board, dict) else None
@@ -154,6 +163,10 @@ class Session:
 
     def store_path(self, trial: str) -> Path:
         return self.work_dir() / f"{trial}.h5"
+
+    def heatmaps_path(self, trial: str) -> Path:
+        """The 2D model's heatmaps, kept for volumetric triangulation (``mv3d.io.heatmaps``)."""
+        return self.work_dir() / f"{trial}_heatmaps2d.h5"
 
     def report_path(self, trial: str) -> Path:
         return self.work_dir() / "report" / f"{trial}.html"

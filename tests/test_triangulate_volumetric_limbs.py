@@ -7,7 +7,7 @@ import pytest
 from mv3d.errors import InputError
 from mv3d.triangulate import reconstruct
 from mv3d.triangulate.evaluation import bone_length_cv, corrupt_keypoints, mpjpe
-from mv3d.triangulate.volumetric import VolumetricParams, triangulate_volumetric
+from mv3d.triangulate.volumetric import HeatmapArrays, VolumetricParams, triangulate_volumetric
 
 from tests.test_triangulate_algebraic import h36m_rig, walk  # noqa: F401  (fixtures)
 
@@ -50,6 +50,51 @@ def test_volumetric_from_network_heatmaps(h36m_rig, walk):  # noqa: F811
     err = np.linalg.norm(out - X, axis=-1)
     # Bilinear sampling of a 6.25 px/pixel heatmap: a few millimetres at 5 m.
     assert np.median(err) < 5e-3, np.median(err)
+
+
+def _rotated_heatmaps(uv: np.ndarray, angle: float, cell_px: float, sigma_cells: float = 1.5):
+    """Heatmaps as BlazePose gives them: 64x64 over a rotated square region around each view's person, with
+    their heatmap-cell -> image affines. uv (C, F, J, 2) -> maps (C, F, J, 64, 64), to_image (C, F, 2, 3)."""
+    n = 64
+    c, s = np.cos(angle), np.sin(angle)
+    A = cell_px * np.array([[c, -s], [s, c]])
+    centre = np.nanmean(uv, axis=2)                                   # (C, F, 2)
+    t = centre - (A @ np.array([n / 2, n / 2]))
+    to_image = np.concatenate([np.broadcast_to(A, t.shape[:2] + (2, 2)), t[..., None]], -1)
+    cells = np.einsum("ab,cfjb->cfja", np.linalg.inv(A), uv - t[:, :, None])
+    g = np.arange(n)
+    maps = np.exp(-((g[None, :] - cells[..., 0, None, None]) ** 2 + (g[:, None] - cells[..., 1, None, None]) ** 2)
+                  / (2 * sigma_cells ** 2))
+    return maps, to_image
+
+
+def test_volumetric_from_rotated_crop_heatmaps_and_left_right_swaps(h36m_rig, walk):  # noqa: F811
+    """BlazePose's case: maps in rotated crops (affines), no map for the small toes (NaN: the keypoints'
+    Gaussians), and a view whose left/right labels the triangulation exchanged back."""
+    from mv3d.skeleton import FLIP_INDEX, JOINT_INDEX
+
+    X = walk[::50][:3]
+    uv, kp = _exact(h36m_rig, X)
+    maps, to_image = _rotated_heatmaps(uv, angle=0.3, cell_px=7.0)
+    toes = [JOINT_INDEX["l_small_toe"], JOINT_INDEX["r_small_toe"]]
+    maps[:, :, toes] = np.nan
+    init = X + np.random.default_rng(1).normal(0, 0.03, X.shape)
+    params = VolumetricParams(sigma_px=10.0)
+    out = triangulate_volumetric(h36m_rig, kp, init, heatmaps=HeatmapArrays(maps, to_image), params=params)
+    err = np.linalg.norm(out - X, axis=-1)
+    assert np.median(err) < 5e-3 and err[:, toes].max() < 5e-3, (np.median(err), err[:, toes].max())
+    # camera 0, frame 1: the network labelled the knees the wrong way round (keypoints and maps alike);
+    # the triangulation swapped the keypoints back and tells which views it swapped
+    knees = [JOINT_INDEX["l_knee"], JOINT_INDEX["r_knee"]]
+    swapped = np.zeros(kp.shape[:3], bool)
+    swapped[0, 1, knees] = True
+    raw = maps.copy()
+    raw[0, 1] = maps[0, 1][FLIP_INDEX]
+    fixed = triangulate_volumetric(h36m_rig, kp, init, heatmaps=HeatmapArrays(raw, to_image), params=params,
+                                   swapped=swapped)
+    ignored = triangulate_volumetric(h36m_rig, kp, init, heatmaps=HeatmapArrays(raw, to_image), params=params)
+    assert np.linalg.norm(fixed[1, knees] - X[1, knees], axis=-1).max() < 5e-3
+    assert np.linalg.norm(ignored[1, knees] - X[1, knees], axis=-1).max() > 2e-2
 
 
 def test_volumetric_in_reconstruct_is_robust_to_outliers(h36m_rig, walk):  # noqa: F811

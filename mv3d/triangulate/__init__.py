@@ -30,7 +30,7 @@ from mv3d.triangulate.volumetric import triangulate_volumetric
 if TYPE_CHECKING:  # pragma: no cover
     from mv3d.camera import CameraRig
     from mv3d.triangulate.limbs import LimbParams
-    from mv3d.triangulate.volumetric import VolumetricParams
+    from mv3d.triangulate.volumetric import HeatmapSource, VolumetricParams
 
 log = logging.getLogger(__name__)
 
@@ -89,16 +89,17 @@ def _as_array(keypoints) -> np.ndarray:
 
 def reconstruct(rig: CameraRig, keypoints, method: str = "algebraic", limb_constraints: bool = False,
                 robust: RobustParams | None = None, volumetric: VolumetricParams | None = None,
-                limbs: LimbParams | None = None, heatmaps: np.ndarray | None = None,
+                limbs: LimbParams | None = None, heatmaps: np.ndarray | HeatmapSource | None = None,
                 heatmap_boxes: np.ndarray | None = None, filter: str | None = None,
                 fps: float | None = None, max_gap: int = 10) -> Reconstruction:
     """Triangulate 2D keypoints (C, F, J, 3) seen by the cameras of ``rig`` (same order).
 
     method: "algebraic" (robust DLT) or "volumetric" (heatmap volumes around the algebraic
-    result; ``heatmaps`` (C, F, J, H, W) over ``heatmap_boxes`` (C, F, 4), else Gaussians
-    rendered from the keypoints). limb_constraints: refine the trajectory with constant
-    bone lengths (MV3D23 joints). filter: "butterworth:CUTOFF", "kalman[:RATIO]" or None;
-    needs fps. Gaps up to max_gap frames are interpolated when filtering or refining.
+    result; ``heatmaps``: a ``volumetric.HeatmapSource`` or (C, F, J, H, W) arrays over
+    ``heatmap_boxes`` (C, F, 4), else Gaussians rendered from the keypoints). limb_constraints:
+    refine the trajectory with constant bone lengths (MV3D23 joints). filter:
+    "butterworth:CUTOFF", "kalman[:RATIO]" or None; needs fps. Gaps up to max_gap frames are
+    interpolated when filtering or refining.
     """
     kp = _as_array(keypoints)
     if method not in METHODS:
@@ -111,7 +112,8 @@ def reconstruct(rig: CameraRig, keypoints, method: str = "algebraic", limb_const
         kp_fixed[swapped] = kp[:, :, FLIP_INDEX][swapped]
     if method == "volumetric":
         points = triangulate_volumetric(rig, kp_fixed, points, used, heatmaps=heatmaps,
-                                        heatmap_boxes=heatmap_boxes, params=volumetric)
+                                        heatmap_boxes=heatmap_boxes, params=volumetric,
+                                        swapped=swapped if swapped.any() else None)
     lengths = None
     if limb_constraints:
         limbs = limbs or LimbParams(**({} if fps is None else {"fps": fps}))

@@ -2,9 +2,11 @@
 
 For every joint a cube of voxels is projected into every view *with lens distortion*;
 each view scores the voxels with its heatmap for that joint, either a 2D network's
-heatmap read by ``grid_sample`` or, when only keypoints exist, the Gaussian
-``exp(-|uv - kp|^2 / 2 sigma^2)`` evaluated exactly at the projected voxel (a heatmap of
-unlimited resolution). Views are aggregated by
+heatmap read by ``grid_sample`` through its heatmap -> image affine map (an axis-aligned box
+for top-down crops, a rotated square for BlazePose's regions), or, when only keypoints exist
+(or a joint has no heatmap: NaN maps), the Gaussian ``exp(-|uv - kp|^2 / 2 sigma^2)``
+evaluated exactly at the projected voxel (a heatmap of unlimited resolution). Views are
+aggregated by
 
 - ``"product"`` (default): sum of confidence-weighted log-heatmaps, i.e. the product of the
   per-view likelihoods; a softmax over the volume is then the posterior of the joint
@@ -24,12 +26,12 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from mv3d.errors import InputError
-from mv3d.skeleton import JOINT_INDEX, MV3D23
+from mv3d.skeleton import FLIP_INDEX, JOINT_INDEX, MV3D23
 from mv3d.triangulate.algebraic import depths
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -38,6 +40,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from mv3d.camera import CameraRig
 
 AGGREGATIONS = ("product", "sum")
+#: A blur is taken from the coarsest heatmap pyramid level on which it still spans this many cells.
+WIDENED_CELLS = 2.0
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,36 @@ class VolumetricParams:
             raise InputError(f"volumetric grid must have at least 4 voxels per side, got {self.grid}")
 
 
+class HeatmapSource(Protocol):
+    """Network heatmaps of the cameras, read a batch of frames at a time (they may live on disk)."""
+
+    def read(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """maps (C, n, J, h, w) of frames (n,) (NaN maps: no heatmap for that view and joint) and their
+        heatmap -> image affines (C, n, 2, 3): heatmap cell (column, row, 1) -> image pixel (x, y)."""
+
+
+@dataclass
+class HeatmapArrays:
+    """Heatmaps held in memory: maps (C, F, J, h, w), to_image (C, F, 2, 3) (see :class:`HeatmapSource`)."""
+
+    maps: np.ndarray
+    to_image: np.ndarray
+
+    def read(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.maps[:, frames], self.to_image[:, frames]
+
+
+def box_affines(boxes: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Heatmap -> image affines (..., 2, 3) of (w, h) heatmaps covering boxes (..., 4) x0, y0, x1, y1
+    (the cells' outer edges on the box's edges)."""
+    b = np.asarray(boxes, dtype=float)
+    w, h = size
+    sx, sy = (b[..., 2] - b[..., 0]) / w, (b[..., 3] - b[..., 1]) / h
+    zero = np.zeros_like(sx)
+    return np.stack([np.stack([sx, zero, b[..., 0] + 0.5 * sx], -1),
+                     np.stack([zero, sy, b[..., 1] + 0.5 * sy], -1)], -2)
+
+
 def _unit_grid(G: int, dtype, device) -> torch.Tensor:
     import torch
 
@@ -87,33 +121,60 @@ def _blur(heatmaps: torch.Tensor, sigma: float) -> torch.Tensor:
     return Fn.conv2d(out, k.reshape(1, 1, -1, 1), padding=(r, 0))
 
 
-def _view_scores(uv: torch.Tensor, spacing_px: torch.Tensor, kp: torch.Tensor | None,
-                 heatmaps: torch.Tensor | None, boxes: torch.Tensor | None, p: VolumetricParams) -> torch.Tensor:
+def _pyramid(maps: torch.Tensor) -> list[torch.Tensor]:
+    """(N, 1, H, W) maps and their successive 2x average-pooled reductions, down to 4 cells a side."""
+    import torch.nn.functional as Fn
+
+    levels = [maps]
+    while min(levels[-1].shape[-2:]) >= 8:
+        levels.append(Fn.avg_pool2d(levels[-1], 2))
+    return levels
+
+
+def _widened(levels: list[torch.Tensor], sigma: float) -> torch.Tensor:
+    """The maps blurred by ``sigma`` cells of the finest level: from the coarsest pyramid level on which the
+    blur still spans ``WIDENED_CELLS`` of its cells (so that bilinear reads of it stay smooth; its pooling
+    blurred by (4^k - 1) / 12 cells^2 already), with a Gaussian for the rest. One pyramid per batch keeps
+    the kernels short on the coarse cubes."""
+    k = 0
+    while k + 1 < len(levels) and sigma / 2 ** (k + 1) >= WIDENED_CELLS:
+        k += 1
+    rest = np.sqrt(max(sigma ** 2 - (4 ** k - 1) / 12, 0.0)) / 2 ** k
+    return _blur(levels[k], rest) if rest > 0.5 else levels[k]
+
+
+def _view_scores(uv: torch.Tensor, spacing_px: torch.Tensor, kp: torch.Tensor,
+                 heatmaps: tuple[list[torch.Tensor], torch.Tensor, torch.Tensor] | None,
+                 p: VolumetricParams) -> torch.Tensor:
     """Log-heatmap of every voxel in every view: (C, F, J, V).
 
     uv: (C, F, J, V, 2) projected voxels (pixels); spacing_px: (C, F, J) voxel spacing in
     pixels, by which the heatmaps are widened on coarse cubes (no voxel falls between
-    peaks); kp: (C, F, J, 2) keypoints; heatmaps: (C, F, J, H, W); boxes: (C, F, 4)
-    x0, y0, x1, y1 image pixels covered by the heatmaps.
+    peaks); kp: (C, F, J, 2) keypoints, whose Gaussians score the views without a heatmap;
+    heatmaps: the maps' pyramid (``_pyramid`` of the (C * F * J, 1, H, W) maps), heatmap ->
+    image affines (C, F, 2, 3) and which views and joints have a map (C, F, J).
     """
     import torch
     import torch.nn.functional as Fn
 
+    var = p.sigma_px ** 2 + spacing_px ** 2
+    gauss = -((uv - kp[..., None, :]) ** 2).sum(-1) / (2 * var[..., None])
     if heatmaps is None:
-        var = p.sigma_px ** 2 + spacing_px ** 2
-        return -((uv - kp[..., None, :]) ** 2).sum(-1) / (2 * var[..., None])
-    C, F, J, H, W = heatmaps.shape
-    x0, y0, x1, y1 = (boxes[..., i, None, None] for i in range(4))
-    hm = heatmaps.reshape(C * F * J, 1, H, W)
-    blur = float(torch.median(spacing_px * W / (boxes[..., 2] - boxes[..., 0])[..., None]))
-    if blur > 0.5:
-        hm = _blur(hm, blur)
-    gx = 2 * (uv[..., 0] - x0) / (x1 - x0) - 1
-    gy = 2 * (uv[..., 1] - y0) / (y1 - y0) - 1
-    grid = torch.stack([gx, gy], -1).reshape(C * F * J, -1, 1, 2).to(heatmaps.dtype)
-    vals = Fn.grid_sample(hm, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    vals = vals.reshape(C, F, J, -1).to(uv.dtype)
-    return torch.log(vals.clamp_min(1e-6))
+        return gauss
+    levels, to_image, has_map = heatmaps
+    C, F, J = has_map.shape
+    H, W = levels[0].shape[-2:]
+    A, t = to_image[..., :2], to_image[..., 2]
+    cell = torch.einsum("cfab,cfjvb->cfjva", torch.linalg.inv(A), uv - t[:, :, None, None, :])
+    px_per_cell = torch.sqrt(torch.linalg.det(A).abs())  # (C, F)
+    blur = float(torch.median((spacing_px / px_per_cell[..., None])[has_map])) if has_map.any() else 0.0
+    hm = _widened(levels, blur)
+    # normalised coordinates (align_corners=False) are the same on every pyramid level
+    grid = torch.stack([2 * (cell[..., 0] + 0.5) / W - 1, 2 * (cell[..., 1] + 0.5) / H - 1], -1)
+    vals = Fn.grid_sample(hm, grid.reshape(C * F * J, -1, 1, 2).to(hm.dtype), mode="bilinear",
+                          padding_mode="zeros", align_corners=False)
+    log_map = torch.log(vals.reshape(C, F, J, -1).to(uv.dtype).clamp_min(1e-6))
+    return torch.where(has_map[..., None], log_map, gauss)
 
 
 def _aggregate(log_h: torch.Tensor, w: torch.Tensor, p: VolumetricParams) -> torch.Tensor:
@@ -133,13 +194,13 @@ def _aggregate(log_h: torch.Tensor, w: torch.Tensor, p: VolumetricParams) -> tor
 
 
 def volumetric_batch(trig, kp: torch.Tensor, w: torch.Tensor, centre: torch.Tensor, finest: torch.Tensor,
-                     p: VolumetricParams, heatmaps: torch.Tensor | None = None,
-                     boxes: torch.Tensor | None = None) -> torch.Tensor:
+                     p: VolumetricParams, heatmaps: tuple[list[torch.Tensor], torch.Tensor, torch.Tensor] | None = None,
+                     ) -> torch.Tensor:
     """Coarse-to-fine soft-argmax of one batch of frames: (F, J, 3).
 
-    trig: TorchRig; kp: (C, F, J, 2) keypoints (pixels, only used without heatmaps);
+    trig: TorchRig; kp: (C, F, J, 2) keypoints (pixels, for the views without a heatmap);
     w: (C, F, J) view weights (0 = ignore view); centre: (F, 3) first cube centre;
-    finest: (F, J) side of the finest cube (m).
+    finest: (F, J) side of the finest cube (m); heatmaps: see ``_view_scores``.
     """
     import torch
 
@@ -158,7 +219,7 @@ def volumetric_batch(trig, kp: torch.Tensor, w: torch.Tensor, centre: torch.Tens
             uv, z = trig.project(vox)
         zc = trig.project(X)[1].abs().clamp_min(1e-3)  # (C, F, J) depth of the cube centre
         spacing_px = (size / p.grid)[None] * trig.K[:, 0, 0, None, None] / zc
-        log_h = _view_scores(uv, spacing_px, kp, heatmaps, boxes, p)
+        log_h = _view_scores(uv, spacing_px, kp, heatmaps, p)
         log_h = torch.where(z > 1e-3, log_h, torch.full_like(log_h, -1e4))
         prob = _aggregate(log_h, w, p)
         X = (prob[..., None] * vox).sum(-2)
@@ -171,18 +232,48 @@ def volumetric_batch(trig, kp: torch.Tensor, w: torch.Tensor, centre: torch.Tens
     return X
 
 
+def heatmap_source(heatmaps: np.ndarray | HeatmapSource | None, boxes: np.ndarray | None, rig: CameraRig,
+                   shape: tuple[int, int, int]) -> HeatmapSource | None:
+    """A heatmap source from arrays (C, F, J, H, W) over boxes (C, F, 4) x0, y0, x1, y1 (default: the whole
+    image), or the source itself."""
+    if heatmaps is None or not isinstance(heatmaps, np.ndarray):
+        return heatmaps
+    C, F, J = shape
+    if heatmaps.shape[:3] != (C, F, J) or heatmaps.ndim != 5:
+        raise InputError(f"volumetric: heatmaps must have shape ({C}, {F}, {J}, H, W), got {heatmaps.shape}")
+    if boxes is None:
+        boxes = np.broadcast_to(np.concatenate([[0, 0], rig.sizes.T]).T.reshape(C, 1, 4).astype(float), (C, F, 4))
+    return HeatmapArrays(heatmaps, box_affines(boxes, (heatmaps.shape[-1], heatmaps.shape[-2])))
+
+
+def _batch_heatmaps(source: HeatmapSource, frames: np.ndarray, swapped: np.ndarray | None, T) -> tuple:
+    """One batch's maps pyramid, affines and has_map (see ``_view_scores``), the left/right channels of
+    ``swapped`` (C, F, J) views exchanged like their keypoints."""
+    maps, to_image = source.read(frames)
+    if swapped is not None:
+        sw = swapped[:, frames]
+        channel = np.where(sw, np.asarray(FLIP_INDEX)[: sw.shape[-1]], np.arange(sw.shape[-1]))
+        maps = np.take_along_axis(maps, channel[..., None, None], axis=2)
+    fine = np.isfinite(to_image).all((-1, -2))
+    has_map = np.isfinite(maps[..., 0, 0]) & fine[..., None]
+    to_image = np.where(fine[..., None, None], to_image, [[1.0, 0, 0], [0, 1.0, 0]])  # invertible placeholders
+    levels = _pyramid(T(np.nan_to_num(maps)).reshape(-1, 1, *maps.shape[-2:]))
+    return levels, T(to_image), T(has_map).bool()
+
+
 def triangulate_volumetric(rig: CameraRig, keypoints: np.ndarray, init: np.ndarray, used: np.ndarray | None = None,
-                           heatmaps: np.ndarray | None = None, heatmap_boxes: np.ndarray | None = None,
-                           params: VolumetricParams | None = None) -> np.ndarray:
+                           heatmaps: np.ndarray | HeatmapSource | None = None, heatmap_boxes: np.ndarray | None = None,
+                           params: VolumetricParams | None = None, swapped: np.ndarray | None = None) -> np.ndarray:
     """Volumetric triangulation of every frame and joint.
 
     rig: C cameras; keypoints: (C, F, J, 3) pixels + confidence (the confidences weight the
-    views; the positions render the heatmaps when ``heatmaps`` is None); init: (F, J, 3)
+    views; the positions render the Gaussians of views without a heatmap); init: (F, J, 3)
     algebraic points (their pelvis, or joint median, centres the first cube; NaN frames
     stay NaN); used: optional (C, F, J) views to use (e.g. the robust inliers);
-    heatmaps: optional (C, F, J, H, W) network heatmaps covering heatmap_boxes (C, F, 4)
-    = x0, y0, x1, y1 image pixels (default: the whole image). Returns (F, J, 3) metres,
-    NaN where fewer than 2 views carry weight.
+    heatmaps: a :class:`HeatmapSource`, or (C, F, J, H, W) network heatmaps covering heatmap_boxes
+    (C, F, 4) = x0, y0, x1, y1 image pixels (default: the whole image); swapped: (C, F, J) views whose
+    keypoints had their left/right labels exchanged (their heatmap channels are exchanged too).
+    Returns (F, J, 3) metres, NaN where fewer than 2 views carry weight.
     """
     import torch
 
@@ -198,50 +289,45 @@ def triangulate_volumetric(rig: CameraRig, keypoints: np.ndarray, init: np.ndarr
     valid = np.isfinite(kp[..., :2]).all(-1) & (conf > 0)
     if used is not None:
         valid &= np.asarray(used, bool)
-    if heatmaps is not None:
-        heatmaps = np.asarray(heatmaps)
-        if heatmaps.shape[:3] != (C, F, J) or heatmaps.ndim != 5:
-            raise InputError(f"volumetric: heatmaps must have shape ({C}, {F}, {J}, H, W), got {heatmaps.shape}")
-        if heatmap_boxes is None:
-            heatmap_boxes = np.broadcast_to(np.concatenate([[0, 0], rig.sizes.T]).T.reshape(C, 1, 4)
-                                            .astype(float), (C, F, 4))
+    source = heatmap_source(heatmaps, heatmap_boxes, rig, (C, F, J))
     w = np.where(valid, conf, 0.0)
-    if J == len(MV3D23):
-        centre = 0.5 * (init[:, JOINT_INDEX["l_hip"]] + init[:, JOINT_INDEX["r_hip"]])
-    else:
-        centre = np.full((F, 3), np.nan)
-    with np.errstate(all="ignore"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            centre = np.where(np.isfinite(centre), centre, np.nanmedian(init, axis=1))
+    centre, finest = _cube_centres(rig, init, w, p)
     frame_ok = np.isfinite(centre).all(-1)
-    # Finest cube: 8 posterior standard deviations of a point seen with sigma_px noise.
-    z = depths(rig.normalized_projection_matrices(), np.nan_to_num(init))  # (C, F, J)
-    f = 0.5 * (rig.K[:, 0, 0] + rig.K[:, 1, 1])
-    sig3 = p.sigma_px * np.where(w > 0, np.abs(z), np.nan) / f[:, None, None]
-    with np.errstate(all="ignore"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            finest = 8 * np.nanmedian(sig3, axis=0)
-    finest = np.where(np.isfinite(finest), finest, 0.05)
     out = np.full((F, J, 3), np.nan)
     dev = torch.device(p.device)
     dtype = getattr(torch, p.dtype)
     trig = TorchRig.from_rig(rig, dtype=dtype, device=dev)
+
+    def T(a):
+        return torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=dev)
+
     with single_thread():
         for s in range(0, F, p.frames_per_batch):
-            sl = slice(s, s + p.frames_per_batch)
-            ok = np.flatnonzero(frame_ok[sl]) + s
+            ok = np.flatnonzero(frame_ok[s:s + p.frames_per_batch]) + s
             if not ok.size:
                 continue
-
-            def T(a):
-                return torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=dev)
-
-            hm = None if heatmaps is None else T(heatmaps[:, ok])
-            bx = None if heatmap_boxes is None else T(np.asarray(heatmap_boxes)[:, ok])
+            hm = None if source is None else _batch_heatmaps(source, ok, swapped, T)
             Xb = volumetric_batch(trig, T(np.nan_to_num(kp[:, ok, :, :2])), T(w[:, ok]), T(centre[ok]),
-                                  T(finest[ok]), p, hm, bx)
+                                  T(finest[ok]), p, hm)
             out[ok] = Xb.cpu().numpy()
     out[(w > 0).sum(0) < 2] = np.nan
     return out
+
+
+def _cube_centres(rig: CameraRig, init: np.ndarray, w: np.ndarray, p: VolumetricParams,
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """First cube centres (F, 3): the pelvis of ``init`` (F, J, 3) (else its joints' median), and the finest
+    cube sides (F, J): 8 posterior standard deviations of a point seen with ``sigma_px`` noise."""
+    F, J, _ = init.shape
+    if J == len(MV3D23):
+        centre = 0.5 * (init[:, JOINT_INDEX["l_hip"]] + init[:, JOINT_INDEX["r_hip"]])
+    else:
+        centre = np.full((F, 3), np.nan)
+    z = depths(rig.normalized_projection_matrices(), np.nan_to_num(init))  # (C, F, J)
+    f = 0.5 * (rig.K[:, 0, 0] + rig.K[:, 1, 1])
+    sig3 = p.sigma_px * np.where(w > 0, np.abs(z), np.nan) / f[:, None, None]
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        centre = np.where(np.isfinite(centre), centre, np.nanmedian(init, axis=1))
+        finest = 8 * np.nanmedian(sig3, axis=0)
+    return centre, np.where(np.isfinite(finest), finest, 0.05)

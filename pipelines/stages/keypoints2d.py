@@ -1,5 +1,8 @@
 """Stage ``keypoints2d``: 2D keypoints (C, F, 23, 3) per camera in calibration order, from the
-session's imported detections or a 2D model run on its videos (``keypoints2d.source``, ``.model``)."""
+session's imported detections or a 2D model run on its videos (``keypoints2d.source``, ``.model``).
+
+With ``triangulation.method: volumetric`` the model's heatmaps (when it has them) are kept beside the
+store (``Session.heatmaps_path``, ``mv3d.io.heatmaps``) for the triangulation stage."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,7 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from mv3d.errors import InputError
+from mv3d.io.heatmaps import write_heatmaps
 from mv3d.pose2d import estimate_keypoints2d, resolve_model
+from mv3d.pose2d.estimators import DEFAULT_MODEL, DEMO_MODEL, parse_model_spec
 from mv3d.skeleton import MV3D23
 from pipelines.context import Context
 from pipelines.stage import Stage
@@ -37,13 +42,15 @@ def run_keypoints2d(ctx: Context) -> None:
     cams = trial.cameras
     rates = camera_rates(ctx, cams)
     names = ctx.rig.select(cams, in_order=True).names  # the calibration's names for the trial's cameras
+    ctx.session.heatmaps_path(trial.name).unlink(missing_ok=True)  # never leave another run's heatmaps
+    attrs: dict = {"source": "detections"}
     if uses_network(ctx):
-        data, source = network_keypoints(ctx, cams), "network"
+        data, attrs = network_keypoints(ctx, cams, list(names))
     else:
-        data, source = trial.read_detections(cams, cfg.format, float(rates.max())), "detections"
+        data = trial.read_detections(cams, cfg.format, float(rates.max()))
     check_image_bounds(data, ctx.rig.select(cams, in_order=True), names)
     ctx.store.write("keypoints2d", data, units="px", joint_names=list(MV3D23), cameras=list(names),
-                    fps=float(rates.max()), camera_fps=rates, source=source)
+                    fps=float(rates.max()), camera_fps=rates, **attrs)
 
 
 def check_image_bounds(data: np.ndarray, rig, names: list[str], tolerance: float = 0.05) -> None:
@@ -65,13 +72,31 @@ def check_image_bounds(data: np.ndarray, rig, names: list[str], tolerance: float
                              f"order than the calibration's")
 
 
-def network_keypoints(ctx: Context, cams: list[str]) -> np.ndarray:
-    """The configured 2D model run on every camera's video: (C, F, 23, 3) at the videos' frame indices."""
+def network_keypoints(ctx: Context, cams: list[str], names: list[str]) -> tuple[np.ndarray, dict]:
+    """The configured 2D model run on every camera's video: (C, F, 23, 3) at the videos' frame indices, and the
+    store attributes saying which model made them and which joints it derived."""
     missing = [cam for cam in cams if cam not in ctx.trial.videos]
     if missing:
         raise InputError(f"trial {ctx.trial.name}: camera(s) {', '.join(missing)} have no video for the 2D model")
-    estimator = resolve_model(ctx.config.keypoints2d.model)
-    return estimate_keypoints2d(estimator, {cam: ctx.trial.videos[cam] for cam in cams}).data
+    spec = ctx.config.keypoints2d.model
+    if parse_model_spec(spec)[0] == DEMO_MODEL and not ctx.session.simulated:
+        ctx.warn(f"the 2D model {DEMO_MODEL} was trained on simulator renders only and does not see real people; "
+                 f"this session was not made by mv3d simulate: set keypoints2d.model to {DEFAULT_MODEL} (the "
+                 f"default) or import detections")
+    estimator = resolve_model(spec)
+    videos = {cam: ctx.trial.videos[cam] for cam in cams}
+    if ctx.config.triangulation.method == "volumetric":
+        calibration_name = dict(zip(cams, names))
+        with write_heatmaps(ctx.session.heatmaps_path(ctx.trial.name), estimator.name) as out:
+            kp = estimate_keypoints2d(estimator, videos, heatmaps=lambda cam, r: out.add(
+                calibration_name[cam], r.frames, r.heatmaps, r.heatmap_to_image))
+    else:
+        kp = estimate_keypoints2d(estimator, videos)
+    attrs = {"source": "network", "model": spec, "model_name": estimator.name}
+    if estimator.derived:
+        attrs["derived_joints"] = sorted(estimator.derived)
+        attrs["derivation"] = [estimator.derived[j] for j in attrs["derived_joints"]]
+    return kp.data, attrs
 
 
 def detection_files(ctx: Context) -> list[Path]:
@@ -82,4 +107,5 @@ def detection_files(ctx: Context) -> list[Path]:
 
 
 STAGE = Stage("keypoints2d", run_keypoints2d, inputs=("calibration_toml",), outputs=("keypoints2d",),
-              config_keys=("keypoints2d",), external_inputs=detection_files, description="2D keypoints per camera")
+              config_keys=("keypoints2d", "triangulation.method"), external_inputs=detection_files, version=2,
+              description="2D keypoints per camera")
