@@ -74,6 +74,19 @@ def test_retime_keypoints_to_common_clock():
     assert np.median(err) < 0.05 and err.max() < 1.0
 
 
+def test_retimed_ends_hold_within_half_a_frame():
+    """A camera started 0.3 frame after the reference keeps the reference's first frame (the real Pose2Sim
+    lab cameras are a few milliseconds apart); 0.7 frame beyond its first frame is missing."""
+    kp = np.zeros((1, 10, 1, 3))
+    kp[0, :, 0, 0] = np.arange(10.0)
+    kp[..., 2] = 0.9
+    start = 0.3 / 60
+    frames = np.array([-0.3, -0.7, 4.5, 9.4, 9.6])          # in the camera's own frames
+    out = retime_cameras(kp, np.array([start]), 60.0, start + frames / 60)
+    np.testing.assert_allclose(out[0, :, 0, 0], [0.0, np.nan, 4.5, 9.0, np.nan], atol=1e-9)
+    np.testing.assert_allclose(out[0, :, 0, 2], [0.9, 0.0, 0.9, 0.9, 0.0])
+
+
 def test_cli_frames_interpolate(tmp_path):
     import cv2
     from click.testing import CliRunner

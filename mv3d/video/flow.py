@@ -32,14 +32,22 @@ log = logging.getLogger(__name__)
 
 def retime_keypoints(keypoints: np.ndarray, times: np.ndarray, new_times: np.ndarray,
                      kind: str = "cubic") -> np.ndarray:
-    """Resample one camera's keypoints (F, J, 3) taken at times (F,) onto new_times (G,).
+    """Resample one camera's keypoints (F, J, 3) taken at increasing times (F,) onto new_times (G,).
 
-    Coordinates by spline (``mv3d.timeseries.resample``: NaN outside the samples and in gaps),
-    confidence linearly. Returns (G, J, 3), missing = NaN with confidence 0.
+    Coordinates by spline (``mv3d.timeseries.resample``: NaN in gaps and outside the samples, except
+    within half a frame of the first or last one, which holds its value: a camera that started a
+    fraction of a frame after the reference loses no frame), confidence linearly. Returns (G, J, 3),
+    missing = NaN with confidence 0.
     """
     kp = np.asarray(keypoints, dtype=float)
     conf = np.nan_to_num(kp[..., 2])
     xy = np.where((conf > 0)[..., None], kp[..., :2], np.nan)
+    times, new_times = np.asarray(times, dtype=float), np.asarray(new_times, dtype=float)
+    if len(times) > 1:
+        half = 0.5 * float(np.median(np.diff(times)))
+        near_start = (new_times < times[0]) & (new_times >= times[0] - half)
+        near_end = (new_times > times[-1]) & (new_times <= times[-1] + half)
+        new_times = np.where(near_start, times[0], np.where(near_end, times[-1], new_times))
     out = np.empty((len(new_times),) + kp.shape[1:])
     out[..., :2] = resample(times, xy, new_times, kind=kind)
     c = resample(times, np.where(conf > 0, conf, np.nan), new_times, kind="linear")
