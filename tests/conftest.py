@@ -1,4 +1,4 @@
-"""Shared test fixtures: the path of the real reference data in ../shared/data."""
+"""Shared test fixtures: the path of the real reference data in ../shared/data; one torch thread."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,3 +26,15 @@ def simulated_session(out: Path, seed: int, seconds: float = 3.0, video: bool = 
     sim = simulate(SimulationConfig(motion=motion, seconds=seconds, rig=rig, resolution=360, seed=seed))
     write_session(sim, out, video=video, calibration_writer=lambda r, folder: save_rig(r, folder, format="opencap"))
     return out
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module's tests (``pytestmark = pytest.mark.usefixtures("one_torch_thread")``): the
+    suite runs two workers on two cores, where spinning OpenMP threads slow every network call several-fold."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -8,7 +8,6 @@ import shutil
 
 import numpy as np
 import pytest
-import torch
 import yaml
 
 from mv3d.io.heatmaps import HeatmapFile, write_heatmaps
@@ -18,16 +17,10 @@ from mv3d.triangulate import reconstruct
 from pipelines.session import discover_session
 from tests.test_pose2d_cli import write_clip
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 FRAMES = 8
 LOWER_LIMBS = [f"{s}_{j}" for s in "lr" for j in ("hip", "knee", "ankle", "heel", "big_toe", "small_toe")]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

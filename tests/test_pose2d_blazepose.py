@@ -18,15 +18,7 @@ from mv3d.pose2d.blazepose.regions import (ROI_SCALE, apply_affine, crop_to_imag
 from mv3d.pose2d.blazepose.tracking import track_video
 from mv3d.skeleton import JOINT_INDEX, LIMB_INDEX, MV3D23
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread: the suite runs two workers on two cores, where spinning OpenMP threads slow every
-    network call several-fold."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def read_frame(video, index: int) -> np.ndarray:

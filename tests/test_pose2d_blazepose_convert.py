@@ -11,15 +11,9 @@ from torch import nn
 from mv3d.pose2d.blazepose.convert import conv_signatures, trace_torch
 from mv3d.pose2d.blazepose.networks import load_network, weights_path
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 REFERENCE = Path(__file__).with_name("data") / "blazepose_reference.npz"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -10,20 +10,12 @@ import sys
 import h5py
 import numpy as np
 import pytest
-import torch
 
 from mv3d.io.keypoints import read_keypoints
 from mv3d.pose2d.evaluate import evaluate_files
 from mv3d.skeleton import MV3D23
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread: the suite runs two workers on two cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def mv3d(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
