@@ -18,6 +18,9 @@ from pipelines.stages.keypoints2d import camera_rates, uses_network
 
 #: Detection files may exceed a video's stated frame count by this fraction (containers estimate it).
 _FRAME_COUNT_SLACK = 0.02
+#: A calibration may state a codec's coded size, padded to whole 16-pixel macroblocks: up to 15 pixels more than
+#: the decoded video on each axis (the Pose2Sim lab calibration says 1088x1920 for 1080x1920 videos).
+_MACROBLOCK = 16
 
 
 def check_inputs(ctx: Context) -> None:
@@ -52,7 +55,8 @@ def _probe_videos(ctx: Context) -> dict[str, VideoInfo]:
 
 
 def _check_video_sizes(ctx: Context, rig: CameraRig, videos: dict[str, VideoInfo]) -> None:
-    """A video the 2D model reads must have its calibration's image size (keypoints are pixels of it)."""
+    """A video the 2D model reads must have its calibration's image size (keypoints are pixels of it), or be
+    smaller by less than a codec macroblock (a calibration stating the padded coded size: same pixels)."""
     network = uses_network(ctx)
     for cam_name, camera in zip(ctx.trial.cameras, rig):
         info = videos.get(cam_name)
@@ -60,10 +64,12 @@ def _check_video_sizes(ctx: Context, rig: CameraRig, videos: dict[str, VideoInfo
             continue
         message = (f"trial {ctx.trial.name}, camera {cam_name}: the video {info.path.name} is {info.width}x"
                    f"{info.height} px but the calibration of {camera.name} is {camera.size[0]}x{camera.size[1]} px")
-        if network:
+        padded = all(0 <= int(c) - v < _MACROBLOCK for v, c in zip((info.width, info.height), camera.size))
+        if network and not padded:
             raise InputError(message + "; the 2D keypoints would not fit the calibration. Use the video at its "
                                        "calibrated resolution, or calibrate the camera at this one")
-        ctx.warn(message + "; the overlay videos will not fit")
+        ctx.warn(message + ("; taken as the codec's padding to 16-pixel blocks (same pixels from the top-left "
+                            "corner)" if padded else "; the overlay videos will not fit"))
 
 
 def _check_detection_counts(ctx: Context, videos: dict[str, VideoInfo]) -> None:

@@ -1,4 +1,4 @@
-"""Shared test fixtures: the path of the real reference data in ../shared/data; one torch thread."""
+"""Shared test fixtures: the path of the real reference data in ../shared/data, simulated sessions, one torch thread."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -74,6 +74,9 @@ def test_volumetric_run_aggregates_the_default_models_heatmaps(clip_session, tmp
     assert discover_session(session).simulated is False
     html = (session / "mv3d" / "report" / "lab.html").read_text()
     assert "2D keypoints: the 2D model blazepose_heavy." in html and "Derived, not detected: l_small_toe" in html
+    # the lab calibration states 1088 px for the 1080 px wide videos of cam01 and cam02: a codec's padding
+    warnings = json.loads((session / "mv3d" / "lab_warnings.json").read_text())["inputs"]
+    assert any("cam01.avi is 1080x1920 px" in w and "padding to 16-pixel blocks" in w for w in warnings)
 
 
 def _rig(session):
