@@ -19,7 +19,8 @@ def _squat(height: float, mass: float) -> tuple[np.ndarray, list[str], np.ndarra
     from mv3d.kinematics.forward import forward_markers
     from mv3d.simulate.motions import make_motion
 
-    times, coords = make_motion("squat", 6.0, 60.0)
+    squat = make_motion("squat", 6.0, 60.0)
+    times, coords = squat.times, squat.coords
     points, _ = forward_markers(build_model(height, mass), times, coords, list(VIDEO_MARKERS) + MARKERS)
     return points[:, :len(VIDEO_MARKERS)], list(VIDEO_MARKERS), points[:, len(VIDEO_MARKERS):]
 

@@ -11,9 +11,10 @@ from mv3d.skeleton import MV3D25
 
 def test_library_names_and_shapes():
     lib = motion_library()
-    assert set(lib) == {"squat", "sit_to_stand", "walk_in_place", "arm_raises"}
+    assert {"squat", "sit_to_stand", "walk_in_place", "arm_raises"} <= set(lib)
     for name, make in lib.items():
-        t, c = make(2.0, 50.0)
+        m = make(2.0, 50.0)
+        t, c = m.times, m.coords
         assert t.shape == (101,) and np.allclose(np.diff(t), 0.02)
         assert set(c) == set(COORDINATES), name
         assert all(v.shape == t.shape and np.isfinite(v).all() for v in c.values()), name
@@ -27,7 +28,7 @@ def test_library_names_and_shapes():
     ("arm_raises", "arm_flex_r", 120, 170),
 ])
 def test_motion_amplitudes(name, coord, lo, hi):
-    _, c = make_motion(name, 6.0, 100.0)
+    c = make_motion(name, 6.0, 100.0).coords
     peak = np.degrees(c[coord]).max()
     assert lo <= peak <= hi
 
@@ -35,11 +36,13 @@ def test_motion_amplitudes(name, coord, lo, hi):
 def test_motions_are_smooth():
     # Joint velocities of everyday movements stay below ~600 deg/s; a jump in a curve would not.
     for name, make in motion_library().items():
-        t, c = make(6.0, 200.0)
+        c = make(6.0, 200.0).coords
         for k, v in c.items():
             if k.startswith("pelvis_t"):
                 continue
-            assert np.abs(np.degrees(np.diff(v)) * 200).max() < 600, (name, k)
+            # jumps extend the knee at up to ~1000 deg/s (countermovement jump take-off)
+            limit = 1300 if name == "jump" else 900 if name.startswith("run") else 600
+            assert np.abs(np.degrees(np.diff(v)) * 200).max() < limit, (name, k)
 
 
 def test_unknown_motion_lists_known_ones():
