@@ -212,10 +212,11 @@ def _ballistic(times: np.ndarray, lift: np.ndarray, airborne: np.ndarray) -> np.
 
 
 def builtin_source(name: str, seconds: float, model: Any, rate: float = 120.0,
-                   stand_at: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> MotionSource:
+                   stand_at: tuple[float, float, float] = (0.0, 0.0, 0.0), variant: int | None = None) -> MotionSource:
     """A built-in motion (see :mod:`mv3d.simulate.motions`) on ``model``, grounded with the feet
-    pinned at ``stand_at`` (OpenSim X, floor Y, Z; metres)."""
-    motion = make_motion(name, seconds, rate)
+    held at ``stand_at`` (OpenSim X, floor Y, Z; metres). variant: a subject's own version of the
+    motion (tempo, depth, style, posture offsets drawn from ``numpy.random.default_rng(variant)``)."""
+    motion = make_motion(name, seconds, rate, rng=None if variant is None else np.random.default_rng(variant))
     times = motion.times
     coords = ground_motion(model, times, _model_coords(model, motion.coords), motion.horizontal, stand_at,
                            motion.airborne, motion.floor)
@@ -272,13 +273,13 @@ def trc_source(path: str | os.PathLike, seconds: float | None = None) -> MotionS
 
 def motion_source(motion: str | os.PathLike, model: Any = None, seconds: float | None = 10.0,
                   height: float = 1.75, mass: float = 70.0, marker_files: tuple = (),
-                  stand_at: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> MotionSource:
+                  stand_at: tuple[float, float, float] = (0.0, 0.0, 0.0), variant: int | None = None) -> MotionSource:
     """Resolve ``motion``: a built-in motion name, an OpenSim ``.mot`` file or a ``.trc`` of keypoints.
 
     model: None (built-in model of ``height``/``mass``) or an ``.osim`` path / ``opensim.Model``.
     seconds: duration of a built-in motion, or the length a file is trimmed to (None = all).
     stand_at: where a built-in motion's feet are held (OpenSim X, floor height Y, Z); file motions
-    stay where they are.
+    stay where they are. variant: a subject's own version of a built-in motion (see builtin_source).
     """
     text = os.fspath(motion)
     suffix = Path(text).suffix.lower()
@@ -291,4 +292,4 @@ def motion_source(motion: str | os.PathLike, model: Any = None, seconds: float |
 
     make_motion(text, 0.1, 10.0)  # validates the name with a clear error before building the model
     return builtin_source(text, 10.0 if seconds is None else seconds, load_model(model, height, mass, marker_files),
-                          stand_at=stand_at)
+                          stand_at=stand_at, variant=variant)
