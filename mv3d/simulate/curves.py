@@ -128,23 +128,38 @@ def draw(rng: np.random.Generator | None, low: float, high: float, default: floa
     return float(default) if rng is None else float(rng.uniform(low, high))
 
 
-#: Static posture offsets between people (and between IK conventions of real data), 1 SD in deg:
-#: foot progression / hip rotation, knee and ankle zero, pelvis tilt, trunk posture.
-POSTURE_SD_DEG = {"pelvis_tilt": 4.0, "pelvis_list": 1.0, "lumbar_extension": 4.0, "lumbar_bending": 1.0,
+#: Static posture offsets between people, 1 SD in deg: foot progression / hip rotation, knee and
+#: ankle zero, pelvis and trunk posture (applied independently, per side for the limbs).
+POSTURE_SD_DEG = {"pelvis_tilt": 2.0, "pelvis_list": 1.0, "lumbar_extension": 3.0, "lumbar_bending": 1.0,
                   "lumbar_rotation": 1.5, "hip_flexion": 2.0, "hip_adduction": 2.0, "hip_rotation": 5.0,
                   "knee_angle": 2.0, "ankle_angle": 3.0, "subtalar_angle": 3.0}
+#: The pelvis frame relative to the body (deg, mean and SD): real IK results differ by subject and
+#: marker placement in how far the pelvis is tilted while thighs and trunk are where they are
+#: (OpenCap's walking1 on LaiUhlrich2022: tilt +9, hip flexion about -9 and lumbar -21 deg from
+#: textbook gait; OpenSim's Gait2354 walk: +5 / -19; OpenCap's squats1 standing: -1 / -1). A
+#: posterior pelvis rotation d is compensated at the hips (-d) and the lumbar joint (-d); the
+#: trunk's own offset in space rides on the lumbar joint.
+PELVIS_FRAME_DEG = (3.0, 5.0)
+TRUNK_FRAME_DEG = (-5.0, 7.0)
 
 
 def vary_posture(coords: Coords, rng: np.random.Generator | None, limits: dict[str, tuple[float, float]]
                  ) -> Coords:
-    """Add a subject's static offsets (``POSTURE_SD_DEG``, per side for the limbs) and clip every
-    coordinate to ``limits`` (name -> (min, max) radians). Without a generator only the clip applies."""
+    """Add a subject's static offsets (``POSTURE_SD_DEG``; the pelvis and trunk frames,
+    ``PELVIS_FRAME_DEG``, ``TRUNK_FRAME_DEG``) and clip every coordinate to ``limits`` (name ->
+    (min, max) radians). Without a generator only the clip applies."""
     out = {k: np.array(v, dtype=float) for k, v in coords.items()}
     if rng is not None:
         for name in out:
             base = name[:-2] if name.endswith(("_r", "_l")) else name
             if base in POSTURE_SD_DEG:
                 out[name] = out[name] + np.radians(rng.normal(0.0, POSTURE_SD_DEG[base]))
+        pelvis = np.radians(np.clip(rng.normal(*PELVIS_FRAME_DEG), -12.0, 18.0))
+        trunk = np.radians(np.clip(rng.normal(*TRUNK_FRAME_DEG), -25.0, 15.0))
+        out["pelvis_tilt"] = out["pelvis_tilt"] + pelvis
+        out["lumbar_extension"] = out["lumbar_extension"] - pelvis + trunk
+        for side in SIDES:
+            out[f"hip_flexion_{side}"] = out[f"hip_flexion_{side}"] - pelvis
     for name, (lo, hi) in limits.items():
         if name in out:
             out[name] = np.clip(out[name], lo, hi)

@@ -11,8 +11,9 @@ trunk; Perry & Burnfield 2010 for walking):
 * running 2.5 -> 5.0 m/s: stride frequency 1.30 -> 1.52 Hz, stance 41 -> 31 % of the cycle;
   knee 15-22 deg at contact, 40-45 deg in mid-stance, 90 -> 125 deg peak swing flexion; hip
   32-45 deg at contact, -5 -> -14 deg at toe-off, 38 -> 60 deg late-swing peak; ankle 20 deg
-  peak dorsiflexion in stance, -16 -> -26 deg plantarflexion after toe-off; pelvis anterior
-  tilt 8-14 deg with a 2-3 deg oscillation at twice the stride frequency, trunk forward lean;
+  peak dorsiflexion in stance, -16 -> -26 deg plantarflexion after toe-off; pelvis 6-10 deg
+  more anterior tilt than standing with a 2-3 deg oscillation at twice the stride frequency,
+  trunk forward lean;
 * walking 0.9 -> 1.7 m/s: stride frequency 0.80 -> 1.00 Hz, stance 63 -> 60 %; knee 15-25 deg
   loading response, 58-66 deg swing peak; hip 24-32 deg at contact, -9 -> -15 deg extension.
 
@@ -113,7 +114,7 @@ def running(seconds: float, rate: float, speed: float = 3.5, rng: np.random.Gene
         near_contact = np.exp(-0.5 * (np.mod(phase + shift + 0.06, 1.0) - 0.06) ** 2 / 0.05 ** 2)
         c[f"ankle_angle_{side}"] += np.radians(strike) * near_contact
     w = 2 * np.pi * phase
-    tilt = -(8.0 + 6.0 * k) + draw(rng, -4.0, 4.0, 0.0)
+    tilt = -(6.0 + 4.0 * k) + draw(rng, -3.0, 3.0, 0.0)
     lean = -(4.0 + 5.0 * k) + draw(rng, -5.0, 5.0, 0.0)  # trunk pitch in space, forward negative
     osc = 2.0 + 1.0 * k
     c["pelvis_tilt"] = np.radians(tilt - osc * np.cos(2 * (w - 2 * np.pi * 0.2)))
