@@ -140,17 +140,21 @@ def triangulation_tables(ctx, truth_xyz: np.ndarray, budget: Budget) -> None:
         budget.stage(f"  (truth low-passed at {float(cutoff):g} Hz alone)", "MPJPE", t.column("mean_mm")["all"], "mm")
 
 
-def _ik_angles(model: Path, names: list[str], points: np.ndarray, times: np.ndarray, refine: bool
-               ) -> tuple[list[str], np.ndarray]:
-    """IK of ``points`` (F, M, 3) OpenSim frame on ``model``: (coordinate names, (F, N) degrees)."""
+def _ik_angles(model: Path, names: list[str], points: np.ndarray, times: np.ndarray, refine: bool,
+               coordinates: list[str]) -> np.ndarray:
+    """IK of ``points`` (F, M, 3) OpenSim frame on ``model``: (F, N) degrees of ``coordinates``,
+    NaN in frames with a missing point."""
     from mv3d.io import write_trc
     from mv3d.kinematics.ik import solve_ik
 
+    out = np.full((len(times), len(coordinates)), np.nan)
+    ok = np.isfinite(points).all(axis=(1, 2))
     with tempfile.TemporaryDirectory(prefix="mv3d_budget_") as tmp:
         trc = Path(tmp) / "markers.trc"
-        write_trc(trc, points, names, times, units="m")
+        write_trc(trc, points[ok], names, times[ok], units="m")
         result = solve_ik(model, trc, refine=refine)
-    return result.coordinates, result.degrees()
+    out[ok] = result.degrees()[:, [result.coordinates.index(n) for n in coordinates]]
+    return out
 
 
 def truth_angles(truth: SimTruth, times: np.ndarray, names: list[str]) -> np.ndarray:
@@ -173,76 +177,108 @@ def _angle_stage(budget: Budget, table: Table, label: str) -> None:
     budget.stage(label, "lower-limb RMSE", mean_of(table, "rmse_deg", LOWER_LIMB), "deg")
 
 
-def _compared(names: list[str]) -> list[str]:
-    return [n for n in (*LOWER_LIMB, *PELVIS_TRUNK) if n in names]
+@dataclass
+class MarkerTruth:
+    """What the marker and angle tables share: the pipeline's row times (F,) on the motion clock and
+    its TRC times (F,); true keypoints (F, 25, 3) and true markers (F, M, 3) in the OpenSim frame;
+    ``names``: the M markers that both the truth and the pipeline's TRC have."""
+
+    times: np.ndarray
+    trc_times: np.ndarray
+    keypoints: np.ndarray
+    markers: np.ndarray
+    names: list[str]
+
+
+def marker_truth(ctx, truth: SimTruth, times: np.ndarray, truth_xyz: np.ndarray):
+    """(MarkerTruth, the pipeline's post-augmentation TRC)."""
+    from mv3d.io import read_trc
+
+    post = read_trc(ctx.session.post_augmentation_trc(ctx.trial.name))
+    mocap = read_trc(truth.folder / "mocap.trc")
+    names = [n for n in mocap.marker_names if n in post.marker_names]
+    markers = at_times(np.asarray(mocap.times, float), np.asarray(mocap.points, float), times)
+    return MarkerTruth(times, np.asarray(post.times, float), ctx.rig.to_opensim(truth_xyz),
+                       markers[:, [mocap.marker_names.index(n) for n in names]], names), post
+
+
+def augment_true_keypoints(ctx, true: MarkerTruth) -> tuple[list[str], np.ndarray] | None:
+    """The pipeline's augmenter on the true keypoints: (names, (F, M, 3)) of the markers the truth
+    has too; None when the run does not augment."""
+    from mv3d.augment.weights import load_augmenter
+    from pipelines.stages import default_augmenter
+
+    weights = ctx.section("augment").get("weights") or default_augmenter(ctx)
+    if weights is None or not ctx.section("augment").get("enabled", True) or not true.names:
+        return None
+    height, mass = ctx.subject()
+    ok = np.isfinite(true.keypoints).all(axis=(1, 2))
+    predicted, names = load_augmenter(weights, long_gaps="split").augment(true.keypoints[ok], list(MV3D25),
+                                                                           height, mass)
+    keep = [n for n in names if n in true.names]
+    out = np.full((len(true.times), len(keep), 3), np.nan)
+    out[ok] = predicted[:, [names.index(n) for n in keep]]
+    return keep, out
+
+
+def marker_tables(ctx, true: MarkerTruth, post, budget: Budget, floors: bool) -> tuple[list[str], np.ndarray] | None:
+    """Marker errors: the augmenter on true keypoints (``floors``) and the pipeline's TRC.
+    Returns the augmented true keypoints' markers (for the angle floors) or None."""
+    augmented = augment_true_keypoints(ctx, true) if floors else None
+    if augmented is not None:
+        names, points = augmented
+        truth = true.markers[:, [true.names.index(n) for n in names]]
+        t = budget.add(point_errors(points, truth, names, "markers_from_true_keypoints"))
+        budget.stage("markers, augmenter on true keypoints", "RMSE", t.column("rms_mm")["all"], "mm")
+    if true.names:
+        pts = np.asarray(post.points, float)[:, [post.marker_names.index(n) for n in true.names]]
+        t = budget.add(point_errors(pts, true.markers, true.names, "markers"))
+        budget.stage("markers, augmented (pipeline)", "RMSE", t.column("rms_mm")["all"], "mm")
+    return augmented
+
+
+def angle_tables(ctx, truth: SimTruth, true: MarkerTruth, augmented, budget: Budget, floors: bool) -> None:
+    """Joint angles against the truth: IK floors (true markers; markers augmented from true
+    keypoints) on the pipeline's scaled model, then the pipeline's own .mot."""
+    from mv3d.io import read_mot
+    from pipelines.stages import model_name, scaled_model_path
+
+    video = read_mot(ctx.session.kinematics_mot(ctx.trial.name))
+    names = [n for n in (*LOWER_LIMB, *PELVIS_TRUNK) if n in video.columns]
+    target = truth_angles(truth, true.times, names)
+    model, refine = scaled_model_path(ctx), model_name(ctx) == "mv3d_body"
+    if floors and true.names:
+        points = np.concatenate([true.keypoints, true.markers], axis=1)
+        deg = _ik_angles(model, list(MV3D25) + true.names, points, true.trc_times, refine, names)
+        _angle_stage(budget, angle_errors(deg, target, names, "angles_true_markers"),
+                     "angles, IK of true markers (scaled model)")
+    if floors and augmented is not None:
+        aug_names, aug = augmented
+        deg = _ik_angles(model, list(MV3D25) + aug_names, np.concatenate([true.keypoints, aug], axis=1),
+                         true.trc_times, refine, names)
+        _angle_stage(budget, angle_errors(deg, target, names, "angles_augmented_true_keypoints"),
+                     "angles, IK of markers augmented from true keypoints")
+    fps = float(ctx.store.attrs("keypoints2d_synced")["fps"])
+    rows = np.clip(np.round(np.asarray(video.times, float) * fps), 0, len(true.times) - 1).astype(int)
+    pipeline = np.full((len(true.times), len(names)), np.nan)
+    pipeline[rows] = np.asarray(video.values, float)[:, [video.columns.index(n) for n in names]]
+    _angle_stage(budget, angle_errors(pipeline, target, names, "angles"), "angles, pipeline")
 
 
 def marker_and_angle_tables(ctx, truth: SimTruth, times: np.ndarray, truth_xyz: np.ndarray, budget: Budget,
                             floors: bool = True) -> None:
     """Markers (augmenter on true keypoints, pipeline), IK residuals, angles (floors, pipeline)."""
-    from mv3d.io import read_mot, read_trc
-    from pipelines.stages import default_augmenter, model_name, scaled_model_path
+    from pipelines.stages import scaled_model_path
 
-    post = read_trc(ctx.session.post_augmentation_trc(ctx.trial.name))
-    mocap = read_trc(truth.folder / "mocap.trc")
-    true_markers = at_times(np.asarray(mocap.times, float), np.asarray(mocap.points, float), times)
-    common = [n for n in mocap.marker_names if n in post.marker_names]
-    refine = model_name(ctx) == "mv3d_body"
-    model = scaled_model_path(ctx)
-    true_kp = ctx.rig.to_opensim(truth_xyz)                                        # (F, 25, 3) OpenSim frame
-    weights = ctx.section("augment").get("weights") or default_augmenter(ctx)
-    if floors and common and weights is not None and ctx.section("augment").get("enabled", True):
-        from mv3d.augment.weights import load_augmenter
-
-        height, mass = ctx.subject()
-        ok = np.isfinite(true_kp).all(axis=(1, 2))
-        predicted, pred_names = load_augmenter(weights, long_gaps="split").augment(
-            true_kp[ok], list(MV3D25), height, mass)
-        aug = np.full((len(times), len(pred_names), 3), np.nan)
-        aug[ok] = predicted
-        idx = [pred_names.index(n) for n in common if n in pred_names]
-        t = budget.add(point_errors(aug[:, idx], true_markers[:, [mocap.marker_names.index(pred_names[i])
-                                                                  for i in idx]],
-                                    [pred_names[i] for i in idx], "markers_from_true_keypoints"))
-        budget.stage("markers, augmenter on true keypoints", "RMSE", t.column("rms_mm")["all"], "mm")
-    if common:
-        pts = np.asarray(post.points, float)[:, [post.marker_names.index(n) for n in common]]
-        t = budget.add(point_errors(pts, true_markers[:, [mocap.marker_names.index(n) for n in common]], common,
-                                    "markers"))
-        budget.stage("markers, augmented (pipeline)", "RMSE", t.column("rms_mm")["all"], "mm")
-    mot_path = ctx.session.kinematics_mot(ctx.trial.name)
+    true, post = marker_truth(ctx, truth, times, truth_xyz)
+    augmented = marker_tables(ctx, true, post, budget, floors)
+    mot_path, model = ctx.session.kinematics_mot(ctx.trial.name), scaled_model_path(ctx)
     if not (mot_path.is_file() and model.is_file()):
         budget.notes.append("no IK result or scaled model yet: run the scaling and ik stages for the angle tables")
         return
-    budget.add(ik_residuals(model, mot_path, post))
-    budget.stage("IK marker residual (pipeline)", "RMS", budget.tables["ik_residuals"].column("rms_mm")["all"], "mm")
-    video = read_mot(mot_path)
-    names = _compared(list(video.columns))
-    true = truth_angles(truth, times, names)
-    if floors and common:
-        kp_names = [n for n in MV3D25]
-        both = np.concatenate([true_kp, true_markers[:, [mocap.marker_names.index(n) for n in common]]], axis=1)
-        ok = np.isfinite(both).all(axis=(1, 2))
-        coords, deg = _ik_angles(model, kp_names + common, both[ok], np.asarray(post.times, float)[ok], refine)
-        floor = np.full((len(times), len(names)), np.nan)
-        floor[ok] = deg[:, [coords.index(n) for n in names]]
-        _angle_stage(budget, angle_errors(floor, true, names, "angles_true_markers"),
-                     "angles, IK of true markers (scaled model)")
-        if "markers_from_true_keypoints" in budget.tables:
-            aug_names = [n for n in pred_names if n in common]
-            pts = np.concatenate([true_kp, aug[:, [pred_names.index(n) for n in aug_names]]], axis=1)
-            ok = np.isfinite(pts).all(axis=(1, 2))
-            coords, deg = _ik_angles(model, kp_names + aug_names, pts[ok], np.asarray(post.times, float)[ok], refine)
-            aug_deg = np.full((len(times), len(names)), np.nan)
-            aug_deg[ok] = deg[:, [coords.index(n) for n in names]]
-            _angle_stage(budget, angle_errors(aug_deg, true, names, "angles_augmented_true_keypoints"),
-                         "angles, IK of markers augmented from true keypoints")
-    rows = np.clip(np.round(np.asarray(video.times, float) * float(ctx.store.attrs("keypoints2d_synced")["fps"])),
-                   0, len(times) - 1).astype(int)
-    vid = np.asarray(video.values, float)[:, [video.columns.index(n) for n in names]]
-    full = np.full((len(times), len(names)), np.nan)
-    full[rows] = vid
-    _angle_stage(budget, angle_errors(full, true, names, "angles"), "angles, pipeline")
+    t = budget.add(ik_residuals(model, mot_path, post))
+    budget.stage("IK marker residual (pipeline)", "RMS", t.column("rms_mm")["all"], "mm")
+    angle_tables(ctx, truth, true, augmented, budget, floors)
 
 
 def ik_residuals(model: Path, mot_path: Path, trc) -> Table:
