@@ -134,19 +134,20 @@ POSTURE_SD_DEG = {"pelvis_tilt": 2.0, "pelvis_list": 1.0, "lumbar_extension": 3.
                   "lumbar_rotation": 1.5, "hip_flexion": 2.0, "hip_adduction": 2.0, "hip_rotation": 5.0,
                   "knee_angle": 2.0, "ankle_angle": 3.0, "subtalar_angle": 3.0}
 #: The pelvis frame relative to the body (deg, mean and SD): real IK results differ by subject and
-#: marker placement in how far the pelvis is tilted while thighs and trunk are where they are
-#: (OpenCap's walking1 on LaiUhlrich2022: tilt +9, hip flexion about -9 and lumbar -21 deg from
-#: textbook gait; OpenSim's Gait2354 walk: +5 / -19; OpenCap's squats1 standing: -1 / -1). A
-#: posterior pelvis rotation d is compensated at the hips (-d) and the lumbar joint (-d); the
-#: trunk's own offset in space rides on the lumbar joint.
+#: marker placement in how far the pelvis is tilted while the thighs are where they are, and the
+#: trunk frame with it. A posterior pelvis rotation d is compensated at the hips (-d) and the
+#: lumbar joint (-d); the trunk's offset in space x rides on the lumbar joint. Relative to mv3d's
+#: textbook motions, OpenCap's walking1 on LaiUhlrich2022 has d = +9, x = -12 (tilt +9, hip
+#: flexion -9, lumbar -21 deg); OpenSim's Gait2354 walk d = +9, x = -12; OpenCap's squats1
+#: standing d = -1, x = -2: x = -d - 2 deg (+- TRUNK_FRAME_SD_DEG) fits all three.
 PELVIS_FRAME_DEG = (3.0, 5.0)
-TRUNK_FRAME_DEG = (-5.0, 7.0)
+TRUNK_FRAME_SD_DEG = 4.0
 
 
 def vary_posture(coords: Coords, rng: np.random.Generator | None, limits: dict[str, tuple[float, float]]
                  ) -> Coords:
     """Add a subject's static offsets (``POSTURE_SD_DEG``; the pelvis and trunk frames,
-    ``PELVIS_FRAME_DEG``, ``TRUNK_FRAME_DEG``) and clip every coordinate to ``limits`` (name ->
+    ``PELVIS_FRAME_DEG``, ``TRUNK_FRAME_SD_DEG``) and clip every coordinate to ``limits`` (name ->
     (min, max) radians). Without a generator only the clip applies."""
     out = {k: np.array(v, dtype=float) for k, v in coords.items()}
     if rng is not None:
@@ -154,8 +155,9 @@ def vary_posture(coords: Coords, rng: np.random.Generator | None, limits: dict[s
             base = name[:-2] if name.endswith(("_r", "_l")) else name
             if base in POSTURE_SD_DEG:
                 out[name] = out[name] + np.radians(rng.normal(0.0, POSTURE_SD_DEG[base]))
-        pelvis = np.radians(np.clip(rng.normal(*PELVIS_FRAME_DEG), -12.0, 18.0))
-        trunk = np.radians(np.clip(rng.normal(*TRUNK_FRAME_DEG), -25.0, 15.0))
+        d = float(np.clip(rng.normal(*PELVIS_FRAME_DEG), -12.0, 18.0))
+        pelvis = np.radians(d)
+        trunk = np.radians(-d - 2.0 + rng.normal(0.0, TRUNK_FRAME_SD_DEG))
         out["pelvis_tilt"] = out["pelvis_tilt"] + pelvis
         out["lumbar_extension"] = out["lumbar_extension"] - pelvis + trunk
         for side in SIDES:
