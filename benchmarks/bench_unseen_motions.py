@@ -53,16 +53,17 @@ def run_motion(motion: str, rig: str, seconds: float, video: bool, weights: Path
     from calibration import save_rig
     from mv3d.simulate.session import SimulationConfig, simulate, write_session
     from pipelines.budget import session_budget
-    from pipelines.run import load_pipeline_config
+    from pipelines.config import load_pipeline_config
     from pipelines.runner import Runner
     from pipelines.session import discover_session
-    from pipelines.stages import Context, build_stages
+    from pipelines.context import Context
+    from pipelines.stages import build_stages
 
     folder = out / f"{motion}_{rig}"
     sim = simulate(SimulationConfig(motion=motion, seconds=seconds, rig=rig, seed=7 + k, height=SUBJECT[0],
                                     mass=SUBJECT[1], variant=VARIANT_BASE + k))
     write_session(sim, folder, video=video, calibration_writer=lambda r, f: save_rig(r, f, format="opencap"))
-    config = {"keypoints": {"source": "network" if video else "detections", "fps": 60.0},
+    config = {"keypoints2d": {"source": "network" if video else "detections", "fps": 60.0},
               "augment": {"weights": str(weights)}}
     session = discover_session(folder)
     ctx = Context(session, session.trial(None), load_pipeline_config(config))

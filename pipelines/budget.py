@@ -30,9 +30,18 @@ import yaml
 from scipy.interpolate import CubicSpline
 
 from mv3d.errors import InputError
+from mv3d.io import read_mot, read_trc, write_trc
+from mv3d.kinematics._osim import load_model
+from mv3d.kinematics.forward import forward_markers, mot_to_coordinates
+from mv3d.kinematics.ik import solve_ik
 from mv3d.simulate.budget import (LOWER_LIMB, PELVIS_TRUNK, Budget, Table, angle_errors, mean_of, offset_errors,
                                   pixel_errors, point_errors)
 from mv3d.skeleton import MV3D23, MV3D25
+from mv3d.timeseries import butter_lowpass
+from mv3d.triangulate import reconstruct
+from pipelines.config import PipelineConfig, load_pipeline_config
+from pipelines.context import Context
+from pipelines.session import discover_session
 
 log = logging.getLogger(__name__)
 
@@ -105,62 +114,54 @@ def pixel_table(truth: SimTruth, kp: np.ndarray, cams: list[str], source: str, m
     return pixel_errors(np.concatenate(det), np.concatenate(true), list(MV3D23), min_conf)
 
 
-def triangulation_tables(ctx, truth_xyz: np.ndarray, budget: Budget) -> None:
+def triangulation_tables(ctx: Context, truth_xyz: np.ndarray, budget: Budget) -> None:
     """3D keypoint errors: raw, + limb constraints, final (stored), truth low-passed."""
-    from mv3d.timeseries import butter_lowpass
-    from mv3d.triangulate import reconstruct
-
-    cfg = ctx.section("triangulation")
+    cfg = ctx.config.triangulation
     kp = ctx.store.read("keypoints2d_synced").copy()
     attrs = ctx.store.attrs("keypoints2d_synced")
     cams, fps = list(attrs["cameras"]), float(attrs["fps"])
-    low = kp[..., 2] < float(cfg.get("min_confidence", 0.3))
+    low = kp[..., 2] < cfg.min_confidence
     kp[low] = np.nan
     kp[..., 2][low] = 0.0
     rig = ctx.rig.subset(cams)
-    method = cfg.get("method", "algebraic")
-    raw = reconstruct(rig, kp, method=method, max_gap=int(cfg.get("max_gap", 10))).points
+    raw = reconstruct(rig, kp, method=cfg.method, max_gap=cfg.max_gap).points
     truth = truth_xyz[:, :len(MV3D23)]
     tables = {"3d_raw": raw}
-    if cfg.get("limb_constraints", True):
-        tables["3d_limbs"] = reconstruct(rig, kp, method=method, limb_constraints=True, fps=fps,
-                                         max_gap=int(cfg.get("max_gap", 10))).points
+    if cfg.limb_constraints:
+        tables["3d_limbs"] = reconstruct(rig, kp, method=cfg.method, limb_constraints=True, fps=fps,
+                                         max_gap=cfg.max_gap).points
     tables["3d_final"] = ctx.store.read("points3d")
     labels = {"3d_raw": "3D keypoints, triangulated", "3d_limbs": "3D keypoints, + limb constraints",
               "3d_final": "3D keypoints, + low-pass (pipeline)"}
     for name, points in tables.items():
         t = budget.add(point_errors(points, truth, list(MV3D23), name))
         budget.stage(labels[name], "MPJPE", t.column("mean_mm")["all"], "mm")
-    cutoff = cfg.get("filter_cutoff_hz")
+    cutoff = cfg.filter_cutoff_hz
     if cutoff:
         ok = np.isfinite(truth).all(axis=(1, 2))
         smoothed = np.full_like(truth, np.nan)
-        smoothed[ok] = butter_lowpass(truth[ok], fps, float(cutoff), int(cfg.get("filter_order", 4)))
+        smoothed[ok] = butter_lowpass(truth[ok], fps, float(cutoff))
         t = budget.add(point_errors(smoothed, truth, list(MV3D23), "3d_truth_lowpassed"))
         budget.stage(f"  (truth low-passed at {float(cutoff):g} Hz alone)", "MPJPE", t.column("mean_mm")["all"], "mm")
 
 
-def _ik_angles(model: Path, names: list[str], points: np.ndarray, times: np.ndarray, refine: bool,
+def _ik_angles(ctx: Context, names: list[str], points: np.ndarray, times: np.ndarray,
                coordinates: list[str]) -> np.ndarray:
-    """IK of ``points`` (F, M, 3) OpenSim frame on ``model``: (F, N) degrees of ``coordinates``,
-    NaN in frames with a missing point."""
-    from mv3d.io import write_trc
-    from mv3d.kinematics.ik import solve_ik
-
+    """IK of ``points`` (F, M, 3) OpenSim frame on the scaled model, as the pipeline's ik stage runs it:
+    (F, N) degrees of ``coordinates``, NaN in frames with a missing point."""
     out = np.full((len(times), len(coordinates)), np.nan)
     ok = np.isfinite(points).all(axis=(1, 2))
     with tempfile.TemporaryDirectory(prefix="mv3d_budget_") as tmp:
         trc = Path(tmp) / "markers.trc"
         write_trc(trc, points[ok], names, times[ok], units="m")
-        result = solve_ik(model, trc, refine=refine)
+        result = solve_ik(ctx.scaled_model, trc, accuracy=ctx.config.kinematics.ik_accuracy,
+                          refine=ctx.model_name == "mv3d_body", stabilize=ctx.config.kinematics.stabilize)
     out[ok] = result.degrees()[:, [result.coordinates.index(n) for n in coordinates]]
     return out
 
 
 def truth_angles(truth: SimTruth, times: np.ndarray, names: list[str]) -> np.ndarray:
     """True coordinates (F, N) in degrees (rotations) at motion times ``times``."""
-    from mv3d.io import read_mot
-
     mot = read_mot(truth.folder / "coordinates.mot")
     values = np.asarray(mot.values, float)
     if not mot.in_degrees:
@@ -190,10 +191,8 @@ class MarkerTruth:
     names: list[str]
 
 
-def marker_truth(ctx, truth: SimTruth, times: np.ndarray, truth_xyz: np.ndarray):
+def marker_truth(ctx: Context, truth: SimTruth, times: np.ndarray, truth_xyz: np.ndarray):
     """(MarkerTruth, the pipeline's post-augmentation TRC)."""
-    from mv3d.io import read_trc
-
     post = read_trc(ctx.session.post_augmentation_trc(ctx.trial.name))
     mocap = read_trc(truth.folder / "mocap.trc")
     names = [n for n in mocap.marker_names if n in post.marker_names]
@@ -202,14 +201,13 @@ def marker_truth(ctx, truth: SimTruth, times: np.ndarray, truth_xyz: np.ndarray)
                        markers[:, [mocap.marker_names.index(n) for n in names]], names), post
 
 
-def augment_true_keypoints(ctx, true: MarkerTruth) -> tuple[list[str], np.ndarray] | None:
+def augment_true_keypoints(ctx: Context, true: MarkerTruth) -> tuple[list[str], np.ndarray] | None:
     """The pipeline's augmenter on the true keypoints: (names, (F, M, 3)) of the markers the truth
     has too; None when the run does not augment."""
-    from mv3d.augment.weights import load_augmenter
-    from pipelines.stages import default_augmenter
+    from mv3d.augment.weights import load_augmenter, shipped_augmenter   # loads torch
 
-    weights = ctx.section("augment").get("weights") or default_augmenter(ctx)
-    if weights is None or not ctx.section("augment").get("enabled", True) or not true.names:
+    weights = ctx.config.augment.weights or shipped_augmenter(ctx.model_name)
+    if weights is None or not ctx.config.augment.enabled or not true.names:
         return None
     height, mass = ctx.subject()
     ok = np.isfinite(true.keypoints).all(axis=(1, 2))
@@ -221,7 +219,7 @@ def augment_true_keypoints(ctx, true: MarkerTruth) -> tuple[list[str], np.ndarra
     return keep, out
 
 
-def marker_tables(ctx, true: MarkerTruth, post, budget: Budget, floors: bool) -> tuple[list[str], np.ndarray] | None:
+def marker_tables(ctx: Context, true: MarkerTruth, post, budget: Budget, floors: bool) -> tuple[list[str], np.ndarray] | None:
     """Marker errors: the augmenter on true keypoints (``floors``) and the pipeline's TRC.
     Returns the augmented true keypoints' markers (for the angle floors) or None."""
     augmented = augment_true_keypoints(ctx, true) if floors else None
@@ -237,25 +235,21 @@ def marker_tables(ctx, true: MarkerTruth, post, budget: Budget, floors: bool) ->
     return augmented
 
 
-def angle_tables(ctx, truth: SimTruth, true: MarkerTruth, augmented, budget: Budget, floors: bool) -> None:
+def angle_tables(ctx: Context, truth: SimTruth, true: MarkerTruth, augmented, budget: Budget, floors: bool) -> None:
     """Joint angles against the truth: IK floors (true markers; markers augmented from true
     keypoints) on the pipeline's scaled model, then the pipeline's own .mot."""
-    from mv3d.io import read_mot
-    from pipelines.stages import model_name, scaled_model_path
-
     video = read_mot(ctx.session.kinematics_mot(ctx.trial.name))
     names = [n for n in (*LOWER_LIMB, *PELVIS_TRUNK) if n in video.columns]
     target = truth_angles(truth, true.times, names)
-    model, refine = scaled_model_path(ctx), model_name(ctx) == "mv3d_body"
     if floors and true.names:
         points = np.concatenate([true.keypoints, true.markers], axis=1)
-        deg = _ik_angles(model, list(MV3D25) + true.names, points, true.trc_times, refine, names)
+        deg = _ik_angles(ctx, list(MV3D25) + true.names, points, true.trc_times, names)
         _angle_stage(budget, angle_errors(deg, target, names, "angles_true_markers"),
                      "angles, IK of true markers (scaled model)")
     if floors and augmented is not None:
         aug_names, aug = augmented
-        deg = _ik_angles(model, list(MV3D25) + aug_names, np.concatenate([true.keypoints, aug], axis=1),
-                         true.trc_times, refine, names)
+        deg = _ik_angles(ctx, list(MV3D25) + aug_names, np.concatenate([true.keypoints, aug], axis=1),
+                         true.trc_times, names)
         _angle_stage(budget, angle_errors(deg, target, names, "angles_augmented_true_keypoints"),
                      "angles, IK of markers augmented from true keypoints")
     fps = float(ctx.store.attrs("keypoints2d_synced")["fps"])
@@ -265,14 +259,12 @@ def angle_tables(ctx, truth: SimTruth, true: MarkerTruth, augmented, budget: Bud
     _angle_stage(budget, angle_errors(pipeline, target, names, "angles"), "angles, pipeline")
 
 
-def marker_and_angle_tables(ctx, truth: SimTruth, times: np.ndarray, truth_xyz: np.ndarray, budget: Budget,
+def marker_and_angle_tables(ctx: Context, truth: SimTruth, times: np.ndarray, truth_xyz: np.ndarray, budget: Budget,
                             floors: bool = True) -> None:
     """Markers (augmenter on true keypoints, pipeline), IK residuals, angles (floors, pipeline)."""
-    from pipelines.stages import scaled_model_path
-
     true, post = marker_truth(ctx, truth, times, truth_xyz)
     augmented = marker_tables(ctx, true, post, budget, floors)
-    mot_path, model = ctx.session.kinematics_mot(ctx.trial.name), scaled_model_path(ctx)
+    mot_path, model = ctx.session.kinematics_mot(ctx.trial.name), ctx.scaled_model
     if not (mot_path.is_file() and model.is_file()):
         budget.notes.append("no IK result or scaled model yet: run the scaling and ik stages for the angle tables")
         return
@@ -283,10 +275,6 @@ def marker_and_angle_tables(ctx, truth: SimTruth, times: np.ndarray, truth_xyz: 
 
 def ik_residuals(model: Path, mot_path: Path, trc) -> Table:
     """Per marker distance (mm) between the IK pose's model markers and the TRC's markers."""
-    from mv3d.io import read_mot
-    from mv3d.kinematics._osim import load_model
-    from mv3d.kinematics.forward import forward_markers, mot_to_coordinates
-
     mot = read_mot(mot_path)
     ok = np.isfinite(np.asarray(mot.values, float)).all(axis=1)     # frames where IK failed are NaN rows
     osim_model = load_model(model)
@@ -301,26 +289,25 @@ def ik_residuals(model: Path, mot_path: Path, trc) -> Table:
     return point_errors(fitted, target, used, "ik_residuals")
 
 
-def session_budget(session_path: str | Path, trial: str | None = None, config=None, floors: bool = True,
+def session_budget(session_path: str | Path, trial: str | None = None,
+                   config: PipelineConfig | str | Path | dict | None = None, floors: bool = True,
                    write: bool = True) -> tuple[Budget, dict[str, Path]]:
     """The error budget of a simulated session's trial that ``mv3d run`` processed (see the module
     docstring), written (``write``) to ``mv3d/<trial>_budget.json`` and ``<trial>_budget_<table>.csv``.
+    config: the run's pipeline config (a PipelineConfig, a YAML path or a mapping; None: defaults).
 
     Returns the budget and the paths written."""
-    from pipelines.run import load_pipeline_config
-    from pipelines.session import discover_session
-    from pipelines.stages import Context
-
     session = discover_session(session_path)
     truth = load_truth(session.root)
-    ctx = Context(session, session.trial(trial), load_pipeline_config(config))
+    cfg = config if isinstance(config, PipelineConfig) else load_pipeline_config(config)
+    ctx = Context(session, session.trial(trial), cfg)
     if not ctx.has_output("points3d"):
         raise InputError(f"session {session.root}, trial {ctx.trial.name}: no triangulated keypoints yet; run "
                          f"`mv3d run {session.root}` first (at least up to the triangulation)")
     budget = Budget()
     attrs = ctx.store.attrs("keypoints2d")
     cams, source = list(attrs["cameras"]), str(attrs.get("source", "detections"))
-    min_conf = float(ctx.section("triangulation").get("min_confidence", 0.3))
+    min_conf = ctx.config.triangulation.min_confidence
     t = budget.add(pixel_table(truth, ctx.store.read("keypoints2d"), cams, source, min_conf))
     all_row = t.column("median_px")["all"], t.column("gross_pct")["all"]
     budget.stage(f"2D keypoints ({source})", "median error", all_row[0], "px")

@@ -11,7 +11,10 @@ from html import escape
 
 import numpy as np
 
+from mv3d.plotting import pyplot
 from mv3d.simulate.budget import LOWER_LIMB, Budget, read_budget
+from pipelines.budget import budget_json, session_budget
+from pipelines.context import Context
 from pipelines.report import Report, figure_to_data_uri, table_html
 
 log = logging.getLogger(__name__)
@@ -22,9 +25,7 @@ ANGLE_TABLES = (("angles_true_markers", "IK of true markers"),
                 ("angles", "pipeline"))
 
 
-def _current_budget(ctx) -> Budget:
-    from pipelines.budget import budget_json, session_budget
-
+def _current_budget(ctx: Context) -> Budget:
     path = budget_json(ctx.session, ctx.trial.name)
     outputs = [ctx.session.kinematics_mot(ctx.trial.name), ctx.session.store_path(ctx.trial.name)]
     newest = max((p.stat().st_mtime for p in outputs if p.is_file()), default=0.0)
@@ -35,8 +36,6 @@ def _current_budget(ctx) -> Budget:
 
 
 def _angle_figure(budget: Budget):
-    from mv3d.plotting import pyplot
-
     plt = pyplot()
     tables = [(budget.tables[n], label) for n, label in ANGLE_TABLES if n in budget.tables]
     fig, ax = plt.subplots(figsize=(8, 3.2))
@@ -53,7 +52,7 @@ def _angle_figure(budget: Budget):
     return fig
 
 
-def error_budget(ctx, rep: Report) -> None:
+def error_budget(ctx: Context, rep: Report) -> None:
     """Summary of the budget, the joint-angle table (RMSE, bias, ROM error) and a per-coordinate chart."""
     if not (ctx.session.root / "truth" / "truth2d.npz").is_file() or not ctx.has_output("points3d"):
         return

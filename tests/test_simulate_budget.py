@@ -81,15 +81,16 @@ def tiny_session(tmp_path_factory):
     """A 1.3 s simulated squat, 2 phones at 240 px, detections only, run up to IK (no report)."""
     from calibration import save_rig
     from mv3d.simulate.session import SimulationConfig, simulate, write_session
-    from pipelines.run import load_pipeline_config
+    from pipelines.config import load_pipeline_config
     from pipelines.runner import Runner
     from pipelines.session import discover_session
-    from pipelines.stages import Context, build_stages
+    from pipelines.context import Context
+    from pipelines.stages import build_stages
 
     out = tmp_path_factory.mktemp("budget") / "tiny"
     sim = simulate(SimulationConfig(motion="squat", seconds=1.3, rig="opencap2", resolution=240, seed=4))
     write_session(sim, out, video=False, calibration_writer=lambda r, f: save_rig(r, f, format="opencap"))
-    config = {"keypoints": {"fps": 60.0}}
+    config = {"keypoints2d": {"fps": 60.0}}
     session = discover_session(out)
     ctx = Context(session, session.trial(None), load_pipeline_config(config))
     Runner(build_stages(), ctx, session.work_dir() / "squat.stages.json").run(stop="ik")
@@ -129,7 +130,7 @@ def test_eval_budget_cli(tiny_session):
     from pipelines.cli import cli
 
     root, _ = tiny_session
-    (root / "cfg.yaml").write_text("keypoints:\n  fps: 60.0\n")
+    (root / "cfg.yaml").write_text("keypoints2d:\n  fps: 60.0\n")
     res = CliRunner().invoke(cli, ["eval", "budget", str(root), "--config", str(root / "cfg.yaml"), "--no-floors"])
     assert res.exit_code == 0, res.output
     assert "3D keypoints, + limb constraints" in res.output and "angles, pipeline" in res.output

@@ -27,7 +27,8 @@ import numpy as np
 
 from mv3d.errors import InputError
 from mv3d.kinematics.bodymodel import RANGES
-from mv3d.simulate import athletic, cyclic
+from mv3d.simulate.athletic import cutting, jump, lunge, stairs, trunk_lean
+from mv3d.simulate.cyclic import running, walking
 from mv3d.simulate.curves import (COORDINATES, SIDES, Motion, cycle, draw, sample_times, standing,
                                   vary_posture)
 
@@ -126,17 +127,17 @@ def motion_library() -> dict[str, MotionFn]:
         "sit_to_stand": sit_to_stand,
         "walk_in_place": walk_in_place,
         "arm_raises": arm_raises,
-        "gait_slow": partial(cyclic.walking, speed=0.9),
-        "gait": partial(cyclic.walking, speed=1.3),
-        "gait_fast": partial(cyclic.walking, speed=1.7),
-        "run_slow": partial(cyclic.running, speed=2.5),
-        "run": partial(cyclic.running, speed=3.5),
-        "run_fast": partial(cyclic.running, speed=5.0),
-        "jump": athletic.jump,
-        "lunge": athletic.lunge,
-        "cutting": athletic.cutting,
-        "stairs": athletic.stairs,
-        "trunk_lean": athletic.trunk_lean,
+        "gait_slow": partial(walking, speed=0.9),
+        "gait": partial(walking, speed=1.3),
+        "gait_fast": partial(walking, speed=1.7),
+        "run_slow": partial(running, speed=2.5),
+        "run": partial(running, speed=3.5),
+        "run_fast": partial(running, speed=5.0),
+        "jump": jump,
+        "lunge": lunge,
+        "cutting": cutting,
+        "stairs": stairs,
+        "trunk_lean": trunk_lean,
     }
 
 

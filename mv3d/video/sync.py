@@ -270,7 +270,7 @@ def _local_minima(curve: np.ndarray) -> np.ndarray:
 NEAR_TIE = 1.25
 
 
-def _shared_costs(geo: _Geometry, c: int, lags: list[float], rate: float, active: list[int], frame: float,
+def _shared_costs(geo: ReprojectionCost, c: int, lags: list[float], rate: float, active: list[int], frame: float,
                   scored: list[tuple[float, np.ndarray]]) -> list[float]:
     """Costs of candidate lags (frames) on the points all of them see: a lag one stride away overlaps
     other frames (the trial's noisier ends drop out), which must not make it look better."""
