@@ -63,7 +63,8 @@ def run_motion(motion: str, rig: str, seconds: float, video: bool, weights: Path
     sim = simulate(SimulationConfig(motion=motion, seconds=seconds, rig=rig, seed=7 + k, height=SUBJECT[0],
                                     mass=SUBJECT[1], variant=VARIANT_BASE + k))
     write_session(sim, folder, video=video, calibration_writer=lambda r, f: save_rig(r, f, format="opencap"))
-    config = {"keypoints2d": {"source": "network" if video else "detections", "fps": 60.0},
+    keypoints2d = {"source": "network", "model": "demo_synthetic"} if video else {"source": "detections"}
+    config = {"keypoints2d": {**keypoints2d, "fps": 60.0},
               "augment": {"weights": str(weights)}}
     session = discover_session(folder)
     ctx = Context(session, session.trial(None), load_pipeline_config(config))
