@@ -14,6 +14,7 @@ from pipelines.checks import check_inputs
 from pipelines.config import PipelineConfig, load_pipeline_config
 from pipelines.context import Context
 from pipelines.report import Report, read_csv_rows
+from pipelines.report_budget import error_budget
 from pipelines.report_coordinates import coordinate_status
 from pipelines.runner import Runner
 from pipelines.session import Session, Trial, discover_session
@@ -106,7 +107,7 @@ def build_report(ctx: Context) -> Path:
             rep.warn(f"[{stage}] {m}")
     for builder in (sections.cameras, sections.sync, sections.overlays, sections.reprojection, sections.bones,
                     sections.skeleton, sections.ik_errors, sections.joint_angles, sections.comparison,
-                    coordinate_status):
+                    coordinate_status, error_budget):
         try:
             builder(ctx, rep)
         except Exception as exc:  # a broken figure must not hide the rest of the report

@@ -131,3 +131,33 @@ def test_laiuhlrich_scales_with_opencap_setup_and_marker_set(tmp_path):
     for name, f in res.measurement_factors.items():
         assert f == pytest.approx(1.08, rel=1e-6), name
     np.testing.assert_allclose(res.body_scales["femur_r"], 1.08, rtol=1e-5)
+
+
+def test_markers_are_not_moved_onto_a_moving_window(generic, tmp_path):
+    # No still part: legs swing as in running (1.4 Hz, hips +-30 deg, knees 10-100 deg), markers move
+    # ~1 m/s. Averaging them would misplace them (the window's poses are apart): they stay put.
+    t = np.arange(0.0, 3.0, 0.01)
+    w = 2 * np.pi * 1.4 * t
+    coords = {f"hip_flexion_{s}": 0.5 * np.sin(w + ph) for s, ph in (("r", 0), ("l", np.pi))}
+    coords.update({f"knee_angle_{s}": 0.95 + 0.8 * np.sin(w + ph) for s, ph in (("r", 1), ("l", 1 + np.pi))})
+    pts, names = forward_markers(bm.build_model(1.75, 70.0), t, coords)
+    write_trc(tmp_path / "moving.trc", pts, names, t)
+    res = scale_model(generic, tmp_path / "moving.trc", 70.0, tmp_path / "moving", height=1.75)
+    assert not res.markers_moved and res.window_speed > 0.5
+    import opensim
+
+    def locations(path):
+        model = opensim.Model(str(path))
+        return {m.getName(): m.get_location().to_numpy() for m in model.getMarkerSet()}
+
+    scaled, own = locations(res.model_path), locations(generic)
+    # the subject is the model itself: every marker stays within 2 mm of its place (the scale factors
+    # come from pair distances averaged over the window, written with 6 digits)
+    assert max(np.abs(scaled[n] - own[n]).max() for n in own) < 0.002
+    # forcing OpenSim's marker placement on this window misplaces markers by centimetres
+    forced = scale_model(generic, tmp_path / "moving.trc", 70.0, tmp_path / "forced", height=1.75, move_markers=True)
+    moved = locations(forced.model_path)
+    assert max(np.linalg.norm(moved[n] - own[n]) for n in own) > 0.02
+    # a still window moves the markers (OpenSim's marker placement), as before
+    _static_trial(tmp_path / "still.trc", 1.75)
+    assert scale_model(generic, tmp_path / "still.trc", 70.0, tmp_path / "still", height=1.75).markers_moved

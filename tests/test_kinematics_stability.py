@@ -63,7 +63,8 @@ def clip(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("stability")
     model = write_model(out / "model")
-    times, coords = make_motion("squat", 1.0, 30.0)
+    squat = make_motion("squat", 1.0, 30.0)
+    times, coords = squat.times, squat.coords
     times, coords = times[15:], {k: v[15:] for k, v in coords.items()}   # the descent, knees bending
     pts, names = forward_markers(model, times, coords, PIPELINE_MARKERS)
     rng = np.random.default_rng(3)

@@ -212,8 +212,8 @@ def test_rig_that_misses_the_subject_warns_with_camera_name(caplog):
 def test_unknown_rig_and_motion_errors():
     with pytest.raises(InputError, match="unknown rig 'ring5'.*opencap2.*ring8"):
         simulate(SimulationConfig(motion="squat", seconds=1.0, rig="ring5"))
-    with pytest.raises(InputError, match="unknown motion 'jump'.*arm_raises.*squat"):
-        simulate(SimulationConfig(motion="jump", seconds=1.0))
+    with pytest.raises(InputError, match="unknown motion 'backflip'.*arm_raises.*squat"):
+        simulate(SimulationConfig(motion="backflip", seconds=1.0))
     with pytest.raises(InputError, match="does not exist"):
         simulate(SimulationConfig(motion="/nonexistent/trial.mot", seconds=1.0))
 

@@ -53,7 +53,8 @@ def builtin_angle_errors(augmenter: Any, motion: str, height: float = 1.75, mass
 
     augmenter None: IK on the keypoints alone (the reference without augmentation).
     """
-    times, coords = make_motion(motion, seconds, rate)
+    sampled = make_motion(motion, seconds, rate)
+    times, coords = sampled.times, sampled.coords
     keypoints, _ = forward_markers(build_model(height, mass), times, coords, list(VIDEO_MARKERS))
     names, points = list(VIDEO_MARKERS), keypoints
     if augmenter is not None:

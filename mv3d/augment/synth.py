@@ -80,6 +80,9 @@ class SynthConfig:
     #: Names of ``mv3d.simulate.motions.motion_library()`` motions, each sampled for ``library_seconds``.
     library_motions: list[str] = field(default_factory=list)
     library_seconds: float = 10.0
+    #: Each subject performs its own version of every library motion (tempo, depth, style and
+    #: posture offsets drawn per subject) instead of the one canonical version.
+    library_variants: bool = False
 
 
 @dataclass
@@ -267,12 +270,13 @@ def random_motion(model: Any, seconds: float, rate: float, rng: np.random.Genera
     return times, coords
 
 
-def library_motion(model: Any, name: str, seconds: float,
-                   rate: float) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """A built-in motion (``mv3d.simulate.motions``) restricted to the coordinates of ``model``."""
-    times, coords = make_motion(name, seconds, rate)
+def library_motion(model: Any, name: str, seconds: float, rate: float,
+                   rng: np.random.Generator | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """A built-in motion (``mv3d.simulate.motions``; a subject's own version of it with ``rng``)
+    restricted to the coordinates of ``model``."""
+    motion = make_motion(name, seconds, rate, rng=rng)
     known = {c.getName() for c in model.getCoordinateSet()}
-    return times, {k: v for k, v in coords.items() if k in known}
+    return motion.times, {k: v for k, v in motion.coords.items() if k in known}
 
 
 def _subject_model(config: SynthConfig, base: Any, height: float, mass: float, rng: np.random.Generator,
@@ -313,21 +317,29 @@ def synthesize(config: SynthConfig, progress: bool | None = None, work_dir: str 
     for trial in config.mocap_trials:
         times, coords = motion_coordinates(base, mocap_motion(trial, work_dir), config.rate)
         real.append((trial["name"], times, coords))
-    for name in config.library_motions:
-        real.append((name, *library_motion(base, name, config.library_seconds, config.rate)))
+    if not config.library_variants:
+        for name in config.library_motions:
+            real.append((name, *library_motion(base, name, config.library_seconds, config.rate)))
+    variants = config.library_motions if config.library_variants else []
+    variant_rng = np.random.default_rng(np.random.SeedSequence(config.seed).spawn(2)[1])
     base_ty = _standing_ty(base)
 
     kps, mks, clip = [], [], []
     heights, masses, subjects, motions = [], [], [], []
-    jobs = [(s, m) for s in range(config.n_subjects) for m in range(len(real) + config.random_clips_per_subject)]
+    per_subject = len(real) + len(variants) + config.random_clips_per_subject
+    jobs = [(s, m) for s in range(config.n_subjects) for m in range(per_subject)]
     subject_model = None
     for s, m in tqdm(jobs, desc="synthesize", disable=None if progress is None else not progress):
         if m == 0:
             height = rng.uniform(*config.height_range)
             mass = rng.uniform(*config.bmi_range) * height ** 2
             subject_model, scale = _subject_model(config, base, height, mass, rng, base_height)
-        if m < len(real):
-            name, times, coords = real[m]
+        if m < len(real) + len(variants):
+            if m < len(real):
+                name, times, coords = real[m]
+            else:
+                name = variants[m - len(real)]
+                times, coords = library_motion(base, name, config.library_seconds, config.rate, variant_rng)
             coords = dict(coords)
             for t in ("pelvis_tx", "pelvis_tz"):
                 if t in coords:

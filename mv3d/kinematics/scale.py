@@ -7,6 +7,12 @@ window / model distance in the default pose) is computed here; a factor outside
 ``[0.5, 2]`` or a spread of more than 25 % between the pairs of one measurement (left vs
 right thigh, anatomical vs video pair) stops with an InputError naming them, since it means
 a mislabelled marker, wrong units or a wrong model. Outputs are written atomically.
+
+OpenSim's marker placement (moving the model's markers onto the static pose) assumes the
+window is static: the markers are averaged over it. A window whose markers move faster than
+``MAX_STATIC_SPEED`` on average (a trial without a still period, e.g. running) would average
+poses apart and misplace the markers by centimetres, so the markers are then left where the
+model has them (the scaled segments are still measured from the window's marker distances).
 """
 from __future__ import annotations
 
@@ -33,17 +39,31 @@ log = logging.getLogger(__name__)
 
 FACTOR_RANGE = (0.5, 2.0)
 MAX_SPREAD = 0.25
+#: m/s: mean marker speed above which a scaling window is not static (markers are then not moved).
+#: A subject standing still between squats, seen through video noise: ~0.2; running: ~1.5.
+MAX_STATIC_SPEED = 0.5
 
 
 @dataclass
 class ScaleResult:
-    """Scaled model path, static window (s), measurement factors and the applied per-body scales (3,)."""
+    """Scaled model path, static window (s), measurement factors, the applied per-body scales (3,),
+    the window's mean marker speed (m/s) and whether the markers were moved onto it."""
 
     model_path: Path
     scale_set_path: Path
     time_range: tuple[float, float]
     measurement_factors: dict[str, float]
     body_scales: dict[str, np.ndarray]
+    window_speed: float = float("nan")
+    markers_moved: bool = True
+
+
+def mean_marker_speed(times: np.ndarray, points: np.ndarray) -> float:
+    """Mean marker speed (m/s) of points (F, M, 3) at times (F,), NaN-aware."""
+    if len(times) < 2:
+        return 0.0
+    speed = np.linalg.norm(np.diff(points, axis=0), axis=-1) / np.diff(times)[:, None]
+    return float(np.nanmean(speed)) if np.isfinite(speed).any() else 0.0
 
 
 def find_static_window(times: np.ndarray, points: np.ndarray, seconds: float = 1.0) -> tuple[float, float]:
@@ -144,14 +164,16 @@ def scale_model(model: str | os.PathLike | None, trc_path: str | os.PathLike, ma
                 measurements: list[setups.Measurement] | None = None, weights: dict[str, float] | None = None,
                 time_range: tuple[float, float] | None = None, static_seconds: float = 1.0,
                 name: str | None = None, check: bool = True,
-                marker_sets: list[str | os.PathLike] | None = None) -> ScaleResult:
+                marker_sets: list[str | os.PathLike] | None = None, move_markers: bool | None = None) -> ScaleResult:
     """Scale ``model`` to the static trial ``trc_path`` and the subject's ``mass`` (kg).
 
     setup: a ScaleTool setup XML (measurements, marker placer weights, manual scales; its
     relative paths are resolved from its folder); without it the measurements and weights
     of the built-in model are used (or the given ones). Writes ``<name>_scaled.osim`` and
     ``<name>_scale_set.xml`` into ``out_dir``. marker_sets: MarkerSet XMLs added to the
-    model first (e.g. OpenCap's ``LaiUhlrich2022_markers_augmenter.xml``).
+    model first (e.g. OpenCap's ``LaiUhlrich2022_markers_augmenter.xml``). move_markers: move the
+    model's markers onto the static pose (OpenSim's marker placement); None: only when the window
+    is static (mean marker speed <= ``MAX_STATIC_SPEED``).
     """
     _check_subject(mass, height)
     trc_path = Path(trc_path).resolve()
@@ -172,6 +194,12 @@ def scale_model(model: str | os.PathLike | None, trc_path: str | os.PathLike, ma
     time_range, sel = _static_window(trc, model_markers, time_range, static_seconds, trc_path)
     static = np.asarray(trc.points)[sel]
     weights, usable = _usable_markers(trc, static, model_markers, weights, measurements, trc_path, model_path)
+    speed = mean_marker_speed(times[sel], static[:, [k for k, n in enumerate(trc.marker_names) if n in model_markers]])
+    if move_markers is None:
+        move_markers = speed <= MAX_STATIC_SPEED
+        if not move_markers:
+            log.warning("the scaling window %.2f-%.2f s of %s is not static (markers move %.2f m/s on average): "
+                        "the model's markers are not moved onto it", *time_range, trc_path.name, speed)
     factors, per_pair = measurement_factors(model_obj, list(trc.marker_names), static, usable)
     if check:
         check_factors(factors, per_pair, usable)
@@ -187,6 +215,7 @@ def scale_model(model: str | os.PathLike | None, trc_path: str | os.PathLike, ma
         model_obj.printToXML(str(tmp_generic))   # the generic model with its marker set, for the ScaleTool
         tool = _scale_tool(tool, tmp_generic, mass, height, usable, weights)
         _set_outputs(tool, trc_path, time_range, tmp_scales, tmp_model)
+        tool.getMarkerPlacer().setMoveModelMarkers(bool(move_markers))
         _run(tool, trc_path, model_path, tmp_model)
         body_scales = _read_scale_set(tmp_scales)
         os.replace(tmp_scales, final_scales)
@@ -196,7 +225,7 @@ def scale_model(model: str | os.PathLike | None, trc_path: str | os.PathLike, ma
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
     log.info("scaled %s -> %s", model_path.name, final_model)
-    return ScaleResult(final_model, final_scales, time_range, factors, body_scales)
+    return ScaleResult(final_model, final_scales, time_range, factors, body_scales, speed, bool(move_markers))
 
 
 def _check_subject(mass: float, height: float | None) -> None:

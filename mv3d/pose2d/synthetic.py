@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from mv3d.errors import InputError
+from mv3d.errors import ConfigError, InputError
 from mv3d.io.atomic import atomic_write
 from mv3d.pose2d.data import PersonSample
 from mv3d.pose2d.evaluate import pck
@@ -230,11 +230,15 @@ DEMO_VAL = dict(motions=(HELD_OUT_MOTION,), rigs=("opencap3", "ring4"), seeds=(1
 
 
 def demo_sources(cache: str | os.PathLike | None = None, frames_per_camera: int = 20,
-                 ) -> tuple[SyntheticCrops, SyntheticCrops]:
-    """(training crops, validation crops) of DEMO_TRAIN / DEMO_VAL; ``cache`` (npz) and its ``_val`` sibling
-    are read when present, else rendered and written."""
+                 motions: Sequence[str] | None = None) -> tuple[SyntheticCrops, SyntheticCrops]:
+    """(training crops, validation crops) of DEMO_TRAIN (its ``motions`` replaced when given) / DEMO_VAL;
+    ``cache`` (npz) and its ``_val`` sibling are read when present, else rendered and written."""
     val_cache = None if cache is None else Path(cache).with_name(Path(cache).stem + "_val.npz")
-    train = synthetic_source(cache, session_specs(**DEMO_TRAIN), frames_per_camera)
+    train_set = DEMO_TRAIN if motions is None else {**DEMO_TRAIN, "motions": tuple(motions)}
+    if HELD_OUT_MOTION in train_set["motions"]:
+        raise ConfigError(f"{HELD_OUT_MOTION} is the held-out validation motion of the demo 2D network; "
+                          f"leave it out of data.motions")
+    train = synthetic_source(cache, session_specs(**train_set), frames_per_camera)
     val = synthetic_source(val_cache, session_specs(**DEMO_VAL), 8)
     return train, val
 

@@ -51,10 +51,11 @@ class Pose2DModelConfig:
 class Pose2DDataConfig:
     """COCO-WholeBody annotation files and image folders (paths relative to the working directory), or
     ``source: synthetic``: rendered simulator crops (:func:`mv3d.pose2d.synthetic.demo_sources`) cached in
-    the npz ``cache``."""
+    the npz ``cache``, of the built-in ``motions`` (default: ``mv3d.pose2d.synthetic.TRAIN_MOTIONS``)."""
 
     source: Literal["coco_wholebody", "synthetic"] = "coco_wholebody"
     cache: str | None = None
+    motions: list[str] | None = None
     train_annotations: str | None = None
     train_images: str | None = None
     val_annotations: str | None = None
@@ -183,7 +184,7 @@ def _sources(cfg: Pose2DTrainConfig, source: SampleSource | None, val_source: Sa
     if source is None and cfg.data.source == "synthetic":
         from mv3d.pose2d.synthetic import demo_sources
 
-        source, synthetic_val = demo_sources(cfg.data.cache)
+        source, synthetic_val = demo_sources(cfg.data.cache, motions=cfg.data.motions)
         val_source = synthetic_val if val_source is None else val_source
     if source is None:
         if not cfg.data.train_annotations:

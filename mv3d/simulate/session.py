@@ -43,7 +43,8 @@ class SimulationConfig:
     resolution: short image side of built-in rigs (default 720 for phones, 1080 for lab rings;
     smaller values for tests);
     seed: every random draw derives from it; height (m), mass (kg): subject (built-in model);
-    trial: trial name (default: the motion's name); motion_blur: sub-exposures per video frame."""
+    trial: trial name (default: the motion's name); motion_blur: sub-exposures per video frame;
+    variant: a subject's own version of a built-in motion (None: the canonical one)."""
 
     motion: str = "squat"
     seconds: float | None = 10.0
@@ -54,6 +55,7 @@ class SimulationConfig:
     mass: float = 70.0
     trial: str | None = None
     motion_blur: int = 1
+    variant: int | None = None
     timing: TimingConfig = field(default_factory=TimingConfig)
     noise: DetectionNoise = field(default_factory=DetectionNoise)
 
@@ -124,7 +126,7 @@ def simulate(config: SimulationConfig, rig: CameraRig | None = None, model: Any 
     R_os = board.R_to_opensim if rig is None else rig.R_to_opensim
     stand = board.stand_point() if rig is None else np.zeros(3)
     source = motion_source(config.motion, model, config.seconds, config.height, config.mass, marker_files,
-                           stand_at=tuple(float(v) for v in stand))
+                           stand_at=tuple(float(v) for v in stand), variant=config.variant)
     world = source.keypoints @ R_os  # OpenSim -> calibration world frame
     up = R_os.T @ np.array([0.0, 1.0, 0.0])
     seeds = np.random.SeedSequence(config.seed).spawn(_STREAMS)
@@ -330,6 +332,7 @@ def _metadata(sim: SimulatedSession, folders: list[str]) -> dict:
         "subjectID": f"simulated_{sim.trial}",
         "fps": float(sim.config.timing.fps),  # mv3d: the cameras' nominal rate, for sessions without video
         "simulation": {"motion": str(sim.config.motion), "seconds": sim.config.seconds, "seed": sim.config.seed,
+                       "variant": sim.config.variant,
                        "trial": sim.trial, "cameras": dict(zip(folders, sim.rig.names)),
                        "noise": asdict(sim.config.noise), "timing": asdict(sim.config.timing)},
     }

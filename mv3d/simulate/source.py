@@ -146,36 +146,80 @@ def load_model(model: Any = None, height: float = 1.75, mass: float = 70.0,
 
 
 def ground_motion(model: Any, times: np.ndarray, coords: dict[str, np.ndarray],
-                  pin_feet: bool = True,
-                  stand_at: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> dict[str, np.ndarray]:
-    """Put the lowest foot keypoint on the floor (Y = ``stand_at[1]``) in every frame; optionally pin the feet.
+                  horizontal: str = "pin", stand_at: tuple[float, float, float] = (0.0, 0.0, 0.0),
+                  airborne: np.ndarray | None = None, floor: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Put the lowest foot keypoint on the floor (Y = ``stand_at[1]``) in every frame and place the body.
 
-    Shifts ``pelvis_ty`` (and with ``pin_feet`` ``pelvis_tx``/``pelvis_tz``); the model's pelvis
-    translations are along ground axes, so a shift moves every point by the same amount.
-    The horizontal pin holds the mean of the foot points, weighted towards the grounded
-    ones, at ``stand_at`` (OpenSim X, Z in metres), so a stance foot does not slide while the other one swings.
+    Shifts ``pelvis_ty`` (and ``pelvis_tx``/``pelvis_tz``); the model's pelvis translations are
+    along ground axes, so a shift moves every point by the same amount. Vertically, the foot point
+    nearest its surface (the floor, or ``floor`` (F, 2): the height of the step under the right /
+    left foot) touches it; in ``airborne`` (F,) frames the pelvis follows a ballistic parabola
+    (g = 9.81 m/s^2) between the frames around the flight, never letting a foot below its surface.
+    Horizontally (OpenSim X, Z): "pin" holds the mean of the foot points, weighted towards the
+    grounded ones, at ``stand_at``, so a stance foot does not slide while the other one swings;
+    "roll" moves the body so that grounded foot points do not slide (steps travel), centred on
+    ``stand_at`` over the motion; "free" keeps the motion's own pelvis translations, centred so.
     Returns a new coords dict (the input is not modified).
     """
+    if horizontal not in ("pin", "roll", "free"):
+        raise InputError(f"horizontal placement {horizontal!r}: use pin, roll or free")
     kp = _keypoints(model, times, coords)
-    feet = kp[:, [MV3D25.index(n) for n in FOOT_POINTS], :]  # (F, 6, 3)
+    feet = kp[:, [MV3D25.index(n) for n in FOOT_POINTS], :]  # (F, 6, 3): left points, then right ones
     out = {k: np.array(v, dtype=float) for k, v in coords.items()}
     height = feet[..., 1]
+    if floor is not None:   # (F, 2) right, left -> per foot point
+        height = height - np.repeat(np.asarray(floor, float)[:, ::-1], 3, axis=1)
     low = height.min(axis=1)
-    out["pelvis_ty"] = out.get("pelvis_ty", np.zeros_like(times)) - low + stand_at[1]
-    if pin_feet:
-        w = np.exp(-(height - low[:, None]) / _GROUNDED_SCALE)
-        centre = (w[..., None] * feet[..., [0, 2]]).sum(axis=1) / w.sum(axis=1)[:, None]
+    lift = -low
+    if airborne is not None and np.any(airborne):
+        lift = np.maximum(_ballistic(times, lift, np.asarray(airborne, bool)), lift)
+    out["pelvis_ty"] = out.get("pelvis_ty", np.zeros_like(times)) + lift + stand_at[1]
+    w = np.exp(-(height - low[:, None]) / _GROUNDED_SCALE)
+    centre = (w[..., None] * feet[..., [0, 2]]).sum(axis=1) / w.sum(axis=1)[:, None]
+    if horizontal == "pin":
         out["pelvis_tx"] = out.get("pelvis_tx", np.zeros_like(times)) - centre[:, 0] + stand_at[0]
         out["pelvis_tz"] = out.get("pelvis_tz", np.zeros_like(times)) - centre[:, 1] + stand_at[2]
+        return out
+    travel = np.zeros((len(times), 2))
+    if horizontal == "roll":
+        step = np.diff(feet[..., [0, 2]], axis=0)                      # (F-1, 6, 2)
+        wg = w[:-1] * (1.0 if airborne is None else ~np.asarray(airborne, bool)[:-1, None])
+        slide = (wg[..., None] * step).sum(axis=1) / np.maximum(wg.sum(axis=1), 1e-12)[:, None]
+        travel[1:] = -np.cumsum(slide, axis=0)
+    mean = (centre + travel).mean(axis=0)
+    shift = travel[:, 0] + stand_at[0] - mean[0], travel[:, 1] + stand_at[2] - mean[1]
+    out["pelvis_tx"] = out.get("pelvis_tx", np.zeros_like(times)) + shift[0]
+    out["pelvis_tz"] = out.get("pelvis_tz", np.zeros_like(times)) + shift[1]
+    return out
+
+
+_GRAVITY = 9.81  # m/s^2
+
+
+def _ballistic(times: np.ndarray, lift: np.ndarray, airborne: np.ndarray) -> np.ndarray:
+    """``lift`` (F,) with each run of airborne frames replaced by a free-fall parabola joining the
+    grounded frames around it (held level at a run that touches the start or end)."""
+    out = lift.copy()
+    edges = np.diff(np.concatenate([[0], airborne.astype(int), [0]]))
+    for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)):   # airborne frames a..b-1
+        i0, i1 = a - 1, b
+        if i0 < 0 or i1 >= len(times):
+            out[a:b] = lift[i1] if i0 < 0 and i1 < len(times) else lift[max(i0, 0)]
+            continue
+        t0, t1, t = times[i0], times[i1], times[a:b]
+        out[a:b] = lift[i0] + (lift[i1] - lift[i0]) * (t - t0) / (t1 - t0) + 0.5 * _GRAVITY * (t - t0) * (t1 - t)
     return out
 
 
 def builtin_source(name: str, seconds: float, model: Any, rate: float = 120.0,
-                   stand_at: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> MotionSource:
+                   stand_at: tuple[float, float, float] = (0.0, 0.0, 0.0), variant: int | None = None) -> MotionSource:
     """A built-in motion (see :mod:`mv3d.simulate.motions`) on ``model``, grounded with the feet
-    pinned at ``stand_at`` (OpenSim X, floor Y, Z; metres)."""
-    times, coords = make_motion(name, seconds, rate)
-    coords = ground_motion(model, times, _model_coords(model, coords), stand_at=stand_at)
+    held at ``stand_at`` (OpenSim X, floor Y, Z; metres). variant: a subject's own version of the
+    motion (tempo, depth, style, posture offsets drawn from ``numpy.random.default_rng(variant)``)."""
+    motion = make_motion(name, seconds, rate, rng=None if variant is None else np.random.default_rng(variant))
+    times = motion.times
+    coords = ground_motion(model, times, _model_coords(model, motion.coords), motion.horizontal, stand_at,
+                           motion.airborne, motion.floor)
     columns = list(coords)
     cset = model.getCoordinateSet()
     values = np.stack([np.degrees(coords[c]) if coordinate_is_rotational(cset.get(c)) else coords[c]
@@ -229,13 +273,13 @@ def trc_source(path: str | os.PathLike, seconds: float | None = None) -> MotionS
 
 def motion_source(motion: str | os.PathLike, model: Any = None, seconds: float | None = 10.0,
                   height: float = 1.75, mass: float = 70.0, marker_files: tuple = (),
-                  stand_at: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> MotionSource:
+                  stand_at: tuple[float, float, float] = (0.0, 0.0, 0.0), variant: int | None = None) -> MotionSource:
     """Resolve ``motion``: a built-in motion name, an OpenSim ``.mot`` file or a ``.trc`` of keypoints.
 
     model: None (built-in model of ``height``/``mass``) or an ``.osim`` path / ``opensim.Model``.
     seconds: duration of a built-in motion, or the length a file is trimmed to (None = all).
     stand_at: where a built-in motion's feet are held (OpenSim X, floor height Y, Z); file motions
-    stay where they are.
+    stay where they are. variant: a subject's own version of a built-in motion (see builtin_source).
     """
     text = os.fspath(motion)
     suffix = Path(text).suffix.lower()
@@ -248,4 +292,4 @@ def motion_source(motion: str | os.PathLike, model: Any = None, seconds: float |
 
     make_motion(text, 0.1, 10.0)  # validates the name with a clear error before building the model
     return builtin_source(text, 10.0 if seconds is None else seconds, load_model(model, height, mass, marker_files),
-                          stand_at=stand_at)
+                          stand_at=stand_at, variant=variant)

@@ -12,7 +12,9 @@
    (:mod:`mv3d.video.sync_geometry`). The lowest minima and the correlation's peak are
    refined by a bounded scalar search to sub-frame. Geometry tells apart peaks that
    correlation cannot (periodic gait, squats); the margin of the best minimum over the next
-   one and over its own flanks is the confidence.
+   one and over its own flanks is the confidence. Candidates whose
+   costs on the points they all see are within ``NEAR_TIE`` of the best are a tie (a treadmill
+   runner fits as well one stride away), resolved for the smallest offset.
 4. Optionally a clock-rate difference (drift) is fitted: with a rig, offset and rate of each
    camera by minimising the reprojection error (Nelder-Mead, two rounds over the cameras);
    without, by a weighted line through local correlation lags in sliding windows.
@@ -261,6 +263,30 @@ def _local_minima(curve: np.ndarray) -> np.ndarray:
     return local_maxima(-curve)
 
 
+#: Reprojection costs within this factor of the best (on the points all candidates see) are a tie
+#: between candidate offsets: on a strictly periodic movement the candidates one stride apart differ
+#: by noise alone (10-20 % on simulated treadmill running). The sync confidence is low for such
+#: candidates anyway (full confidence needs the next minimum 1.5 times worse).
+NEAR_TIE = 1.25
+
+
+def _shared_costs(geo: ReprojectionCost, c: int, lags: list[float], rate: float, active: list[int], frame: float,
+                  scored: list[tuple[float, np.ndarray]]) -> list[float]:
+    """Costs of candidate lags (frames) on the points all of them see: a lag one stride away overlaps
+    other frames (the trial's noisier ends drop out), which must not make it look better."""
+    shared = np.logical_and.reduce([used for _, used in scored])
+    costs = [geo.cost(c, x * frame, rate, active, mask=shared)[0] for x in lags]
+    return costs if np.isfinite(costs).all() else [k for k, _ in scored]
+
+
+def _pick(lags: list[float], costs: list[float]) -> float:
+    """The smallest of the lags whose cost is within NEAR_TIE of the best: a repetitive movement
+    (running, squats) fits as well one stride or repetition away, and phones start within a
+    fraction of a second of each other."""
+    tied = [i for i, k in enumerate(costs) if k <= NEAR_TIE * min(costs)]
+    return lags[min(tied, key=lambda i: abs(lags[i]))]
+
+
 def _refine(rig: CameraRig, kp: np.ndarray, fps: np.ndarray, ref: int, offsets: np.ndarray,
             rates: np.ndarray, cands: dict[int, list[float]], corr_conf: np.ndarray, cameras: list[str],
             params: SyncParams, max_lag: int, methods: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -293,8 +319,10 @@ def _refine(rig: CameraRig, kp: np.ndarray, fps: np.ndarray, ref: int, offsets: 
         starts = [float(lags[m]) for m in minima[:params.n_candidates] if profile[m] < 1.5 * profile[minima[0]]]
         starts += [x for x in cands.get(c, [])[:1] if min(abs(x - s) for s in starts) > 1.5]  # cross-check
         refined = [_minimise(geo, c, x, rates[c], active, frame, half_width=1.0) for x in starts]
-        costs = [geo.cost(c, x * frame, rates[c], active)[0] for x in refined]
-        lag = refined[int(np.argmin(costs))]
+        scored = [geo.cost(c, x * frame, rates[c], active) for x in refined]
+        costs = [k for k, _ in scored]
+        lag = _pick(refined, _shared_costs(geo, c, refined, rates[c], active, frame, scored))
+        edge = refined[int(np.argmin(costs))]   # the best fit on the window's edge: the offset may lie beyond
         best = profile[minima[0]]
         far = [profile[m] for m in minima[1:] if abs(lags[m] - lags[minima[0]]) >= 3]
         r_second = (min(far) if far else np.inf) / max(best, 1e-12)
@@ -303,7 +331,7 @@ def _refine(rig: CameraRig, kp: np.ndarray, fps: np.ndarray, ref: int, offsets: 
         conf[c] = float(np.clip((r_second - 1.1) / 0.4, 0, 1) * np.clip((r_flank - 1.02) / 0.1, 0, 1))
         log.info("camera %s: lag %.3f frames, reprojection %.2f px rms, next minimum x%.2f, flanks x%.2f, "
                  "confidence %.2f", cameras[c], lag, np.sqrt(min(costs)), r_second, r_flank, conf[c])
-        if abs(lag) >= max_lag - 1.0:
+        if abs(edge) >= max_lag - 1.0:
             raise InputError(f"camera {cameras[c]}: the best offset lies at the edge of the searched window "
                              f"(±{max_lag * frame:.2f} s): the offset is probably larger; rerun with a larger "
                              f"max offset (--max-offset)")

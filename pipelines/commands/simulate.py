@@ -48,8 +48,12 @@ def _checked_motion(motion: str, model: str | None, flip: tuple[str, ...], toler
 def register(cli: click.Group) -> None:
     @cli.command("simulate")
     @click.option("--motion", default="squat", show_default=True,
-                  help="Built-in motion (squat, sit_to_stand, walk_in_place/walk, arm_raises), an OpenSim .mot, "
+                  help="Built-in motion (squat, sit_to_stand, walk_in_place/walk, arm_raises, gait[_slow|_fast], "
+                       "run[_slow|_fast], jump, lunge, cutting, stairs, trunk_lean), an OpenSim .mot, "
                        "or a .trc of MV3D23 keypoints.")
+    @click.option("--variant", type=int, default=None,
+                  help="A subject's own version of a built-in motion (tempo, depth, speed, style, posture "
+                       "offsets drawn from this number); default: the canonical motion.")
     @click.option("--model", type=click.Path(exists=True, dir_okay=False), default=None,
                   help="OpenSim model for a .mot motion (default: mv3d's built-in model).")
     @click.option("--markers", type=click.Path(exists=True, dir_okay=False), multiple=True,
@@ -75,8 +79,8 @@ def register(cli: click.Group) -> None:
                   default=None, help="YAML with noise/timing settings (see configs/simulate.yaml).")
     @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
     @click.option("--no-video", is_flag=True, help="Skip rendering the videos (calibration images are kept).")
-    def simulate_cmd(motion: str, model: str | None, markers: tuple[str, ...], flip_sign: tuple[str, ...],
-                     range_tolerance: float, rig: str, seconds: float, seed: int, resolution: int | None,
+    def simulate_cmd(motion: str, variant: int | None, model: str | None, markers: tuple[str, ...],
+                     flip_sign: tuple[str, ...], range_tolerance: float, rig: str, seconds: float, seed: int, resolution: int | None,
                      height: float, mass: float, trial: str | None, motion_blur: int, config_file: Path | None,
                      out: Path, no_video: bool) -> None:
         """Simulate a session from a motion and write it in OpenCap layout, with truth/ beside it.
@@ -91,7 +95,8 @@ def register(cli: click.Group) -> None:
 
         cam_rig, rig_name = _rig_or_name(rig)
         config = SimulationConfig(motion=motion, seconds=seconds or None, rig=rig_name or "file", resolution=resolution,
-                                  seed=seed, height=height, mass=mass, trial=trial, motion_blur=motion_blur)
+                                  seed=seed, height=height, mass=mass, trial=trial, motion_blur=motion_blur,
+                                  variant=variant)
         if config_file is not None:
             extra = load_config(config_file, NoiseAndTiming)
             config = replace(config, noise=extra.noise, timing=extra.timing)

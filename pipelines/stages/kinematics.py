@@ -39,7 +39,13 @@ def run_scaling(ctx: Context) -> None:
         # raw video keypoints of the feet and hands are too noisy to agree with them)
         measurements = [Measurement(m.name, [p for p in m.pairs if all(q.endswith("_study") for q in p)],
                                     m.bodies, m.axes) for m in builtin_measurements()]
-    scale_model(generic_model(ctx), trc, mass, out, height=height, name=ctx.model_name, measurements=measurements)
+    result = scale_model(generic_model(ctx), trc, mass, out, height=height, name=ctx.model_name,
+                         measurements=measurements)
+    if not result.markers_moved:
+        ctx.warn(f"scaling: the trial has no still second (markers move {result.window_speed:.2f} m/s on average in "
+                 f"the stillest one, {result.time_range[0]:.2f}-{result.time_range[1]:.2f} s); the segments were "
+                 f"scaled from it but the model's markers were not moved onto it. Standing still for a second "
+                 f"at the start of the recording gives a better scaling")
 
 
 def run_ik(ctx: Context) -> None:
