@@ -24,6 +24,8 @@ stride-to-stride variability of tempo and amplitude. The pelvis stays in place h
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from mv3d.simulate.curves import (SIDES, Coords, Motion, draw, knots_at, periodic_curve, sample_times, slow_wobble,
@@ -83,12 +85,52 @@ def _phase(t: np.ndarray, frequency: float, rng: np.random.Generator | None) -> 
     return np.cumsum(rate * dt) + (0.0 if rng is None else rng.uniform(0, 1))
 
 
-def _legs(c: Coords, phase: np.ndarray, knots: dict, speeds: tuple[float, float], speed: float, toe_off: float,
-          toe_off_ref: float, rng: np.random.Generator | None, t: np.ndarray) -> None:
+@dataclass(frozen=True)
+class GaitPattern:
+    """A gait at two reference speeds (m/s): curve knots, stride frequency (Hz) and toe-off (fraction of
+    the cycle) at each, linear in speed between them; how much a subject's speed and toe-off vary."""
+    knots: dict[str, tuple[list[float], list[float], list[float]]]
+    speeds: tuple[float, float]
+    speed_limits: tuple[float, float]
+    speed_jitter: float
+    frequency: tuple[float, float]
+    toe_off: tuple[float, float]
+    toe_off_jitter: float
+    toe_off_limits: tuple[float, float]
+    toe_off_ref: float
+
+
+RUNNING = GaitPattern(RUN_KNOTS, (2.5, 5.0), (2.0, 6.0), 0.4, (1.30, 1.52), (0.41, 0.31), 0.03, (0.26, 0.45),
+                      RUN_TOE_OFF_REF)
+WALKING = GaitPattern(WALK_KNOTS, (0.9, 1.7), (0.6, 2.0), 0.15, (0.80, 1.00), (0.63, 0.60), 0.015, (0.0, 1.0),
+                      WALK_TOE_OFF_REF)
+
+
+def _gait(pattern: GaitPattern, seconds: float, rate: float, speed: float, rng: np.random.Generator | None
+          ) -> tuple[np.ndarray, float, np.ndarray, float, Coords]:
+    """Times (F,), speed fraction k (0 at the first reference speed, 1 at the second), gait phase (F,),
+    toe-off and the standing coordinates with both legs' curves (a subject's own with ``rng``)."""
+    t = sample_times(seconds, rate)
+    if rng is not None:
+        speed = float(np.clip(speed + rng.uniform(-pattern.speed_jitter, pattern.speed_jitter), *pattern.speed_limits))
+    k = (speed - pattern.speeds[0]) / (pattern.speeds[1] - pattern.speeds[0])
+    (f0, f1), (o0, o1) = pattern.frequency, pattern.toe_off
+    freq = (f0 + (f1 - f0) * k) * draw(rng, 0.93, 1.07, 1.0)
+    jitter = pattern.toe_off_jitter
+    toe_off = float(np.clip(o0 + (o1 - o0) * k + draw(rng, -jitter, jitter, 0.0), *pattern.toe_off_limits))
+    phase = _phase(t, freq, rng)
+    c = standing(t)
+    _legs(c, phase, pattern, speed, toe_off, rng, t)
+    return t, k, phase, toe_off, c
+
+
+def _legs(c: Coords, phase: np.ndarray, pattern: GaitPattern, speed: float, toe_off: float,
+          rng: np.random.Generator | None, t: np.ndarray) -> None:
     """Hip, knee, ankle and subtalar curves of both legs into ``c`` (left half a cycle later)."""
+    speeds = pattern.speeds
     for side, shift in zip(SIDES, (0.0, 0.5)):
-        p = warp_stance(phase + shift, toe_off, toe_off_ref)
-        for coord, (pct, low, high) in knots.items():
+        p = warp_stance(phase + shift, toe_off, pattern.toe_off_ref)
+        for coord, (pct, low, high) in pattern.knots.items():
             values = knots_at(speed, (speeds[0], low), (speeds[1], high))
             curve = periodic_curve(p, pct, values)
             if rng is not None:  # amplitude about the cycle mean varies by subject and, slowly, by stride
@@ -100,15 +142,7 @@ def _legs(c: Coords, phase: np.ndarray, knots: dict, speeds: tuple[float, float]
 
 def running(seconds: float, rate: float, speed: float = 3.5, rng: np.random.Generator | None = None) -> Motion:
     """Treadmill running at ``speed`` m/s (2.0-6.0); see the module docstring."""
-    t = sample_times(seconds, rate)
-    if rng is not None:
-        speed = float(np.clip(speed + rng.uniform(-0.4, 0.4), 2.0, 6.0))
-    k = (speed - 2.5) / 2.5                               # 0 at 2.5 m/s, 1 at 5.0 m/s
-    freq = (1.30 + 0.22 * k) * draw(rng, 0.93, 1.07, 1.0)
-    toe_off = float(np.clip(0.41 - 0.10 * k + draw(rng, -0.03, 0.03, 0.0), 0.26, 0.45))
-    phase = _phase(t, freq, rng)
-    c = standing(t)
-    _legs(c, phase, RUN_KNOTS, (2.5, 5.0), speed, toe_off, RUN_TOE_OFF_REF, rng, t)
+    t, k, phase, toe_off, c = _gait(RUNNING, seconds, rate, speed, rng)
     strike = draw(rng, -12.0, 4.0, 0.0)                   # fore-foot strikers land plantarflexed
     for side, shift in zip(SIDES, (0.0, 0.5)):
         near_contact = np.exp(-0.5 * (np.mod(phase + shift + 0.06, 1.0) - 0.06) ** 2 / 0.05 ** 2)
@@ -138,15 +172,7 @@ def running(seconds: float, rate: float, speed: float = 3.5, rng: np.random.Gene
 
 def walking(seconds: float, rate: float, speed: float = 1.3, rng: np.random.Generator | None = None) -> Motion:
     """Treadmill walking at ``speed`` m/s (0.6-2.0); see the module docstring."""
-    t = sample_times(seconds, rate)
-    if rng is not None:
-        speed = float(np.clip(speed + rng.uniform(-0.15, 0.15), 0.6, 2.0))
-    k = (speed - 0.9) / 0.8                               # 0 at 0.9 m/s, 1 at 1.7 m/s
-    freq = (0.80 + 0.20 * k) * draw(rng, 0.93, 1.07, 1.0)
-    toe_off = 0.63 - 0.03 * k + draw(rng, -0.015, 0.015, 0.0)
-    phase = _phase(t, freq, rng)
-    c = standing(t)
-    _legs(c, phase, WALK_KNOTS, (0.9, 1.7), speed, toe_off, WALK_TOE_OFF_REF, rng, t)
+    t, k, phase, _, c = _gait(WALKING, seconds, rate, speed, rng)
     w = 2 * np.pi * phase
     tilt = -4.0 + draw(rng, -4.0, 4.0, 0.0)
     c["pelvis_tilt"] = np.radians(tilt - 1.5 * np.cos(2 * (w - 2 * np.pi * 0.1)))
