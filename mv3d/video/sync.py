@@ -272,6 +272,10 @@ def _local_minima(curve: np.ndarray) -> np.ndarray:
 #: candidates anyway (full confidence needs the next minimum 1.5 times worse).
 NEAR_TIE = 1.25
 
+#: Offsets (s) that differ by less than this are equally plausible starts: the smallest-offset rule
+#: resolves ties between repetitions, which are further apart (a running step lasts 0.3 s or more).
+PRIOR_SCALE = 0.2
+
 
 def _shared_ratios(geo: ReprojectionCost, c: int, lags: list[float], rate: float, active: list[int], frame: float,
                    scored: list[tuple[float, np.ndarray]]) -> np.ndarray:
@@ -318,12 +322,18 @@ def _common_in_camera(geo: ReprojectionCost, c: int, lags: list[float], rate: fl
     return [((k >= 0) & (k < n))[:, None] & common[np.clip(k, 0, n - 1)] for k in frames]
 
 
-def _pick(lags: list[float], ratios: np.ndarray) -> int:
-    """Index of the smallest of the lags whose cost ratio to the best is within NEAR_TIE: a repetitive
-    movement (running, squats) fits as well one stride or repetition away, and phones start
-    within a fraction of a second of each other."""
+def _pick(lags: list[float], ratios: np.ndarray, fs: float) -> int:
+    """Index of the chosen lag (frames at fs) among candidates with cost ratios to the best.
+
+    Of the lags within NEAR_TIE of the best, the ones within PRIOR_SCALE of the smallest |lag|:
+    a repetitive movement (running, squats) fits as well one stride or repetition away, and
+    phones start within a fraction of a second of each other; nearer than that the start prior
+    tells nothing, and the lowest cost decides (a slow movement's flat minimum).
+    """
     tied = [i for i, r in enumerate(ratios) if r <= NEAR_TIE]
-    return min(tied, key=lambda i: abs(lags[i]))
+    nearest = min(abs(lags[i]) for i in tied)
+    plausible = [i for i in tied if abs(lags[i]) <= nearest + PRIOR_SCALE * fs]
+    return min(plausible, key=lambda i: ratios[i])
 
 
 def _refine(rig: CameraRig, kp: np.ndarray, fps: np.ndarray, ref: int, offsets: np.ndarray,
@@ -366,7 +376,7 @@ def _refine(rig: CameraRig, kp: np.ndarray, fps: np.ndarray, ref: int, offsets: 
         scored = [geo.cost(c, x * frame, rates[c], active) for x in refined]
         costs = [k for k, _ in scored]
         ratios = _shared_ratios(geo, c, refined, rates[c], active, frame, scored)
-        pick = _pick(refined, ratios)
+        pick = _pick(refined, ratios, fs)
         lag = refined[pick]
         rivals = [r for x, r in zip(refined, ratios) if abs(x - lag) >= 3]  # other minima, on common points
         r_rival = min(rivals, default=np.inf) / ratios[pick]
