@@ -17,7 +17,8 @@
    one stride away); they are compared on common points, both the other cameras' (same
    reference frames) and the camera's own (same frames of its own), and a candidate within
    ``NEAR_TIE`` of the best on either is a tie (a treadmill runner fits as well one stride
-   away), resolved for the smallest offset; a close rival also lowers the confidence.
+   away), resolved for the smallest offset (up to ``PRIOR_SCALE``: nearer starts are equally
+   plausible, the lowest cost decides); a close rival also lowers the confidence.
 4. Optionally a clock-rate difference (drift) is fitted: with a rig, offset and rate of each
    camera by minimising the reprojection error (Nelder-Mead, two rounds over the cameras);
    without, by a weighted line through local correlation lags in sliding windows.
