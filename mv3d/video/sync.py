@@ -12,9 +12,13 @@
    (:mod:`mv3d.video.sync_geometry`). The lowest minima and the correlation's peak are
    refined by a bounded scalar search to sub-frame. Geometry tells apart peaks that
    correlation cannot (periodic gait, squats); the margin of the best minimum over the next
-   one and over its own flanks is the confidence. Candidates whose
-   costs on the points they all see are within ``NEAR_TIE`` of the best are a tie (a treadmill
-   runner fits as well one stride away), resolved for the smallest offset.
+   one and over its own flanks is the confidence. The scan only proposes candidates (each lag
+   is scored on the points it overlaps: a bad stretch of detections slides out of the window
+   one stride away); they are compared on common points, both the other cameras' (same
+   reference frames) and the camera's own (same frames of its own), and a candidate within
+   ``NEAR_TIE`` of the best on either is a tie (a treadmill runner fits as well one stride
+   away), resolved for the smallest offset (up to ``PRIOR_SCALE``: nearer starts are equally
+   plausible, the lowest cost decides); a close rival also lowers the confidence.
 4. Optionally a clock-rate difference (drift) is fitted: with a rig, offset and rate of each
    camera by minimising the reprojection error (Nelder-Mead, two rounds over the cameras);
    without, by a weighted line through local correlation lags in sliding windows.
@@ -269,22 +273,68 @@ def _local_minima(curve: np.ndarray) -> np.ndarray:
 #: candidates anyway (full confidence needs the next minimum 1.5 times worse).
 NEAR_TIE = 1.25
 
+#: Offsets (s) that differ by less than this are equally plausible starts: the smallest-offset rule
+#: resolves ties between repetitions, which are further apart (a running step lasts 0.3 s or more).
+PRIOR_SCALE = 0.2
 
-def _shared_costs(geo: ReprojectionCost, c: int, lags: list[float], rate: float, active: list[int], frame: float,
-                  scored: list[tuple[float, np.ndarray]]) -> list[float]:
-    """Costs of candidate lags (frames) on the points all of them see: a lag one stride away overlaps
-    other frames (the trial's noisier ends drop out), which must not make it look better."""
+
+def _shared_ratios(geo: ReprojectionCost, c: int, lags: list[float], rate: float, active: list[int], frame: float,
+                   scored: list[tuple[float, np.ndarray]]) -> np.ndarray:
+    """(K,) cost of each candidate lag (frames) over the best one's, on common points, the more
+    lenient of two comparisons.
+
+    Candidates pair different frames, so each is scored on data all of them use: the other
+    cameras' frames (points on the reference clock that every candidate sees) and camera c's own
+    frames (its observations that every candidate pairs with other views). Either set can favour a
+    wrong candidate when the trial has a bad stretch on the other side: a lag one stride away
+    slides camera c's noisy ends, or the frames where its detector followed another person, out
+    of the other cameras' window. Only a candidate that loses on both is out of the tie.
+    """
+    ratios = []
+    for masks in (_common_on_grid(scored), _common_in_camera(geo, c, lags, rate, frame, scored)):
+        costs = np.array([geo.cost(c, x * frame, rate, active, mask=m)[0] for x, m in zip(lags, masks)])
+        if np.isfinite(costs).all():
+            ratios.append(costs / max(costs.min(), 1e-12))
+    if not ratios:
+        costs = np.array([k for k, _ in scored])
+        return costs / max(costs.min(), 1e-12)
+    return np.min(ratios, axis=0)
+
+
+def _common_on_grid(scored: list[tuple[float, np.ndarray]]) -> list[np.ndarray]:
+    """Masks (G, J) of the points on the reference clock that every candidate uses."""
     shared = np.logical_and.reduce([used for _, used in scored])
-    costs = [geo.cost(c, x * frame, rate, active, mask=shared)[0] for x in lags]
-    return costs if np.isfinite(costs).all() else [k for k, _ in scored]
+    return [shared] * len(scored)
 
 
-def _pick(lags: list[float], costs: list[float]) -> float:
-    """The smallest of the lags whose cost is within NEAR_TIE of the best: a repetitive movement
-    (running, squats) fits as well one stride or repetition away, and phones start within a
-    fraction of a second of each other."""
-    tied = [i for i, k in enumerate(costs) if k <= NEAR_TIE * min(costs)]
-    return lags[min(tied, key=lambda i: abs(lags[i]))]
+def _common_in_camera(geo: ReprojectionCost, c: int, lags: list[float], rate: float, frame: float,
+                      scored: list[tuple[float, np.ndarray]]) -> list[np.ndarray]:
+    """Masks (G, J), one per candidate, of camera c's own points (its frames, nearest to each grid
+    time) that every candidate uses."""
+    n = geo.tracks[c].n
+    frames = [np.rint((geo.grid - x * frame) * rate).astype(int) for x in lags]
+    seen = []
+    for k, (_, used) in zip(frames, scored):
+        own = np.zeros((n, used.shape[1]), bool)
+        inside = (k >= 0) & (k < n)
+        np.logical_or.at(own, k[inside], used[inside])
+        seen.append(own)
+    common = np.logical_and.reduce(seen)
+    return [((k >= 0) & (k < n))[:, None] & common[np.clip(k, 0, n - 1)] for k in frames]
+
+
+def _pick(lags: list[float], ratios: np.ndarray, fs: float) -> int:
+    """Index of the chosen lag (frames at fs) among candidates with cost ratios to the best.
+
+    Of the lags within NEAR_TIE of the best, the ones within PRIOR_SCALE of the smallest |lag|:
+    a repetitive movement (running, squats) fits as well one stride or repetition away, and
+    phones start within a fraction of a second of each other; nearer than that the start prior
+    tells nothing, and the lowest cost decides (a slow movement's flat minimum).
+    """
+    tied = [i for i, r in enumerate(ratios) if r <= NEAR_TIE]
+    nearest = min(abs(lags[i]) for i in tied)
+    plausible = [i for i in tied if abs(lags[i]) <= nearest + PRIOR_SCALE * fs]
+    return min(plausible, key=lambda i: ratios[i])
 
 
 def _refine(rig: CameraRig, kp: np.ndarray, fps: np.ndarray, ref: int, offsets: np.ndarray,
@@ -316,19 +366,28 @@ def _refine(rig: CameraRig, kp: np.ndarray, fps: np.ndarray, ref: int, offsets: 
                              f"{', '.join(cameras[a] for a in active)} at any offset within "
                              f"±{params.max_offset} s; check its detections or the calibration")
         minima = _local_minima(profile)
-        starts = [float(lags[m]) for m in minima[:params.n_candidates] if profile[m] < 1.5 * profile[minima[0]]]
+        # The scan scores each lag on the points it overlaps, which differ from lag to lag (a bad stretch of
+        # detections slides out of the window one stride away): it proposes candidates, it does not rule them out.
+        starts: list[float] = []
+        for m in minima:
+            if len(starts) < params.n_candidates and all(abs(lags[m] - s) >= 3 for s in starts):
+                starts.append(float(lags[m]))
         starts += [x for x in cands.get(c, [])[:1] if min(abs(x - s) for s in starts) > 1.5]  # cross-check
         refined = [_minimise(geo, c, x, rates[c], active, frame, half_width=1.0) for x in starts]
         scored = [geo.cost(c, x * frame, rates[c], active) for x in refined]
         costs = [k for k, _ in scored]
-        lag = _pick(refined, _shared_costs(geo, c, refined, rates[c], active, frame, scored))
+        ratios = _shared_ratios(geo, c, refined, rates[c], active, frame, scored)
+        pick = _pick(refined, ratios, fs)
+        lag = refined[pick]
+        rivals = [r for x, r in zip(refined, ratios) if abs(x - lag) >= 3]  # other minima, on common points
+        r_rival = min(rivals, default=np.inf) / ratios[pick]
         edge = refined[int(np.argmin(costs))]   # the best fit on the window's edge: the offset may lie beyond
         best = profile[minima[0]]
         far = [profile[m] for m in minima[1:] if abs(lags[m] - lags[minima[0]]) >= 3]
         r_second = (min(far) if far else np.inf) / max(best, 1e-12)
         flank = profile[np.clip(minima[0] + np.array([-3, 3]), 0, lags.size - 1)]
         r_flank = np.nanmin(flank) / max(best, 1e-12)
-        conf[c] = float(np.clip((r_second - 1.1) / 0.4, 0, 1) * np.clip((r_flank - 1.02) / 0.1, 0, 1))
+        conf[c] = float(np.clip((min(r_second, r_rival) - 1.1) / 0.4, 0, 1) * np.clip((r_flank - 1.02) / 0.1, 0, 1))
         log.info("camera %s: lag %.3f frames, reprojection %.2f px rms, next minimum x%.2f, flanks x%.2f, "
                  "confidence %.2f", cameras[c], lag, np.sqrt(min(costs)), r_second, r_flank, conf[c])
         if abs(edge) >= max_lag - 1.0:
