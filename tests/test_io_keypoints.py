@@ -10,7 +10,7 @@ import pytest
 from mv3d.errors import InputError
 from mv3d.io import Keypoints2D, read_keypoints, write_keypoints_h5
 from mv3d.io.tracking import select_person
-from mv3d.skeleton import JOINT_INDEX, MV3D23, from_mv3d
+from mv3d.skeleton import FLIP_INDEX, JOINT_INDEX, MV3D23, from_mv3d
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 POSE = DATA / "pose2sim-demo" / "pose"
@@ -166,6 +166,23 @@ def test_tracking_survives_missed_frames_and_ignores_a_bigger_newcomer():
     found = out[:, 0, 2] > 0
     np.testing.assert_array_equal(found, ~np.isin(np.arange(n), np.arange(10, 16)))
     np.testing.assert_array_equal(out[found], cands[found, 1])
+
+
+def test_tracking_keeps_the_subject_through_a_left_right_swap_next_to_a_passer_by():
+    # A front view: left joints 40 px left of the mid-line, right joints 40 px right. The detector
+    # swaps the labels for 4 frames (each joint jumps 80 px) while a smaller passer-by stands 50 px
+    # away: the swapped subject must still be the one followed (issue 16: the track went to the
+    # passer-by for a second and the 2-camera triangulation followed him).
+    rng = np.random.default_rng(2)
+    side = np.array([-40.0 if n.startswith("l_") else 40.0 if n.startswith("r_") else 0.0 for n in MV3D23])
+    base = np.column_stack([200 + side + rng.normal(0, 3, 23), rng.uniform(0, 300, 23), np.full(23, 0.9)])
+    n = 30
+    cands = np.repeat(base[None, None], n, axis=0).repeat(2, axis=1)  # (n, 2, 23, 3)
+    cands[:, 0, :, 0] += 2.0 * np.arange(n)[:, None]                  # the subject jogs right 2 px/frame
+    cands[10:14, 0] = cands[10:14, 0][:, FLIP_INDEX]                 # ...with its labels swapped 4 frames
+    cands[:, 1, :, :2] = 0.8 * cands[:, 1, :, :2] + [90.0, 30.0]       # the passer-by, 50 px off the subject
+    out = select_person(cands)
+    np.testing.assert_array_equal(out, cands[:, 0])
 
 
 def test_truncated_json_names_the_file(tmp_path):

@@ -4,7 +4,10 @@ Detections of a camera come as ``(F, P, J, 3)``: frames, people (padded with NaN
 (x, y, conf); missing joints are NaN with confidence 0. The person to follow is the one with
 the largest bounding box of confident joints in the first frames; from there they are
 tracked frame to frame (forward and backward) as the detection whose joints lie closest to
-the person's last known joints, relative to the person's size. A frame where nobody is
+the person's last known joints, relative to the person's size; each joint is compared with
+its own and its mirror joint's last position, so a left/right label swap of the detector
+(MV3D23 joints) does not make the person look far away and lose the track to someone else
+nearby. A frame where nobody is
 close enough is left empty and the search widens while the person stays lost. Detections
 of the same person split into fragments (e.g. upper and lower body as two "people") are
 merged when their joints do not overlap.
@@ -16,6 +19,8 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+
+from mv3d.skeleton import FLIP_INDEX, MV3D23
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +57,15 @@ def _bbox(pose: np.ndarray, min_conf: float = 0.0) -> tuple[np.ndarray, np.ndarr
 
 
 def _median_distance(cands: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    """Median over shared joints of |cand - ref|: cands (P, J, 3), ref (J, 3) -> (P,), NaN if none shared."""
+    """Median over shared joints of |cand - ref|: cands (P, J, 3), ref (J, 3) -> (P,), NaN if none shared.
+
+    With the 23 MV3D23 joints each joint's distance is the smaller one to the joint and to its
+    left/right mirror in ``ref``: label swaps (whole body or legs only) cost nothing.
+    """
     d = np.linalg.norm(cands[..., :2] - ref[None, :, :2], axis=-1)
+    if ref.shape[0] == len(MV3D23):
+        mirrored = np.linalg.norm(cands[..., :2] - ref[None, FLIP_INDEX, :2], axis=-1)
+        d = np.where(np.isfinite(d) & np.isfinite(mirrored), np.minimum(d, mirrored), d)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return np.nanmedian(d, axis=-1)
