@@ -10,7 +10,7 @@ import pytest
 from mv3d.errors import InputError
 from mv3d.io import Keypoints2D, read_keypoints, write_keypoints_h5
 from mv3d.io.tracking import select_person
-from mv3d.skeleton import JOINT_INDEX, MV3D23, from_mv3d
+from mv3d.skeleton import FLIP_INDEX, JOINT_INDEX, MV3D23, from_mv3d
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 POSE = DATA / "pose2sim-demo" / "pose"
@@ -166,6 +166,56 @@ def test_tracking_survives_missed_frames_and_ignores_a_bigger_newcomer():
     found = out[:, 0, 2] > 0
     np.testing.assert_array_equal(found, ~np.isin(np.arange(n), np.arange(10, 16)))
     np.testing.assert_array_equal(out[found], cands[found, 1])
+
+
+def test_tracking_keeps_the_subject_through_a_left_right_swap_next_to_a_passer_by():
+    # A front view: left joints 40 px left of the mid-line, right joints 40 px right. The detector
+    # swaps the labels for 4 frames (each joint jumps 80 px) while a smaller passer-by stands 50 px
+    # away: the swapped subject must still be the one followed (issue 16: the track went to the
+    # passer-by for a second and the 2-camera triangulation followed him).
+    rng = np.random.default_rng(2)
+    side = np.array([-40.0 if n.startswith("l_") else 40.0 if n.startswith("r_") else 0.0 for n in MV3D23])
+    base = np.column_stack([200 + side + rng.normal(0, 3, 23), rng.uniform(0, 300, 23), np.full(23, 0.9)])
+    n = 30
+    cands = np.repeat(base[None, None], n, axis=0).repeat(2, axis=1)  # (n, 2, 23, 3)
+    cands[:, 0, :, 0] += 2.0 * np.arange(n)[:, None]                  # the subject jogs right 2 px/frame
+    cands[10:14, 0] = cands[10:14, 0][:, FLIP_INDEX]                 # ...with its labels swapped 4 frames
+    cands[:, 1, :, :2] = 0.8 * cands[:, 1, :, :2] + [90.0, 30.0]       # the passer-by, 50 px off the subject
+    out = select_person(cands)
+    np.testing.assert_array_equal(out, cands[:, 0])
+
+
+def test_tracking_does_not_take_a_passer_by_in_a_frame_where_the_subject_is_missed():
+    # The passer-by stands within the per-frame jump limit of the subject; in the one frame where the
+    # detector misses the subject he is the only candidate near the track, yet he is the other
+    # person that the previous frames saw beside the subject.
+    rng = np.random.default_rng(3)
+    base = np.column_stack([rng.uniform(0, 100, 23), rng.uniform(0, 300, 23), np.full(23, 0.9)])
+    n = 30
+    cands = np.repeat(base[None, None], n, axis=0).repeat(2, axis=1)  # (n, 2, 23, 3)
+    cands[:, 0, :, 0] += 2.0 * np.arange(n)[:, None]                  # the subject
+    centre = base[:, :2].mean(0)
+    cands[:, 1, :, :2] = centre + 0.9 * (cands[:, 0, :, :2] - centre) + [22.0, 0.0]  # 0.07 diagonals off
+    cands[10, 0] = [np.nan, np.nan, 0.0]                              # the subject missed in frame 10
+    out = select_person(cands)
+    found = out[:, 0, 2] > 0
+    np.testing.assert_array_equal(found, np.arange(n) != 10)
+    np.testing.assert_array_equal(out[found], cands[found, 0])
+
+
+def test_tracking_follows_a_duplicated_detection_of_the_subject():
+    # Detectors sometimes report the same person twice, a few pixels apart: the duplicate is not
+    # another person, and the subject stays found in every frame.
+    rng = np.random.default_rng(4)
+    base = np.column_stack([rng.uniform(0, 100, 23), rng.uniform(0, 300, 23), np.full(23, 0.9)])
+    n = 20
+    cands = np.repeat(base[None, None], n, axis=0).repeat(2, axis=1)
+    cands[..., 0] += 3.0 * np.arange(n)[:, None, None]
+    cands[:, 1, :, :2] += rng.normal(0, 1.0, (n, 23, 2))   # the duplicate, 1 px noise
+    cands[5:8, 1] = [np.nan, np.nan, 0.0]                  # which comes and goes
+    out = select_person(cands)
+    assert (out[..., 2] > 0).all()
+    assert np.nanmax(np.abs(out[..., :2] - cands[:, 0, :, :2])) < 6.0
 
 
 def test_truncated_json_names_the_file(tmp_path):

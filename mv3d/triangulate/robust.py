@@ -9,7 +9,9 @@ camera, frame and flip pair: a pair whose swapped observations fit the 3D points
 opposite side is swapped back and its points re-solved. Points with fewer than
 ``min_views`` consistent views are NaN and flagged. Before all this, swaps that each
 camera's own 2D trajectories show (``mv3d.triangulate.swaps``) are undone: the only cue
-when two cameras disagree about left and right. The cost is a fixed number of batched
+when two cameras disagree about left and right. A camera whose detections in a frame disagree
+with the other views on most joints shows another person there (a tracking slip): its few
+agreeing joints are chance agreements and are dropped too. The cost is a fixed number of batched
 3x3 solves and projections per point: no subset enumeration, no Python loop over points.
 """
 from __future__ import annotations
@@ -46,6 +48,10 @@ class RobustParams:
     the hypotheses near that median, and left/right pairs closer to the other side's
     neighbours are flipped (None: frames independent). temporal_swaps: first undo the swaps
     that each camera's 2D trajectories show (``swaps.find_swaps``; needs ``swaps``).
+    max_disagreement: a camera whose detections in a frame disagree with the other views for more
+    than this share of their joints (of at least 6 seen by another camera too) shows someone else
+    there: its agreeing joints are dropped too, as chance agreements (with two cameras any pair of
+    points near each other's epipolar line agrees); None: keep them.
     chunk: points per batch (memory; batches run in ``threads`` threads, None: one per core).
     """
 
@@ -56,6 +62,7 @@ class RobustParams:
     swaps: bool = True
     temporal_radius: float | None = 0.2
     temporal_swaps: bool = True
+    max_disagreement: float | None = 0.5
     chunk: int = 30_000
     threads: int | None = None
 
@@ -277,6 +284,18 @@ def _temporal_flips(X: np.ndarray, pairs: np.ndarray) -> np.ndarray:
     return np.isfinite(keep) & np.isfinite(flip) & (flip < 0.5 * keep)
 
 
+def disagreeing_views(valid: np.ndarray, inliers: np.ndarray, max_share: float, min_joints: int = 6
+                      ) -> np.ndarray:
+    """(C, F) True where a camera's detections in a frame mostly disagree with the other views.
+
+    valid, inliers: (C, F, J). Only joints that another camera detected too count; a camera-frame
+    needs ``min_joints`` of them and more than ``max_share`` of them outliers.
+    """
+    paired = valid & (valid.sum(0) >= 2)
+    n = paired.sum(-1)
+    return (n >= min_joints) & ((paired & ~inliers).sum(-1) > max_share * n)
+
+
 def robust_triangulate(rig: CameraRig, keypoints: np.ndarray, params: RobustParams | None = None
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Robust algebraic triangulation of 2D keypoints.
@@ -348,6 +367,13 @@ def robust_triangulate(rig: CameraRig, keypoints: np.ndarray, params: RobustPara
             redo[f, left] = redo[f, right] = True
             resolve(redo, X.copy() if temporal else None)
             log.info("left/right swaps corrected in %d (camera, frame, pair) cases", len(c))
+    if p.max_disagreement is not None:
+        other = disagreeing_views(obs.valid.reshape(C, F, J), inl.reshape(C, F, J), p.max_disagreement)
+        if other.any():
+            obs = _Obs(obs.uv, obs.xy, obs.conf, obs.valid & ~np.repeat(other, J, axis=1))
+            resolve(np.repeat(other.any(0)[:, None], J, axis=1), None)
+            log.info("%d (camera, frame) cases disagree with the other views on most joints (another person?): "
+                     "dropped", int(other.sum()))
     err = np.empty(obs.valid.shape)
     Xf = X.reshape(-1, 3)
 
