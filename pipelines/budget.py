@@ -136,6 +136,7 @@ def triangulation_tables(ctx: Context, truth_xyz: np.ndarray, budget: Budget) ->
     for name, points in tables.items():
         t = budget.add(point_errors(points, truth, list(MV3D23), name))
         budget.stage(labels[name], "MPJPE", t.column("mean_mm")["all"], "mm")
+        budget.stage(labels[name], "missing points", t.column("missing_pct")["all"], "%")
     cutoff = cfg.filter_cutoff_hz
     if cutoff:
         ok = np.isfinite(truth).all(axis=(1, 2))

@@ -41,6 +41,9 @@ def test_point_errors_of_a_constant_offset_and_a_missing_point():
     assert t.column("rms_mm")["c"] == pytest.approx(0.0)
     # all: 50 + 50 + 40 point-frames; RMS = sqrt((50*100 + 50*25) / 140)
     assert t.column("rms_mm")["all"] == pytest.approx(np.sqrt((5000 + 1250) / 140))
+    # c is missing in 10 of its 50 known frames; all: 10 of 150 point-frames
+    assert t.column("missing_pct")["c"] == pytest.approx(20.0) and t.column("missing_pct")["a"] == 0.0
+    assert t.column("missing_pct")["all"] == pytest.approx(100 * 10 / 150)
 
 
 def test_angle_errors_bias_rmse_and_range_of_motion():

@@ -4,7 +4,7 @@ Arrays in, tables out. Each function compares one stage's output with its truth:
 
 * :func:`pixel_errors`: 2D detections (px) per joint: median, 90th percentile, gross and missing share;
 * :func:`offset_errors`: camera time offsets (s) from sync against the true ones;
-* :func:`point_errors`: 3D points (m) per point: RMS distance and mean (mm) (keypoints or markers);
+* :func:`point_errors`: 3D points (m) per point: RMS distance and mean (mm), missing share (keypoints or markers);
 * :func:`angle_errors`: joint angles (deg) per coordinate: RMSE, bias, range-of-motion error.
 
 A :class:`Budget` collects the tables and a one-line-per-stage summary, prints them and writes
@@ -102,17 +102,23 @@ def offset_errors(estimated: dict[str, float], truth: dict[str, float], fps: flo
 
 def point_errors(points: np.ndarray, truth: np.ndarray, names: list[str] | tuple[str, ...],
                  name: str = "points") -> Table:
-    """Per point RMS and mean 3D distance (mm) over the frames where both are known.
+    """Per point RMS and mean 3D distance (mm) over the frames where both are known, and the share
+    of the frames with a known truth where the point is missing (%: errors hide in gaps too).
 
     points, truth (F, K, 3) metres in the same frame and on the same times. The last row "all"
     pools every point (its RMS is over all point-frames; its mean is the MPJPE).
     """
     d = 1000.0 * np.linalg.norm(points - truth, axis=-1)                  # (F, K) mm
-    rows = [[n, _nan_stat(lambda x: np.sqrt(np.mean(x ** 2)), d[:, k]), _nan_stat(np.mean, d[:, k]),
-             _nan_stat(lambda x: np.percentile(x, 95), d[:, k])] for k, n in enumerate(names)]
-    rows.append(["all", _nan_stat(lambda x: np.sqrt(np.mean(x ** 2)), d.ravel()), _nan_stat(np.mean, d.ravel()),
-                 _nan_stat(lambda x: np.percentile(x, 95), d.ravel())])
-    return Table(name, ["point", "rms_mm", "mean_mm", "p95_mm"], rows)
+    known = np.isfinite(truth).all(axis=-1)
+    missing = known & ~np.isfinite(points).all(axis=-1)
+
+    def row(n: str, dist: np.ndarray, miss: np.ndarray, of: np.ndarray) -> list:
+        return [n, _nan_stat(lambda x: np.sqrt(np.mean(x ** 2)), dist), _nan_stat(np.mean, dist),
+                _nan_stat(lambda x: np.percentile(x, 95), dist), 100.0 * miss.sum() / max(int(of.sum()), 1)]
+
+    rows = [row(n, d[:, k], missing[:, k], known[:, k]) for k, n in enumerate(names)]
+    rows.append(row("all", d.ravel(), missing, known))
+    return Table(name, ["point", "rms_mm", "mean_mm", "p95_mm", "missing_pct"], rows)
 
 
 def angle_errors(video: np.ndarray, truth: np.ndarray, names: list[str] | tuple[str, ...],
