@@ -9,7 +9,7 @@ Entry points:
 Modules: ``algebraic`` (batched DLT, numpy and differentiable torch), ``robust`` (view
 selection), ``swaps`` (left/right swaps from each camera's 2D history), ``volumetric`` (torch, coarse-to-fine heatmap volumes), ``limbs`` (bone
 lengths and trajectory refinement), ``association`` (which detected person in each view),
-``filtering`` (gaps and low-pass), ``evaluation`` (metrics and 2D corruption).
+``filtering`` (gaps and low-pass), ``uncertainty`` (each point's precision), ``evaluation`` (metrics and 2D corruption).
 """
 from __future__ import annotations
 
@@ -22,9 +22,10 @@ import numpy as np
 from mv3d.errors import InputError
 from mv3d.skeleton import FLIP_INDEX
 from mv3d.triangulate.algebraic import reprojection_errors, triangulate_dlt
-from mv3d.triangulate.filtering import smooth_trajectory
+from mv3d.triangulate.filtering import FilterSpec, smooth_trajectory
 from mv3d.triangulate.limbs import LimbParams, estimate_limb_lengths, refine_with_limbs
 from mv3d.triangulate.robust import RobustParams, robust_triangulate
+from mv3d.triangulate.uncertainty import relative_precision
 from mv3d.triangulate.volumetric import triangulate_volumetric
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -98,7 +99,8 @@ def reconstruct(rig: CameraRig, keypoints, method: str = "algebraic", limb_const
     result; ``heatmaps``: a ``volumetric.HeatmapSource`` or (C, F, J, H, W) arrays over
     ``heatmap_boxes`` (C, F, 4), else Gaussians rendered from the keypoints). limb_constraints:
     refine the trajectory with constant bone lengths (MV3D23 joints). filter:
-    "butterworth:CUTOFF", "kalman[:RATIO]" or None; needs fps. Gaps up to max_gap frames are
+    "butterworth:CUTOFF", "kalman[:CUTOFF]", "weighted_kalman[:CUTOFF]" (each point weighted by
+    its precision from the inlier views' confidences and geometry) or None; needs fps. Gaps up to max_gap frames are
     interpolated when filtering or refining.
     """
     kp = _as_array(keypoints)
@@ -123,7 +125,11 @@ def reconstruct(rig: CameraRig, keypoints, method: str = "algebraic", limb_const
     if filter is not None:
         if fps is None:
             raise InputError(f"filter {filter!r} needs the frame rate: pass fps=...")
-        points, gaps = smooth_trajectory(points, fps, filter, max_gap)
+        spec = FilterSpec.parse(filter)
+        weights = None
+        if spec.kind == "weighted_kalman":
+            weights = relative_precision(rig, points, used, kp_fixed[..., 2])
+        points, gaps = smooth_trajectory(points, fps, spec, max_gap, weights=weights)
 
     uv = kp_fixed[..., :2].reshape(len(rig), -1, 2)
     errors = reprojection_errors(rig, uv, points.reshape(-1, 3)).reshape(errors.shape)

@@ -71,7 +71,8 @@ def register(cli: click.Group) -> None:
                   show_default=True)
     @click.option("--limb-constraints", is_flag=True, help="Refine with constant bone lengths.")
     @click.option("--filter", "filter_spec", default=None,
-                  help="butterworth:CUTOFF_HZ (e.g. butterworth:6), kalman[:RATIO] or none.")
+                  help="butterworth:CUTOFF_HZ (e.g. butterworth:6), kalman[:CUTOFF_HZ], weighted_kalman[:CUTOFF_HZ] "
+                       "(points weighted by their views' confidences and geometry) or none.")
     @click.option("--frame", type=click.Choice(["calibration", "opensim"]), default="calibration",
                   show_default=True, help="World frame of the TRC (opensim: Y up, via the rig's R_to_opensim).")
     @click.option("--fps", type=float, default=None, help="Frame rate of the videos (JSON files do not store it).")

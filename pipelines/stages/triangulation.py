@@ -71,7 +71,7 @@ def run_triangulation(ctx: Context) -> None:
     kp[..., 2][low] = 0.0
     heatmaps = stored_heatmaps(ctx, cams, times) if cfg.method == "volumetric" else None
     rec = reconstruct(ctx.rig.subset(cams), kp, method=cfg.method, limb_constraints=cfg.limb_constraints,
-                      filter=f"butterworth:{cfg.filter_cutoff_hz}" if cfg.filter_cutoff_hz else None, fps=fps,
+                      filter=f"{cfg.filter}:{cfg.filter_cutoff_hz}" if cfg.filter_cutoff_hz else None, fps=fps,
                       max_gap=cfg.max_gap, heatmaps=heatmaps)
     points = rec.points
     if not np.isfinite(points).all(-1).any(-1).any():
