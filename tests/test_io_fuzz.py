@@ -67,6 +67,20 @@ def _result_or_named_error(read, path: Path):
         return None
 
 
+def _fuzz(original: bytes, path: Path, *readers, valid=None) -> None:
+    """Write damaged versions of ``original`` to ``path``; each reader (path -> result) must return a
+    result (checked by ``valid`` when given) or raise a named error."""
+    @FUZZ
+    @given(damaged(original))
+    def check(data):
+        path.write_bytes(data)
+        for read in readers:
+            result = _result_or_named_error(read, path)
+            if result is not None and valid is not None:
+                valid(result)
+    check()
+
+
 def _small_trc(tmp_path: Path) -> bytes:
     rng = np.random.default_rng(1)
     points = rng.normal([0, 1, 0], 0.3, (6, 4, 3))
@@ -75,32 +89,18 @@ def _small_trc(tmp_path: Path) -> bytes:
 
 
 def test_trc(tmp_path):
-    original = _small_trc(tmp_path)
-
-    @FUZZ
-    @given(damaged(original))
-    def check(data):
-        path = tmp_path / "in.trc"
-        path.write_bytes(data)
-        result = _result_or_named_error(read_trc, path)
-        if result is not None:
-            assert result.points.shape == (result.n_frames, len(result.marker_names), 3)
-    check()
+    def valid(result):
+        assert result.points.shape == (result.n_frames, len(result.marker_names), 3)
+    _fuzz(_small_trc(tmp_path), tmp_path / "in.trc", read_trc, valid=valid)
 
 
 def test_mot(tmp_path):
     original = write_mot(tmp_path / "seed.mot", np.arange(5) / 100, np.arange(15.0).reshape(5, 3),
                          ["hip_flexion_r", "knee_angle_r", "ankle_angle_r"]).read_bytes()
 
-    @FUZZ
-    @given(damaged(original))
-    def check(data):
-        path = tmp_path / "in.mot"
-        path.write_bytes(data)
-        result = _result_or_named_error(read_mot, path)
-        if result is not None:
-            assert result.values.shape == (len(result.times), len(result.columns))
-    check()
+    def valid(result):
+        assert result.values.shape == (len(result.times), len(result.columns))
+    _fuzz(original, tmp_path / "in.mot", read_mot, valid=valid)
 
 
 def _openpose_folder(shared_data: Path, tmp_path: Path) -> Path:
@@ -117,14 +117,9 @@ def test_openpose_json(shared_data, tmp_path):
     victim = sorted((folder / "cam02_json").glob("*.json"))[1]
     original = victim.read_bytes()
 
-    @FUZZ
-    @given(damaged(original))
-    def check(data):
-        victim.write_bytes(data)
-        result = _result_or_named_error(lambda p: read_keypoints(folder, format="openpose", fps=60), victim)
-        if result is not None:
-            assert result.data.shape[0] == 2 and result.data.shape[2:] == (23, 3)
-    check()
+    def valid(result):
+        assert result.data.shape[0] == 2 and result.data.shape[2:] == (23, 3)
+    _fuzz(original, victim, lambda p: read_keypoints(folder, format="openpose", fps=60), valid=valid)
 
 
 def test_mmpose_json(tmp_path):
@@ -137,28 +132,16 @@ def test_mmpose_json(tmp_path):
     victim = folder / "cam1.json"
     original = json.dumps(frames).encode()
     (folder / "cam2.json").write_bytes(original)
-
-    @FUZZ
-    @given(damaged(original))
-    def check(data):
-        victim.write_bytes(data)
-        _result_or_named_error(lambda p: read_keypoints(p.parent, format="mmpose", fps=30), victim)
-    check()
+    _fuzz(original, victim, lambda p: read_keypoints(p.parent, format="mmpose", fps=30))
 
 
 @pytest.mark.parametrize("name", ["Calib_qualisys.toml", "Calib.qca.txt"])
 def test_calibration_files(shared_data, tmp_path, name):
     original = (shared_data / "pose2sim-demo" / "calibration" / name).read_bytes()
 
-    @FUZZ
-    @given(damaged(original))
-    def check(data):
-        path = tmp_path / name
-        path.write_bytes(data)
-        rig = _result_or_named_error(load_rig, path)
-        if rig is not None:
-            assert all(np.isfinite(cam.K).all() and cam.K[0, 0] > 0 for cam in rig)
-    check()
+    def valid(rig):
+        assert all(np.isfinite(cam.K).all() and cam.K[0, 0] > 0 for cam in rig)
+    _fuzz(original, tmp_path / name, load_rig, valid=valid)
 
 
 def test_opencap_pickle(tmp_path):
@@ -166,25 +149,10 @@ def test_opencap_pickle(tmp_path):
              "distortion": np.zeros((1, 5)), "imageSize": np.array([[720.0], [1280.0]]),
              "rotation": np.eye(3), "translation": np.array([[0.0], [0.0], [3000.0]])}
     original = pickle.dumps(calib, protocol=2)
-
-    @FUZZ
-    @given(damaged(original))
-    def check(data):
-        path = tmp_path / "cameraIntrinsicsExtrinsics.pickle"
-        path.write_bytes(data)
-        _result_or_named_error(load_data_pickle, path)
-        _result_or_named_error(lambda p: load_rig(p, format="opencap"), path)
-    check()
+    _fuzz(original, tmp_path / "cameraIntrinsicsExtrinsics.pickle", load_data_pickle,
+          lambda p: load_rig(p, format="opencap"))
 
 
 def test_yaml_config(tmp_path):
     original = (ROOT / "configs" / "default.yaml").read_bytes()
-
-    @FUZZ
-    @given(damaged(original))
-    def check(data):
-        path = tmp_path / "config.yaml"
-        path.write_bytes(data)
-        _result_or_named_error(lambda p: load_config(p, PipelineConfig), path)
-        _result_or_named_error(load_yaml, path)
-    check()
+    _fuzz(original, tmp_path / "config.yaml", lambda p: load_config(p, PipelineConfig), load_yaml)
