@@ -141,8 +141,7 @@ def run_job(runner: SessionRunner | None, job: Job, config: str | None = None) -
     Executed in the worker (process pool or Dask), so it is a top-level function.
     """
     start = time.perf_counter()
-    row: dict = {"session": job.session, "trial": job.trial or _default_trial(job.session), "status": "ok",
-                 "error": ""}
+    row: dict = {"session": job.session, "trial": job.trial or "", "status": "ok", "error": ""}
     try:
         fn = runner if runner is not None else _default_runner()
         result = fn(job.session, config=config, trial=job.trial)
@@ -156,6 +155,8 @@ def run_job(runner: SessionRunner | None, job: Job, config: str | None = None) -
         row["error"] = str(result.get("error", ""))
     except Exception as exc:  # a failing session is reported, not raised
         row.update(status="failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
+    if not row["trial"]:  # the runner did not say which trial it ran
+        row["trial"] = _default_trial(job.session)
     row["seconds"] = round(time.perf_counter() - start, 3)
     return row
 

@@ -32,9 +32,10 @@ from scipy.interpolate import CubicSpline
 from mv3d.errors import InputError
 from mv3d.io import read_mot, read_trc, write_trc
 from mv3d.kinematics._osim import load_model
+from mv3d.kinematics.compare import LOWER_LIMB
 from mv3d.kinematics.forward import forward_markers, mot_to_coordinates
 from mv3d.kinematics.ik import solve_ik
-from mv3d.simulate.budget import (LOWER_LIMB, PELVIS_TRUNK, Budget, Table, angle_errors, mean_of, offset_errors,
+from mv3d.simulate.budget import (GROSS_PX, PELVIS_TRUNK, Budget, Table, angle_errors, mean_of, offset_errors,
                                   pixel_errors, point_errors)
 from mv3d.skeleton import MV3D23, MV3D25
 from mv3d.timeseries import butter_lowpass
@@ -104,9 +105,9 @@ def at_times(times: np.ndarray, values: np.ndarray, new_times: np.ndarray) -> np
 def pixel_table(truth: SimTruth, kp: np.ndarray, cams: list[str], source: str, min_conf: float) -> Table:
     """2D errors of the pipeline's raw keypoints (C, F, 23, 3), all cameras pooled."""
     det, true = [], []
+    first = min(int(truth.frames(k).min()) for k in cams)
     for c, cam in enumerate(cams):
         frames = truth.frames(cam)
-        first = min(int(truth.frames(k).min()) for k in cams)
         rows = np.arange(len(frames)) if source == "network" else frames - first
         ok = rows < kp.shape[1]
         det.append(kp[c, rows[ok]])
@@ -299,9 +300,14 @@ def session_budget(session_path: str | Path, trial: str | None = None,
 
     Returns the budget and the paths written."""
     session = discover_session(session_path)
-    truth = load_truth(session.root)
     cfg = config if isinstance(config, PipelineConfig) else load_pipeline_config(config)
-    ctx = Context(session, session.trial(trial), cfg)
+    return context_budget(Context(session, session.trial(trial), cfg), floors, write)
+
+
+def context_budget(ctx: Context, floors: bool = True, write: bool = True) -> tuple[Budget, dict[str, Path]]:
+    """:func:`session_budget` of the trial and config of a pipeline context."""
+    session = ctx.session
+    truth = load_truth(session.root)
     if not ctx.has_output("points3d"):
         raise InputError(f"session {session.root}, trial {ctx.trial.name}: no triangulated keypoints yet; run "
                          f"`mv3d run {session.root}` first (at least up to the triangulation)")
@@ -312,7 +318,7 @@ def session_budget(session_path: str | Path, trial: str | None = None,
     t = budget.add(pixel_table(truth, ctx.store.read("keypoints2d"), cams, source, min_conf))
     all_row = t.column("median_px")["all"], t.column("gross_pct")["all"]
     budget.stage(f"2D keypoints ({source})", "median error", all_row[0], "px")
-    budget.stage(f"2D keypoints ({source})", f"gross errors > {20:g} px", all_row[1], "%")
+    budget.stage(f"2D keypoints ({source})", f"gross errors > {GROSS_PX:g} px", all_row[1], "%")
     est = dict(zip(list(ctx.store.attrs("sync_offsets")["cameras"]), ctx.store.read("sync_offsets").tolist()))
     ref = cams[0]
     est = {c: v - est.get(ref, 0.0) for c, v in est.items()}

@@ -12,7 +12,7 @@ from __future__ import annotations
 from calibration import load_rig
 from mv3d.camera import CameraRig
 from mv3d.errors import InputError
-from mv3d.video.frames import VideoInfo, probe
+from mv3d.video.frames import VideoInfo
 from pipelines.context import Context
 from pipelines.stages.keypoints2d import camera_rates, uses_network
 
@@ -42,16 +42,10 @@ def check_inputs(ctx: Context) -> None:
 
 def _probe_videos(ctx: Context) -> dict[str, VideoInfo]:
     """The container properties of each camera's video; InputError naming an undecodable one."""
-    found = {}
-    for cam, video in sorted(ctx.trial.videos.items()):
-        if not video.is_file():
-            continue
-        try:
-            found[cam] = probe(video)
-        except InputError as exc:
-            raise InputError(f"trial {ctx.trial.name}, camera {cam}: {exc} (or remove the video and import the "
-                             f"camera's 2D detections)") from None
-    return found
+    try:
+        return ctx.trial.video_info()
+    except InputError as exc:
+        raise InputError(f"{exc} (or remove the video and import the camera's 2D detections)") from None
 
 
 def _check_video_sizes(ctx: Context, rig: CameraRig, videos: dict[str, VideoInfo]) -> None:

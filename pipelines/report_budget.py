@@ -12,8 +12,9 @@ from html import escape
 import numpy as np
 
 from mv3d.plotting import pyplot
-from mv3d.simulate.budget import LOWER_LIMB, Budget, read_budget
-from pipelines.budget import budget_json, session_budget
+from mv3d.kinematics.compare import LOWER_LIMB
+from mv3d.simulate.budget import Budget, read_budget
+from pipelines.budget import budget_json, context_budget
 from pipelines.context import Context
 from pipelines.report import Report, figure_to_data_uri, table_html
 
@@ -31,7 +32,7 @@ def _current_budget(ctx: Context) -> Budget:
     newest = max((p.stat().st_mtime for p in outputs if p.is_file()), default=0.0)
     if path.is_file() and path.stat().st_mtime >= newest:
         return read_budget(path)
-    budget, _ = session_budget(ctx.session.root, ctx.trial.name, ctx.config, floors=False)
+    budget, _ = context_budget(ctx, floors=False)
     return budget
 
 

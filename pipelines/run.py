@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from mv3d.errors import InputError
+from mv3d.kinematics.compare import LOWER_LIMB
 from mv3d.pose2d.estimators import parse_model_spec
 from pipelines import report_sections as sections
 from pipelines.checks import check_inputs
@@ -22,9 +23,6 @@ from pipelines.stages import build_stages
 
 log = logging.getLogger(__name__)
 
-#: The coordinates of OpenCap's lower-limb accuracy figure (hips, knees, ankles).
-LOWER_LIMB = [f"{c}_{s}" for s in "rl" for c in ("hip_flexion", "hip_adduction", "hip_rotation", "knee_angle",
-                                                  "ankle_angle")]
 
 
 def check_session(session: Session, trial_name: str | None, config: PipelineConfig) -> Trial:

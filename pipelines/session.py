@@ -31,7 +31,7 @@ from mv3d.errors import InputError, brief
 from mv3d.io.keypoints import read_keypoints
 from mv3d.io.safe_yaml import load_yaml
 from mv3d.skeleton import MV3D23
-from mv3d.video.frames import probe
+from mv3d.video.frames import VideoInfo, probe
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".MOV", ".MP4")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
@@ -49,32 +49,40 @@ class Trial:
     mocap_trc: Path | None = None
     mocap_mot: Path | None = None
     static: bool = False
+    _video_info: dict[str, VideoInfo] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def cameras(self) -> list[str]:
         return sorted(set(self.videos) | set(self.detections))
 
+    def video_info(self) -> dict[str, VideoInfo]:
+        """The container properties of each camera's existing video, probed once per trial (InputError
+        naming the camera and file for a video that cannot be decoded)."""
+        if self._video_info is None:
+            found = {}
+            for cam, video in sorted(self.videos.items()):
+                if video.is_file():
+                    try:
+                        found[cam] = probe(video)
+                    except InputError as exc:
+                        raise InputError(f"trial {self.name}, camera {cam}: {exc}") from None
+            self._video_info = found
+        return self._video_info
+
     def video_fps(self) -> float | None:
         """The frame rate of the trial's first readable video (None: no video)."""
-        for video in self.videos.values():
-            if video.is_file():
-                return float(probe(video).fps)
-        return None
+        info = self.video_info()
+        return float(next(iter(info.values())).fps) if info else None
 
     def frame_rates(self) -> dict[str, float]:
         """Each camera's video frame rate, for the cameras whose video exists (InputError naming
         the camera and file for a video that cannot be decoded)."""
         rates = {}
-        for cam, video in sorted(self.videos.items()):
-            if video.is_file():
-                try:
-                    fps = probe(video).fps
-                except InputError as exc:
-                    raise InputError(f"trial {self.name}, camera {cam}: {exc}") from None
-                if not fps > 0:
-                    raise InputError(f"trial {self.name}, camera {cam}: {video} states no frame rate; re-encode it "
-                                     f"with its rate, or set keypoints2d.fps in the config")
-                rates[cam] = float(fps)
+        for cam, info in self.video_info().items():
+            if not info.fps > 0:
+                raise InputError(f"trial {self.name}, camera {cam}: {self.videos[cam]} states no frame rate; "
+                                 f"re-encode it with its rate, or set keypoints2d.fps in the config")
+            rates[cam] = float(info.fps)
         return rates
 
     def read_detections(self, cameras: list[str], fmt: str, fps: float) -> np.ndarray:

@@ -13,9 +13,10 @@ from mv3d.pose2d.blazepose import detection as det
 from mv3d.pose2d.blazepose.estimator import BlazePose, crop_images
 from mv3d.pose2d.blazepose.mapping import (BLAZEPOSE_INDEX, DERIVED_CONFIDENCE, DERIVED_JOINTS, SMALL_TOE_BACK,
                                            SMALL_TOE_LATERAL, to_mv3d23)
-from mv3d.pose2d.blazepose.regions import (ROI_SCALE, apply_affine, crop_to_image, refine_with_heatmaps,
-                                           regions_from_alignment, regions_from_boxes)
+from mv3d.pose2d.blazepose.regions import (ROI_SCALE, crop_to_image, refine_with_heatmaps, regions_from_alignment,
+                                           regions_from_boxes)
 from mv3d.pose2d.blazepose.tracking import track_video
+from mv3d.pose2d.topdown import apply_affine
 from mv3d.skeleton import JOINT_INDEX, LIMB_INDEX, MV3D23
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from mv3d.errors import InputError
-from mv3d.simulate.budget import (GROSS_PX, LOWER_LIMB, Budget, angle_errors, mean_of, offset_errors, pixel_errors,
+from mv3d.kinematics.compare import LOWER_LIMB
+from mv3d.simulate.budget import (GROSS_PX, Budget, angle_errors, mean_of, offset_errors, pixel_errors,
                                   point_errors, read_budget)
 
 

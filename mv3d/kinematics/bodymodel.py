@@ -99,8 +99,9 @@ def _custom_joint(osim: Any, name: str, parent: Any, loc_parent: np.ndarray, chi
     return osim.CustomJoint(name, parent, osim.Vec3(*loc_parent), zero, child, osim.Vec3(*loc_child), zero, st)
 
 
-def _range_key(coord: str) -> str:
-    return coord[:-2] if coord.endswith(("_r", "_l")) else coord
+def side_free(name: str) -> str:
+    """``knee_angle_r`` -> ``knee_angle``: the coordinate without its side suffix."""
+    return name[:-2] if name.endswith(("_r", "_l")) else name
 
 
 def build_model(height: float = 1.75, mass: float = 70.0) -> Any:
@@ -165,7 +166,7 @@ def build_model(height: float = 1.75, mass: float = 70.0) -> Any:
         model.addJoint(joint)
         for i in range(joint.numCoordinates()):
             coord = joint.upd_coordinates(i)
-            lo, hi = RANGES[_range_key(coord.getName())]
+            lo, hi = RANGES[side_free(coord.getName())]
             coord.setRangeMin(lo)
             coord.setRangeMax(hi)
             coord.setDefaultClamped(True)

@@ -43,8 +43,8 @@ from mv3d.io.atomic import atomic_write
 from mv3d.io.mot import read_mot
 from mv3d.io.safe_yaml import load_yaml
 from mv3d.io.trc import read_trc
-from mv3d.kinematics.coordinate_ranges import (KNOWN_CONVENTIONS, flip_signs, is_translation, opposite_signs,
-                                               side_free)
+from mv3d.kinematics.bodymodel import side_free
+from mv3d.kinematics.coordinate_ranges import KNOWN_CONVENTIONS, flip_signs, is_translation, opposite_signs
 from mv3d.kinematics.observability import read_status_csv, status_path
 from mv3d.timeseries import cross_correlation, fill_nan_linear, resample
 
@@ -128,6 +128,11 @@ def cmc_kadaba(a: np.ndarray, b: np.ndarray) -> float:
         return float("nan")
     ratio = within / total
     return float(np.sqrt(1.0 - ratio)) if ratio <= 1.0 else float("nan")
+
+
+#: OpenCap's lower-limb accuracy set (hips, knees, ankles), both sides.
+LOWER_LIMB: tuple[str, ...] = tuple(f"{c}_{s}" for s in "rl" for c in (
+    "hip_flexion", "hip_adduction", "hip_rotation", "knee_angle", "ankle_angle"))
 
 
 def coordinate_metrics(video: np.ndarray, mocap: np.ndarray) -> dict[str, float]:

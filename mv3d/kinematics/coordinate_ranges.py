@@ -24,7 +24,7 @@ import numpy as np
 from mv3d.errors import InputError
 from mv3d.io.mot import MotData, read_mot
 from mv3d.kinematics._osim import coordinate_is_rotational, load_model
-from mv3d.kinematics.bodymodel import RANGES
+from mv3d.kinematics.bodymodel import RANGES, side_free
 
 TRANSLATION_SUFFIXES = ("_tx", "_ty", "_tz")
 #: Coordinates whose sign differs between OpenSim model families, with what to tell the user.
@@ -85,11 +85,6 @@ def _num(x: float) -> str:
     if not np.isfinite(x):
         return str(x)
     return f"{x:.4g}" if abs(x) >= 1e4 else f"{x:.1f}" if abs(x) >= 1 else f"{x:.3g}"
-
-
-def side_free(name: str) -> str:
-    """``knee_angle_r`` -> ``knee_angle``: the coordinate without its side suffix."""
-    return name[:-2] if name.endswith(("_r", "_l")) else name
 
 
 def is_translation(name: str) -> bool:

@@ -34,7 +34,7 @@ import numpy as np
 
 from mv3d.io.atomic import atomic_write
 from mv3d.kinematics._osim import coordinate_is_rotational
-from mv3d.kinematics.coordinate_ranges import side_free
+from mv3d.kinematics.bodymodel import side_free
 
 #: Rotations moving more than this (deg RMS) per 1 mm RMS of marker noise are held by a prior.
 SENSITIVITY_LIMIT = 0.2

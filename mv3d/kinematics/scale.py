@@ -58,11 +58,16 @@ class ScaleResult:
     markers_moved: bool = True
 
 
+def _marker_speeds(times: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Speed (m/s) of each marker between consecutive frames: points (F, M, 3), times (F,) -> (F-1, M)."""
+    return np.linalg.norm(np.diff(points, axis=0), axis=-1) / np.diff(times)[:, None]
+
+
 def mean_marker_speed(times: np.ndarray, points: np.ndarray) -> float:
     """Mean marker speed (m/s) of points (F, M, 3) at times (F,), NaN-aware."""
     if len(times) < 2:
         return 0.0
-    speed = np.linalg.norm(np.diff(points, axis=0), axis=-1) / np.diff(times)[:, None]
+    speed = _marker_speeds(times, points)
     return float(np.nanmean(speed)) if np.isfinite(speed).any() else 0.0
 
 
@@ -76,7 +81,7 @@ def find_static_window(times: np.ndarray, points: np.ndarray, seconds: float = 1
     if len(times) < 2 or times[-1] - times[0] < seconds - 1e-9:
         raise InputError(f"the trial lasts {times[-1] - times[0]:.2f} s, shorter than the {seconds:g} s static "
                          "window; record a longer static trial or give --time-range")
-    speed = np.linalg.norm(np.diff(points, axis=0), axis=-1) / np.diff(times)[:, None]   # (F-1, M)
+    speed = _marker_speeds(times, points)   # (F-1, M)
     seen = np.isfinite(speed)
     frame_speed = np.where(seen.any(axis=1), np.where(seen, speed, 0).sum(axis=1) / np.maximum(seen.sum(axis=1), 1),
                            np.nan)
@@ -191,10 +196,11 @@ def scale_model(model: str | os.PathLike | None, trc_path: str | os.PathLike, ma
     measurements = setups.builtin_measurements() if measurements is None else measurements
     if weights is None:
         weights = {n: w for n, w in marker_weights().items() if n in model_markers}
-    time_range, sel = _static_window(trc, model_markers, time_range, static_seconds, trc_path)
+    common = [k for k, n in enumerate(trc.marker_names) if n in model_markers]
+    time_range, sel = _static_window(trc, times, common, time_range, static_seconds, trc_path)
     static = np.asarray(trc.points)[sel]
     weights, usable = _usable_markers(trc, static, model_markers, weights, measurements, trc_path, model_path)
-    speed = mean_marker_speed(times[sel], static[:, [k for k, n in enumerate(trc.marker_names) if n in model_markers]])
+    speed = mean_marker_speed(times[sel], static[:, common])
     if move_markers is None:
         move_markers = speed <= MAX_STATIC_SPEED
         if not move_markers:
@@ -257,14 +263,13 @@ def _read_setup(setup: Path, times: np.ndarray, trc_path: Path, model, measureme
     return tool, model, marker_set, measurements, weights, time_range
 
 
-def _static_window(trc, model_markers: set[str], time_range: tuple[float, float] | None, static_seconds: float,
-                   trc_path: Path) -> tuple[tuple[float, float], np.ndarray]:
-    """The static window (s) and its frames (mask): the given one, else the stillest ``static_seconds``."""
-    times = np.asarray(trc.times, float)
+def _static_window(trc, times: np.ndarray, common: list[int], time_range: tuple[float, float] | None,
+                   static_seconds: float, trc_path: Path) -> tuple[tuple[float, float], np.ndarray]:
+    """The static window (s) and its frames (mask): the given one, else the stillest ``static_seconds`` of
+    the marker columns ``common`` (those the model has)."""
     if time_range is not None:
         sel = _check_window(times, tuple(time_range), trc_path)
         return (float(times[sel][0]), float(times[sel][-1])), sel
-    common = [k for k, n in enumerate(trc.marker_names) if n in model_markers]
     time_range = find_static_window(times, np.asarray(trc.points)[:, common], static_seconds)
     log.info("static window of %s: %.3f-%.3f s (least marker motion)", trc_path.name, *time_range)
     return time_range, _check_window(times, time_range, trc_path)

@@ -21,10 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from mv3d.io.atomic import atomic_write
+from mv3d.kinematics.compare import coordinate_metrics
 
-#: OpenCap's lower-limb accuracy set (hips, knees, ankles), both sides.
-LOWER_LIMB: tuple[str, ...] = tuple(f"{c}_{s}" for s in "rl" for c in (
-    "hip_flexion", "hip_adduction", "hip_rotation", "knee_angle", "ankle_angle"))
 #: Pelvis and trunk angles reported beside the lower limb.
 PELVIS_TRUNK: tuple[str, ...] = ("pelvis_tilt", "pelvis_list", "pelvis_rotation",
                                  "lumbar_extension", "lumbar_bending", "lumbar_rotation")
@@ -127,15 +125,8 @@ def angle_errors(video: np.ndarray, truth: np.ndarray, names: list[str] | tuple[
 
     video, truth (F, N) degrees on the same times (NaN frames are left out per coordinate).
     """
-    rows = []
-    for k, n in enumerate(names):
-        ok = np.isfinite(video[:, k]) & np.isfinite(truth[:, k])
-        v, t = video[ok, k], truth[ok, k]
-        if ok.sum() < 3:
-            rows.append([n, float("nan"), float("nan"), float("nan")])
-            continue
-        e = v - t
-        rows.append([n, float(np.sqrt(np.mean(e ** 2))), float(np.mean(e)), float(np.ptp(v) - np.ptp(t))])
+    metrics = [coordinate_metrics(video[:, k], truth[:, k]) for k in range(len(names))]
+    rows = [[n, m["rmse"], m["bias"], m["rom_error"]] for n, m in zip(names, metrics)]
     return Table(name, ["coordinate", "rmse_deg", "bias_deg", "rom_error_deg"], rows)
 
 

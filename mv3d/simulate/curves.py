@@ -13,6 +13,7 @@ import numpy as np
 from scipy.interpolate import CubicSpline
 
 from mv3d.errors import InputError
+from mv3d.kinematics.bodymodel import side_free
 
 Coords = dict[str, np.ndarray]
 
@@ -152,9 +153,8 @@ def vary_posture(coords: Coords, rng: np.random.Generator | None, limits: dict[s
     out = {k: np.array(v, dtype=float) for k, v in coords.items()}
     if rng is not None:
         for name in out:
-            base = name[:-2] if name.endswith(("_r", "_l")) else name
-            if base in POSTURE_SD_DEG:
-                out[name] = out[name] + np.radians(rng.normal(0.0, POSTURE_SD_DEG[base]))
+            if side_free(name) in POSTURE_SD_DEG:
+                out[name] = out[name] + np.radians(rng.normal(0.0, POSTURE_SD_DEG[side_free(name)]))
         d = float(np.clip(rng.normal(*PELVIS_FRAME_DEG), -12.0, 18.0))
         pelvis = np.radians(d)
         trunk = np.radians(-d - 2.0 + rng.normal(0.0, TRUNK_FRAME_SD_DEG))

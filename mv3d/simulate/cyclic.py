@@ -127,11 +127,11 @@ def _gait(pattern: GaitPattern, seconds: float, rate: float, speed: float, rng: 
 def _legs(c: Coords, phase: np.ndarray, pattern: GaitPattern, speed: float, toe_off: float,
           rng: np.random.Generator | None, t: np.ndarray) -> None:
     """Hip, knee, ankle and subtalar curves of both legs into ``c`` (left half a cycle later)."""
-    speeds = pattern.speeds
+    (s0, s1) = pattern.speeds
+    knots = {coord: (pct, knots_at(speed, (s0, low), (s1, high))) for coord, (pct, low, high) in pattern.knots.items()}
     for side, shift in zip(SIDES, (0.0, 0.5)):
         p = warp_stance(phase + shift, toe_off, pattern.toe_off_ref)
-        for coord, (pct, low, high) in pattern.knots.items():
-            values = knots_at(speed, (speeds[0], low), (speeds[1], high))
+        for coord, (pct, values) in knots.items():
             curve = periodic_curve(p, pct, values)
             if rng is not None:  # amplitude about the cycle mean varies by subject and, slowly, by stride
                 gain = rng.uniform(0.88, 1.12) + slow_wobble(t, rng, 0.03)

@@ -26,7 +26,7 @@ from functools import partial
 import numpy as np
 
 from mv3d.errors import InputError
-from mv3d.kinematics.bodymodel import RANGES
+from mv3d.kinematics.bodymodel import RANGES, side_free
 from mv3d.simulate.athletic import cutting, jump, lunge, stairs, trunk_lean
 from mv3d.simulate.cyclic import running, walking
 from mv3d.simulate.curves import (COORDINATES, SIDES, Motion, cycle, draw, sample_times, standing,
@@ -151,9 +151,8 @@ def model_limits() -> dict[str, tuple[float, float]]:
     """Coordinate -> (min, max) radians of the built-in model (both sides)."""
     out = {}
     for name in COORDINATES:
-        key = name[:-2] if name.endswith(("_r", "_l")) else name
-        if key in RANGES and not name.startswith("pelvis_t"):
-            out[name] = RANGES[key]
+        if side_free(name) in RANGES and not name.startswith("pelvis_t"):
+            out[name] = RANGES[side_free(name)]
     return out
 
 

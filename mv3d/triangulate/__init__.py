@@ -30,7 +30,6 @@ from mv3d.triangulate.volumetric import triangulate_volumetric
 
 if TYPE_CHECKING:  # pragma: no cover
     from mv3d.camera import CameraRig
-    from mv3d.triangulate.limbs import LimbParams
     from mv3d.triangulate.volumetric import HeatmapSource, VolumetricParams
 
 log = logging.getLogger(__name__)

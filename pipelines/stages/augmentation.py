@@ -13,13 +13,20 @@ from pipelines.context import Context
 from pipelines.stage import Stage
 
 
+def _augmenter_weights(ctx: Context) -> tuple[str | Path | None, Path | None]:
+    """The augmenter spec (``augment.weights`` or the shipped one for the model; None when none ships)
+    and the file or folder it names (an ``opencap:DIR`` spec names DIR)."""
+    weights = ctx.config.augment.weights or shipped_augmenter(ctx.model_name)
+    return weights, (Path(str(weights).split(":", 1)[-1]) if weights else None)
+
+
 def run_augmentation(ctx: Context) -> None:
     cfg = ctx.config.augment
     pre = ctx.session.pre_augmentation_trc(ctx.trial.name)
     post = ctx.session.post_augmentation_trc(ctx.trial.name)
     post.parent.mkdir(parents=True, exist_ok=True)
-    weights = cfg.weights or shipped_augmenter(ctx.model_name)
-    if not cfg.enabled or weights is None or not Path(str(weights).split(":", 1)[-1]).exists():
+    weights, path = _augmenter_weights(ctx)
+    if not cfg.enabled or path is None or not path.exists():
         if cfg.enabled:
             ctx.warn(f"marker augmentation skipped: no augmenter trained for the model "
                      f"'{ctx.config.kinematics.model}' ships with mv3d "
@@ -37,8 +44,8 @@ def run_augmentation(ctx: Context) -> None:
 
 def augmentation_inputs(ctx: Context) -> list[Path]:
     """The session's metadata (height, mass) and the augmenter's weights (a file or OpenCap's folder)."""
-    weights = ctx.config.augment.weights or shipped_augmenter(ctx.model_name)
-    return ctx.metadata_files() + ([Path(str(weights).split(":", 1)[-1])] if weights else [])
+    path = _augmenter_weights(ctx)[1]
+    return ctx.metadata_files() + ([path] if path is not None else [])
 
 
 STAGE = Stage("augmentation", run_augmentation, inputs=("trc_pre",), outputs=("trc_post",),

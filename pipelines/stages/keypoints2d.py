@@ -41,14 +41,15 @@ def run_keypoints2d(ctx: Context) -> None:
     cfg, trial = ctx.config.keypoints2d, ctx.trial
     cams = trial.cameras
     rates = camera_rates(ctx, cams)
-    names = ctx.rig.select(cams, in_order=True).names  # the calibration's names for the trial's cameras
+    rig = ctx.rig.select(cams, in_order=True)
+    names = rig.names  # the calibration's names for the trial's cameras
     ctx.session.heatmaps_path(trial.name).unlink(missing_ok=True)  # never leave another run's heatmaps
     attrs: dict = {"source": "detections"}
     if uses_network(ctx):
         data, attrs = network_keypoints(ctx, cams, list(names))
     else:
         data = trial.read_detections(cams, cfg.format, float(rates.max()))
-    check_image_bounds(data, ctx.rig.select(cams, in_order=True), names)
+    check_image_bounds(data, rig, names)
     ctx.store.write("keypoints2d", data, units="px", joint_names=list(MV3D23), cameras=list(names),
                     fps=float(rates.max()), camera_fps=rates, **attrs)
 

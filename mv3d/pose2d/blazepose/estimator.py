@@ -21,9 +21,9 @@ from mv3d.errors import InputError
 from mv3d.pose2d.blazepose.detection import INPUT_SIZE as DETECTOR_INPUT, Detections, postprocess
 from mv3d.pose2d.blazepose.mapping import to_mv3d23
 from mv3d.pose2d.blazepose.networks import NUM_LANDMARKS, load_network
-from mv3d.pose2d.blazepose.regions import (apply_affine, crop_to_image, letterbox_regions,
-                                           refine_with_heatmaps, regions_from_alignment, regions_from_boxes)
-from mv3d.pose2d.topdown import check_boxes
+from mv3d.pose2d.blazepose.regions import (crop_to_image, letterbox_regions, refine_with_heatmaps,
+                                           regions_from_alignment, regions_from_boxes)
+from mv3d.pose2d.topdown import apply_affine, check_boxes
 
 LANDMARK_INPUT = 256
 VARIANTS = ("heavy", "full", "lite")

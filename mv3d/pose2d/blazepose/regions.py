@@ -55,11 +55,6 @@ def crop_to_image(regions: Tensor, crop_size: int) -> Tensor:
     return torch.cat([a, t[:, :, None]], -1)
 
 
-def apply_affine(m: Tensor, points: Tensor) -> Tensor:
-    """Points (N, J, 2) through affine maps (N, 2, 3)."""
-    return points @ m[:, :, :2].transpose(1, 2) + m[:, None, :, 2]
-
-
 def refine_with_heatmaps(xy: Tensor, heatmaps: Tensor, kernel: int = 7, min_confidence: float = 0.5,
                          ) -> tuple[Tensor, Tensor]:
     """MediaPipe's landmark refinement (``RefineLandmarksFromHeatmapCalculator``, kernel 7): each landmark moves to
