@@ -108,10 +108,10 @@ def test_joint_angles_through_augmenter_and_ik(augmenter, motion):
     # Issue 7: the default augmenter + IK on the simulator's noise-free keypoints recovers the joint
     # angles within 2 deg RMS. The model is the subject's own, so IK on the true markers is exact
     # (0.00 deg, benchmarks/bench_augment_ik.py): every degree left is the augmenter's. Issue 16: the
-    # training subjects carry pelvis/trunk frame offsets (~N(+3, 5) deg, as real IK results do) that the
-    # keypoints cannot see, so a subject without one gets up to ~2.5 deg on pelvis tilt / hip flexion /
-    # lumbar extension (measured: squat 2.34 deg lumbar extension, walk in place 1.54 deg); a
-    # one-directional LSTM or the LaiUhlrich2022 network gives 2.5-7 deg there.
+    # training subjects carry pelvis/trunk frame offsets (N(0, 5) deg about each motion's own frames, as
+    # real IK results differ) that the keypoints cannot see, so pelvis tilt / hip flexion / lumbar
+    # extension may take up to ~2.5 deg (measured: squat 1.48 deg hip flexion, walk in place 1.48 deg
+    # hip rotation); a one-directional LSTM or the LaiUhlrich2022 network gives 2.5-7 deg there.
     from mv3d.augment.ik_check import builtin_angle_errors
 
     errors = builtin_angle_errors(augmenter, motion, height=1.68, mass=63.0, seconds=4.0)

@@ -86,7 +86,10 @@ def test_saved_weights_roundtrip(trained, pairs):
     sl = p.clip_slices()[0]
     a, _ = loaded.augment(p.keypoints[sl], p.keypoint_names, p.clip_height[0], p.clip_mass[0])
     b, _ = trained.augmenter.augment(p.keypoints[sl], p.keypoint_names, p.clip_height[0], p.clip_mass[0])
-    np.testing.assert_array_equal(a, b)
+    # the network weights are stored in fp16: markers move by a fraction of a millimetre (this briefly
+    # trained network: 0.22 mm at most; the shipped one 0.08 mm); a wrong layout moves them by cm
+    np.testing.assert_allclose(a, b, rtol=0, atol=5e-4)
+    assert np.abs(a - b).mean() < 1e-4
 
 
 def _write_mv3d_trc(path, p: PairSet, clip: int) -> None:

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from mv3d.errors import InputError
+from mv3d.io.mot import read_mot
 from mv3d.simulate.motions import COORDINATES, make_motion, motion_library
 from mv3d.skeleton import MV3D25
 
@@ -193,3 +194,19 @@ def test_new_motions_are_grounded(model, name):
     if name.startswith(("run", "gait")):          # a treadmill: the pelvis stays within a few cm
         hip = src.keypoints[:, MV3D25.index("mid_hip")]
         assert np.ptp(hip[:, 0]) < 0.05 and np.ptp(hip[:, 2]) < 0.05
+
+
+@pytest.mark.parametrize("path", ["opencap/motions/walking1_videoAndMocap.mot",
+                                  "opensim-gait2354/reference/subject01_walk1_ik.mot"])
+def test_gait_carries_the_pelvis_and_trunk_frames_of_real_ik(shared_data, path):
+    """Real IK of walking (OpenCap's video IK; OpenSim's Gait2354 mocap IK) tilts the pelvis
+    posteriorly with the hips compensating and leans the trunk forward (~+9 and ~-13 deg); the
+    keypoints do not show the pelvis part, so a library gait without it trains the augmenter to a
+    pelvis 9-13 deg away from real results (issue 16)."""
+    real = read_mot(shared_data / path)
+    gait = {k: np.degrees(v).mean() for k, v in make_motion("gait", 4.0, 60.0).coords.items()}
+    tilt = real.column("pelvis_tilt").mean()
+    trunk = tilt + real.column("lumbar_extension").mean()
+    assert abs(gait["pelvis_tilt"] - tilt) < 5.0, f"library gait tilt {gait['pelvis_tilt']:.1f}, real {tilt:.1f} deg"
+    assert abs(gait["pelvis_tilt"] + gait["lumbar_extension"] - trunk) < 5.0, \
+        f"library gait trunk {gait['pelvis_tilt'] + gait['lumbar_extension']:.1f}, real {trunk:.1f} deg"

@@ -373,7 +373,7 @@ def _write_card(path: Path, config: AugmenterTrainConfig, pairs: PairSet, train_
         "midHip / height, plus height and mass, z-scored), trained by mv3d (`mv3d train augmenter`).",
         "",
         "## Network",
-        f"- per part: {config.layers}-layer {'bidirectional ' if config.bidirectional else ''}LSTM, {config.hidden} units, per-frame linear head (torch, float32); "
+        f"- per part: {config.layers}-layer {'bidirectional ' if config.bidirectional else ''}LSTM, {config.hidden} units, per-frame linear head (torch, float32; stored in fp16); "
         f"{n_params} parameters in all",
         f"- training: Adam lr {config.lr} with cosine decay, batch {config.batch_size} windows of {config.window} "
         f"frames, {steps} steps in {minutes:.1f} min on CPU (torch threads={config.threads}); best validation checkpoint kept",

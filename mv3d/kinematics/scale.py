@@ -12,7 +12,9 @@ OpenSim's marker placement (moving the model's markers onto the static pose) ass
 window is static: the markers are averaged over it. A window whose markers move faster than
 ``MAX_STATIC_SPEED`` on average (a trial without a still period, e.g. running) would average
 poses apart and misplace the markers by centimetres, so the markers are then left where the
-model has them (the scaled segments are still measured from the window's marker distances).
+model has them (the scaled segments are still measured from the window's marker distances,
+except those whose pairs span a joint, ``Measurement.spans_joint``: the torso's shoulder-hip
+pairs shorten as the trunk flexes, so the torso keeps the size the subject's height gives it).
 """
 from __future__ import annotations
 
@@ -199,8 +201,10 @@ def scale_model(model: str | os.PathLike | None, trc_path: str | os.PathLike, ma
     common = [k for k, n in enumerate(trc.marker_names) if n in model_markers]
     time_range, sel = _static_window(trc, times, common, time_range, static_seconds, trc_path)
     static = np.asarray(trc.points)[sel]
-    weights, usable = _usable_markers(trc, static, model_markers, weights, measurements, trc_path, model_path)
     speed = mean_marker_speed(times[sel], static[:, common])
+    if speed > MAX_STATIC_SPEED:
+        measurements = [m for m in measurements if not m.spans_joint]
+    weights, usable = _usable_markers(trc, static, model_markers, weights, measurements, trc_path, model_path)
     if move_markers is None:
         move_markers = speed <= MAX_STATIC_SPEED
         if not move_markers:

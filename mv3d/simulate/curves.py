@@ -137,11 +137,11 @@ POSTURE_SD_DEG = {"pelvis_tilt": 2.0, "pelvis_list": 1.0, "lumbar_extension": 3.
 #: The pelvis frame relative to the body (deg, mean and SD): real IK results differ by subject and
 #: marker placement in how far the pelvis is tilted while the thighs are where they are, and the
 #: trunk frame with it. A posterior pelvis rotation d is compensated at the hips (-d) and the
-#: lumbar joint (-d); the trunk's offset in space x rides on the lumbar joint. Relative to mv3d's
-#: textbook motions, OpenCap's walking1 on LaiUhlrich2022 has d = +9, x = -12 (tilt +9, hip
-#: flexion -9, lumbar -21 deg); OpenSim's Gait2354 walk d = +9, x = -12; OpenCap's squats1
-#: standing d = -1, x = -2: x = -d - 2 deg (+- TRUNK_FRAME_SD_DEG) fits all three.
-PELVIS_FRAME_DEG = (3.0, 5.0)
+#: lumbar joint (-d); the trunk's offset in space x rides on the lumbar joint, x = -d - 2 deg
+#: (+- TRUNK_FRAME_SD_DEG). Each motion's own curves carry its typical frames (walking and running:
+#: those of real IK, ``mv3d.simulate.cyclic.IK_PELVIS_DEG``; the squat: OpenCap's squats1, which
+#: stands at d = -1, x = -2); this spread is the subject's offset about them.
+PELVIS_FRAME_DEG = (0.0, 5.0)
 TRUNK_FRAME_SD_DEG = 4.0
 
 

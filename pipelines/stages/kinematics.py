@@ -2,13 +2,14 @@
 trial on the scaled model: .mot and per-frame marker errors)."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from mv3d.io import read_trc
 from mv3d.kinematics.bodymodel import write_model
 from mv3d.kinematics.ik import run_ik as inverse_kinematics
 from mv3d.kinematics.scale import scale_model
-from mv3d.kinematics.setups import Measurement, builtin_measurements
+from mv3d.kinematics.setups import builtin_measurements
 from pipelines.context import Context
 from pipelines.stage import Stage
 
@@ -37,14 +38,15 @@ def run_scaling(ctx: Context) -> None:
     if ctx.model_name == "mv3d_body" and any(n.endswith("_study") for n in read_trc(trc).marker_names):
         # as OpenCap: scale on the anatomical markers when the augmenter predicted them (the
         # raw video keypoints of the feet and hands are too noisy to agree with them)
-        measurements = [Measurement(m.name, [p for p in m.pairs if all(q.endswith("_study") for q in p)],
-                                    m.bodies, m.axes) for m in builtin_measurements()]
+        measurements = [replace(m, pairs=[p for p in m.pairs if all(q.endswith("_study") for q in p)])
+                        for m in builtin_measurements()]
     result = scale_model(generic_model(ctx), trc, mass, out, height=height, name=ctx.model_name,
                          measurements=measurements)
     if not result.markers_moved:
         ctx.warn(f"scaling: the trial has no still second (markers move {result.window_speed:.2f} m/s on average in "
                  f"the stillest one, {result.time_range[0]:.2f}-{result.time_range[1]:.2f} s); the segments were "
-                 f"scaled from it but the model's markers were not moved onto it. Standing still for a second "
+                 f"scaled from it (the torso from the subject's height: its shoulder-hip distances change as the "
+                 f"trunk bends) but the model's markers were not moved onto it. Standing still for a second "
                  f"at the start of the recording gives a better scaling")
 
 
