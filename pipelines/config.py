@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from mv3d.config import load_config, option, render_yaml, section
+from mv3d.subject import check_subject_value
 
 #: The 2D model spec: a registered name (``blazepose_heavy``) or ``family:argument`` (``hrnet:ckpt.pth``).
 MODEL_SPEC = re.compile(r"[a-z][a-z0-9_]*(:.+)?")
@@ -117,10 +118,9 @@ class KinematicsConfig:
                                    "neutral (see <trial>_coordinate_status.csv)")
 
     def __post_init__(self) -> None:
-        if self.height_m is not None and not 0.5 <= self.height_m <= 2.7:
-            raise ValueError(f"height_m must be a person's height in metres (0.5-2.7), got {self.height_m:g}")
-        if self.mass_kg is not None and not 10 <= self.mass_kg <= 400:
-            raise ValueError(f"mass_kg must be a person's mass in kg (10-400), got {self.mass_kg:g}")
+        for key in ("height_m", "mass_kg"):
+            if getattr(self, key) is not None:
+                check_subject_value(key, getattr(self, key))
         if not self.ik_accuracy > 0:
             raise ValueError(f"ik_accuracy must be positive, got {self.ik_accuracy:g}")
 

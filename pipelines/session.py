@@ -31,6 +31,7 @@ from mv3d.errors import InputError, brief
 from mv3d.io.keypoints import read_keypoints
 from mv3d.io.safe_yaml import load_yaml
 from mv3d.skeleton import MV3D23
+from mv3d.subject import check_subject_value
 from mv3d.video.frames import VideoInfo, probe
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".MOV", ".MP4")
@@ -411,23 +412,10 @@ def _from_yaml(path: Path) -> Session:
                    _subject_value(data.get("mass_kg"), path, "mass_kg"), data)
 
 
-#: Plausible subject values: (low, high, unit, example).
-_SUBJECT_RANGES = {"height_m": (0.5, 2.7, "m", "1.75"), "mass_kg": (10.0, 400.0, "kg", "70")}
-
-
 def _subject_value(value, path: Path, key: str) -> float | str | None:
     """A subject's height_m or mass_kg from a metadata file: a number within a person's range
-    (or "auto" for the height); InputError naming the file and the key otherwise."""
+    (``mv3d.subject``; or "auto" for the height); InputError naming the file and the key otherwise."""
     if value is None or (key == "height_m" and value == "auto"):
         return value
-    low, high, unit, example = _SUBJECT_RANGES[key]
-    try:
-        number = float(value) if not isinstance(value, bool) else float("nan")
-    except (TypeError, ValueError):
-        number = float("nan")
-    if not low <= number <= high:
-        hint = " (it looks like centimetres)" if key == "height_m" and 50 <= number <= 270 else ""
-        auto = " or auto (estimated from the keypoints)" if key == "height_m" else ""
-        raise InputError(f"{path}: {key} is {brief(value)}{hint}; write the subject's {key.split('_')[0]} in "
-                         f"{unit} between {low:g} and {high:g}{auto}, e.g. {key}: {example}")
-    return number
+    return check_subject_value(key, value, str(path),
+                               also="auto (estimated from the keypoints)" if key == "height_m" else "")

@@ -27,7 +27,7 @@ LAYERS = [
     {"mv3d.video", "mv3d.kinematics"},
     {"mv3d.config"},
     {"mv3d.io"},
-    {"mv3d.camera", "mv3d.skeleton", "mv3d.timeseries", "mv3d.parallel", "mv3d.plotting"},
+    {"mv3d.camera", "mv3d.skeleton", "mv3d.subject", "mv3d.timeseries", "mv3d.parallel", "mv3d.plotting"},
     {"mv3d.geometry", "mv3d.errors", "mv3d.resources", "mv3d"},
 ]
 LAYER = {unit: i for i, units in enumerate(LAYERS) for unit in units}

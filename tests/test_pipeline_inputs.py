@@ -159,7 +159,10 @@ def test_bad_inputs_are_named_before_any_stage(detections_session, tmp_path, bre
 @pytest.mark.parametrize("config, message", [
     ({"triangulation": {"filter_cutoff_hz": -6}}, "filter_cutoff_hz must be positive"),
     ({"triangulation": {"min_confidence": 1.5}}, r"min_confidence must lie in \[0, 1\]"),
-    ({"kinematics": {"height_m": 175}}, r"height_m must be a person's height in metres"),
+    ({"kinematics": {"height_m": 175}}, r"kinematics: height_m is 175 \(it looks like centimetres\); write the "
+                                        r"subject's height in m between 0.5 and 2.7, e.g. height_m: 1.75"),
+    ({"kinematics": {"mass_kg": 700}}, r"kinematics: mass_kg is 700; write the subject's mass in kg between 10 "
+                                       r"and 400, e.g. mass_kg: 70"),
 ])
 def test_config_values_are_checked_at_load(detections_session, config, message):
     with pytest.raises(ConfigError, match=message):
