@@ -97,7 +97,12 @@ def test_images_without_boxes_find_people_with_stable_ids(coco, tmp_path, monkey
     ("unknown_image", "box 7 is on image id 99, which 'images' does not list"),
     ("missing_image", "nothere.jpg: image 3 of"),
     ("bad_bbox", "box 7 (image 785): bbox must be [x, y, w, h]"),
-    ("outside", "box 7 (x, y, w, h = [5000.0, 10.0, 20.0, 20.0]) lies outside the 640x"),
+    ("no_area", "boxes.json: image 785 (000000000785.jpg): box 7 (x, y, w, h = [10.0, 10.0, -5.0, 80.0]) has no "
+                "area (w, h <= 0); 1 such box(es). Fix the bbox [x, y, w, h] (pixels) in the boxes file"),
+    ("not_finite", "boxes.json: image 785 (000000000785.jpg): box 7 (x, y, w, h = [10.0, nan, 50.0, 80.0]) is "
+                   "not finite"),
+    ("outside", "000000000785.jpg (image 785): box 7 (x, y, w, h = [5000.0, 10.0, 20.0, 20.0]) lies outside the "
+                "640x"),
 ])
 def test_bad_boxes_files_name_the_file_or_box(coco, tmp_path, monkeypatch, capsys, case, message):
     folder = tmp_path / "images"
@@ -110,7 +115,11 @@ def test_bad_boxes_files_name_the_file_or_box(coco, tmp_path, monkeypatch, capsy
     if case == "missing_image":
         images.append({"id": 3, "file_name": "nothere.jpg"})
     if case == "bad_bbox":
+        box["bbox"] = [10.0, 10.0, "50", 80.0]
+    if case == "no_area":
         box["bbox"] = [10.0, 10.0, -5.0, 80.0]
+    if case == "not_finite":
+        box["bbox"] = [10.0, float("nan"), 50.0, 80.0]  # json writes NaN, which Python's json reads back
     if case == "outside":
         box["bbox"] = [5000.0, 10.0, 20.0, 20.0]
     boxes = tmp_path / "boxes.json"

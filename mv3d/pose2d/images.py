@@ -22,8 +22,11 @@ from tqdm import tqdm
 from mv3d.errors import InputError
 from mv3d.io.atomic import atomic_write
 from mv3d.pose2d.interface import Estimator
+from mv3d.pose2d.topdown import check_boxes
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+#: What to do about a bad box of a boxes file (the end of ``check_boxes``'s message).
+_BOX_ADVICE = "Fix the bbox [x, y, w, h] (pixels) in the boxes file or remove the annotation."
 
 
 @dataclass
@@ -85,7 +88,14 @@ def list_images(path: str | os.PathLike, boxes_file: str | os.PathLike | None = 
                              f"{item.file_name!r} is relative to {root})")
         item.box_ids = [b for b, _ in found]
         item.boxes = np.array([bb for _, bb in found], dtype=float).reshape(-1, 4)
+        check_boxes(item.boxes, None, f"{boxes_file}: image {image_id} ({item.file_name}): ", _box_names(item),
+                    _BOX_ADVICE)
     return list(items.values())
+
+
+def _box_names(item: ImageItem) -> list[str]:
+    """The boxes of an image named by their annotation ids, for messages."""
+    return [f"box {box_id}" for box_id in item.box_ids]
 
 
 def _read_boxes_json(path: Path) -> tuple[list, list]:
@@ -107,13 +117,12 @@ def _is_int(value) -> bool:
 
 
 def _annotation(path: Path, k: int, ann) -> tuple[int, int, list[float]]:
-    """(box id, image id, bbox) of annotations[k], checked."""
+    """(box id, image id, bbox) of annotations[k], its types checked (the box itself: ``check_boxes``)."""
     if not isinstance(ann, dict) or not _is_int(ann.get("id")) or not _is_int(ann.get("image_id")):
         raise InputError(f"{path}: annotations[{k}] needs integer 'id' and 'image_id', got {ann!r:.200}")
     bbox = ann.get("bbox")
-    ok = isinstance(bbox, list) and len(bbox) == 4 and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in bbox)
-    if not ok or bbox[2] <= 0 or bbox[3] <= 0:
+    if not (isinstance(bbox, list) and len(bbox) == 4
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bbox)):
         raise InputError(f"{path}: box {ann['id']} (image {ann['image_id']}): bbox must be [x, y, w, h], four "
                          f"finite numbers with w, h > 0; got {bbox!r:.200}")
     return ann["id"], ann["image_id"], [float(v) for v in bbox]
@@ -131,14 +140,6 @@ def read_image(path: Path) -> np.ndarray:
     return image
 
 
-def _check_boxes_inside(item: ImageItem, image: np.ndarray) -> None:
-    h, w = image.shape[:2]
-    for box_id, box in zip(item.box_ids, item.boxes.tolist()):
-        x, y, bw, bh = box
-        if x >= w or y >= h or x + bw <= 0 or y + bh <= 0:
-            raise InputError(f"{item.path}: box {box_id} (x, y, w, h = {box}) lies outside the {w}x{h} image")
-
-
 def keypoint_results(estimator: Estimator, items: list[ImageItem], progress: bool = True) -> Iterator[dict]:
     """COCO keypoint results of every image, one dict per person (see the module docstring): ``image_id``,
     ``file_name``, ``box_id`` (with boxes), ``category_id`` 1, ``keypoints`` (69: 23 x (x, y, confidence),
@@ -146,7 +147,8 @@ def keypoint_results(estimator: Estimator, items: list[ImageItem], progress: boo
     for item in tqdm(items, desc="images", unit="image", disable=None if progress else True):
         image = read_image(item.path)
         if item.boxes is not None:
-            _check_boxes_inside(item, image)
+            check_boxes(item.boxes, (image.shape[1], image.shape[0]), f"{item.path} (image {item.image_id}): ",
+                        _box_names(item), _BOX_ADVICE)
         people = estimator.estimate_images([image], None if item.boxes is None else [item.boxes])[0]
         for k, person in enumerate(people):
             kp = np.asarray(person.keypoints, dtype=float)

@@ -107,18 +107,24 @@ def normalize_crops(crops: Tensor) -> Tensor:
     return (crops - mean) / std
 
 
-def check_boxes(boxes: np.ndarray, image_size: tuple[int, int], where: str = "") -> None:
-    """Raise InputError for boxes (N, 4) that are not finite, have no area, or lie outside the image (w, h)."""
-    b = np.asarray(boxes, dtype=float)
-    w, h = image_size
+def check_boxes(boxes: np.ndarray, image_size: tuple[int, int] | None, where: str = "",
+                names: Sequence[str] | None = None, advice: str = "Fix the detections or drop those frames.") -> None:
+    """Raise InputError for boxes (N, 4) x, y, w, h that are not finite, have no area, or lie outside
+    the image (w, h) (not tested when ``image_size`` is None). The message starts with ``where``, names
+    the first bad box (``names[i]``, default "person box i"), says what is wrong and ends with ``advice``."""
+    b = np.asarray(boxes, dtype=float).reshape(-1, 4)
     bad_size = ~((b[:, 2] > 0) & (b[:, 3] > 0))
-    outside = (b[:, 0] >= w) | (b[:, 1] >= h) | (b[:, 0] + b[:, 2] <= 0) | (b[:, 1] + b[:, 3] <= 0)
-    for mask, what in ((~np.isfinite(b).all(axis=1), "is not finite"), (bad_size, "has no area (w, h <= 0)"),
-                       (outside & ~bad_size, f"lies outside the {w}x{h} image")):
+    checks = [(~np.isfinite(b).all(axis=1), "is not finite"), (bad_size, "has no area (w, h <= 0)")]
+    if image_size is not None:
+        w, h = image_size
+        outside = (b[:, 0] >= w) | (b[:, 1] >= h) | (b[:, 0] + b[:, 2] <= 0) | (b[:, 1] + b[:, 3] <= 0)
+        checks.append((outside & ~bad_size, f"lies outside the {w}x{h} image"))
+    for mask, what in checks:
         if mask.any():
             i = int(np.flatnonzero(mask)[0])
-            raise InputError(f"{where}person box {i} (x, y, w, h = {b[i].round(1).tolist()}) {what}; "
-                             f"{int(mask.sum())} such box(es). Fix the detections or drop those frames.")
+            name = names[i] if names is not None else f"person box {i}"
+            raise InputError(f"{where}{name} (x, y, w, h = {b[i].round(1).tolist()}) {what}; "
+                             f"{int(mask.sum())} such box(es). {advice}")
 
 
 def mean_confidence(keypoints: np.ndarray) -> float:
