@@ -1,6 +1,7 @@
 """A subject's plausible height and mass: values outside a person's range are almost always unit mistakes.
 
-The one home of these ranges for session metadata and the config (``height_m``, ``mass_kg``).
+The one home of these ranges for session metadata, the config (``height_m``, ``mass_kg``), the
+augmenter and scaling.
 """
 from __future__ import annotations
 

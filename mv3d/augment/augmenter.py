@@ -18,13 +18,14 @@ from mv3d.augment.lstm import BodyPartModel, MarkerLSTM
 from mv3d.augment.markers import to_opencap_names
 from mv3d.errors import InputError
 from mv3d.io.atomic import atomic_path
+from mv3d.subject import SUBJECT_RANGES
 from mv3d.timeseries import fill_gaps
 
 log = logging.getLogger(__name__)
 
 #: Plausible subject ranges; values outside are almost always unit mistakes.
-HEIGHT_RANGE = (0.5, 2.6)  # metres
-MASS_RANGE = (10.0, 350.0)  # kilograms
+HEIGHT_RANGE = SUBJECT_RANGES["height_m"][:2]  # metres
+MASS_RANGE = SUBJECT_RANGES["mass_kg"][:2]  # kilograms
 #: Neck-to-midHip distance over height; adults ~0.29. Outside this range the keypoints
 #: or the height are in the wrong unit.
 TRUNK_RATIO_RANGE = (0.1, 0.6)

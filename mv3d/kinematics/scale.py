@@ -36,6 +36,7 @@ from mv3d.kinematics._osim import opensim
 from mv3d.kinematics.bodymodel import marker_weights
 from mv3d.kinematics.forward import forward_markers
 from mv3d.kinematics.ik import load_model_with_markers
+from mv3d.subject import SUBJECT_RANGES
 
 log = logging.getLogger(__name__)
 
@@ -241,8 +242,9 @@ def scale_model(model: str | os.PathLike | None, trc_path: str | os.PathLike, ma
 def _check_subject(mass: float, height: float | None) -> None:
     if mass is None or not np.isfinite(mass) or mass <= 0:
         raise InputError(f"subject mass {mass!r} kg must be a positive number of kilograms (--mass)")
-    if height is not None and (not np.isfinite(height) or not 0.5 <= height <= 2.6):
-        raise InputError(f"subject height {height!r} m is not plausible; give metres between 0.5 and 2.6")
+    low, high = SUBJECT_RANGES["height_m"][:2]
+    if height is not None and (not np.isfinite(height) or not low <= height <= high):
+        raise InputError(f"subject height {height!r} m is not plausible; give metres between {low:g} and {high:g}")
 
 
 def _read_setup(setup: Path, times: np.ndarray, trc_path: Path, model, measurements, weights, time_range):
