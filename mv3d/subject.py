@@ -11,6 +11,12 @@ from mv3d.errors import InputError, brief
 SUBJECT_RANGES = {"height_m": (0.5, 2.7, "m", "1.75"), "mass_kg": (10.0, 400.0, "kg", "70")}
 
 
+def plausible(key: str, value: float) -> bool:
+    """Whether the number ``value`` of ``key`` (height_m or mass_kg) lies in its range (NaN does not)."""
+    low, high = SUBJECT_RANGES[key][:2]
+    return bool(low <= value <= high)
+
+
 def check_subject_value(key: str, value: object, where: str = "", also: str = "") -> float:
     """``value`` of ``key`` (height_m or mass_kg) as a float within its range; InputError otherwise,
     prefixed with ``where`` (a file), naming the key, the range and the unit. ``also``: what else
@@ -20,7 +26,7 @@ def check_subject_value(key: str, value: object, where: str = "", also: str = ""
         number = float(value) if not isinstance(value, bool) else float("nan")
     except (TypeError, ValueError):
         number = float("nan")
-    if low <= number <= high:
+    if plausible(key, number):
         return number
     shown = f"{number:g}" if number == number else brief(value)  # 175.0 -> 175; 'tall' -> 'tall'
     hint = " (it looks like centimetres)" if key == "height_m" and 50 <= number <= 270 else ""

@@ -18,7 +18,7 @@ from mv3d.augment.lstm import BodyPartModel, MarkerLSTM
 from mv3d.augment.markers import to_opencap_names
 from mv3d.errors import InputError
 from mv3d.io.atomic import atomic_path
-from mv3d.subject import SUBJECT_RANGES
+from mv3d.subject import SUBJECT_RANGES, plausible
 from mv3d.timeseries import fill_gaps
 
 log = logging.getLogger(__name__)
@@ -39,10 +39,10 @@ def check_subject(height: float | None, mass: float | None) -> tuple[float, floa
         raise InputError(f"the subject's {missing} must be given (height in metres, mass in kg): the augmenter "
                          "uses both as inputs and scales its outputs by height")
     height, mass = float(height), float(mass)
-    if not np.isfinite(height) or not HEIGHT_RANGE[0] <= height <= HEIGHT_RANGE[1]:
+    if not plausible("height_m", height):
         hint = " (it looks like centimetres or millimetres; give metres, e.g. 1.75)" if height > 10 else ""
         raise InputError(f"implausible height {height:g}: expected metres within {HEIGHT_RANGE}{hint}")
-    if not np.isfinite(mass) or not MASS_RANGE[0] <= mass <= MASS_RANGE[1]:
+    if not plausible("mass_kg", mass):
         hint = " (it looks like grams or pounds; give kilograms)" if mass > MASS_RANGE[1] else ""
         raise InputError(f"implausible mass {mass:g}: expected kilograms within {MASS_RANGE}{hint}")
     return height, mass

@@ -36,7 +36,7 @@ from mv3d.kinematics._osim import opensim
 from mv3d.kinematics.bodymodel import marker_weights
 from mv3d.kinematics.forward import forward_markers
 from mv3d.kinematics.ik import load_model_with_markers
-from mv3d.subject import SUBJECT_RANGES
+from mv3d.subject import SUBJECT_RANGES, plausible
 
 log = logging.getLogger(__name__)
 
@@ -203,12 +203,13 @@ def scale_model(model: str | os.PathLike | None, trc_path: str | os.PathLike, ma
     time_range, sel = _static_window(trc, times, common, time_range, static_seconds, trc_path)
     static = np.asarray(trc.points)[sel]
     speed = mean_marker_speed(times[sel], static[:, common])
-    if speed > MAX_STATIC_SPEED:
+    still = speed <= MAX_STATIC_SPEED
+    if not still:
         measurements = [m for m in measurements if not m.spans_joint]
     weights, usable = _usable_markers(trc, static, model_markers, weights, measurements, trc_path, model_path)
     if move_markers is None:
-        move_markers = speed <= MAX_STATIC_SPEED
-        if not move_markers:
+        move_markers = still
+        if not still:
             log.warning("the scaling window %.2f-%.2f s of %s is not static (markers move %.2f m/s on average): "
                         "the model's markers are not moved onto it", *time_range, trc_path.name, speed)
     factors, per_pair = measurement_factors(model_obj, list(trc.marker_names), static, usable)
@@ -242,8 +243,8 @@ def scale_model(model: str | os.PathLike | None, trc_path: str | os.PathLike, ma
 def _check_subject(mass: float, height: float | None) -> None:
     if mass is None or not np.isfinite(mass) or mass <= 0:
         raise InputError(f"subject mass {mass!r} kg must be a positive number of kilograms (--mass)")
-    low, high = SUBJECT_RANGES["height_m"][:2]
-    if height is not None and (not np.isfinite(height) or not low <= height <= high):
+    if height is not None and not plausible("height_m", height):
+        low, high = SUBJECT_RANGES["height_m"][:2]
         raise InputError(f"subject height {height!r} m is not plausible; give metres between {low:g} and {high:g}")
 
 

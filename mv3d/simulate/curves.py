@@ -145,6 +145,15 @@ PELVIS_FRAME_DEG = (0.0, 5.0)
 TRUNK_FRAME_SD_DEG = 4.0
 
 
+def rotate_pelvis_frame(c: Coords, pelvis: float, trunk: float) -> None:
+    """Rotate the pelvis frame posteriorly by ``pelvis`` radians (the hips and the lumbar joint
+    compensate, so the thighs stay where they are) and the trunk in space by ``trunk``, in place."""
+    c["pelvis_tilt"] = c["pelvis_tilt"] + pelvis
+    c["lumbar_extension"] = c["lumbar_extension"] - pelvis + trunk
+    for side in SIDES:
+        c[f"hip_flexion_{side}"] = c[f"hip_flexion_{side}"] - pelvis
+
+
 def vary_posture(coords: Coords, rng: np.random.Generator | None, limits: dict[str, tuple[float, float]]
                  ) -> Coords:
     """Add a subject's static offsets (``POSTURE_SD_DEG``; the pelvis and trunk frames,
@@ -156,12 +165,7 @@ def vary_posture(coords: Coords, rng: np.random.Generator | None, limits: dict[s
             if side_free(name) in POSTURE_SD_DEG:
                 out[name] = out[name] + np.radians(rng.normal(0.0, POSTURE_SD_DEG[side_free(name)]))
         d = float(np.clip(rng.normal(*PELVIS_FRAME_DEG), -12.0, 18.0))
-        pelvis = np.radians(d)
-        trunk = np.radians(-d - 2.0 + rng.normal(0.0, TRUNK_FRAME_SD_DEG))
-        out["pelvis_tilt"] = out["pelvis_tilt"] + pelvis
-        out["lumbar_extension"] = out["lumbar_extension"] - pelvis + trunk
-        for side in SIDES:
-            out[f"hip_flexion_{side}"] = out[f"hip_flexion_{side}"] - pelvis
+        rotate_pelvis_frame(out, np.radians(d), np.radians(-d - 2.0 + rng.normal(0.0, TRUNK_FRAME_SD_DEG)))
     for name, (lo, hi) in limits.items():
         if name in out:
             out[name] = np.clip(out[name], lo, hi)

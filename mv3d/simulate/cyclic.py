@@ -33,8 +33,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mv3d.simulate.curves import (SIDES, Coords, Motion, draw, knots_at, periodic_curve, sample_times, slow_wobble,
-                                  standing, warp_stance)
+from mv3d.simulate.curves import (SIDES, Coords, Motion, draw, knots_at, periodic_curve, rotate_pelvis_frame,
+                                  sample_times, slow_wobble, standing, warp_stance)
 
 #: Real IK of walking against the textbook curves (deg): OpenCap's walking1 (LaiUhlrich2022, video
 #: IK) has its pelvis tilted +12.8 deg more posteriorly with the same thighs and its trunk 10 deg
@@ -152,16 +152,6 @@ def _legs(c: Coords, phase: np.ndarray, pattern: GaitPattern, speed: float, toe_
             c[f"{coord}_{side}"] = curve
 
 
-def _ik_frames(c: Coords) -> None:
-    """Rotate the pelvis frame by ``IK_PELVIS_DEG`` (hips and lumbar joint compensate) and the
-    trunk in space by ``IK_TRUNK_DEG``, in place."""
-    pelvis, trunk = np.radians(IK_PELVIS_DEG), np.radians(IK_TRUNK_DEG)
-    c["pelvis_tilt"] = c["pelvis_tilt"] + pelvis
-    c["lumbar_extension"] = c["lumbar_extension"] - pelvis + trunk
-    for side in SIDES:
-        c[f"hip_flexion_{side}"] = c[f"hip_flexion_{side}"] - pelvis
-
-
 def running(seconds: float, rate: float, speed: float = 3.5, rng: np.random.Generator | None = None) -> Motion:
     """Treadmill running at ``speed`` m/s (2.0-6.0); see the module docstring."""
     t, k, phase, toe_off, c = _gait(RUNNING, seconds, rate, speed, rng)
@@ -178,7 +168,7 @@ def running(seconds: float, rate: float, speed: float = 3.5, rng: np.random.Gene
     c["pelvis_rotation"] = np.radians((6.0 + 3.0 * k + draw(rng, -2.0, 3.0, 0.0)) * np.cos(w))
     c["lumbar_extension"] = np.radians(lean - tilt + 0.5 * osc * np.cos(2 * (w - 2 * np.pi * 0.2)))
     c["lumbar_bending"] = np.radians(4.0 * np.sin(w + 0.3))
-    _ik_frames(c)
+    rotate_pelvis_frame(c, np.radians(IK_PELVIS_DEG), np.radians(IK_TRUNK_DEG))
     c["lumbar_rotation"] = np.radians(-(10.0 + 4.0 * k) * np.cos(w))
     c["pelvis_ty"] = c["pelvis_ty"] - 0.04
     swing = 30.0 + 15.0 * k + draw(rng, -8.0, 8.0, 0.0)
@@ -203,7 +193,7 @@ def walking(seconds: float, rate: float, speed: float = 1.3, rng: np.random.Gene
     c["pelvis_rotation"] = np.radians((4.0 + 3.0 * k) * np.cos(w))
     c["lumbar_extension"] = np.full_like(t, np.radians(-tilt - 2.0 + draw(rng, -3.0, 3.0, 0.0)))
     c["lumbar_bending"] = np.radians(3.0 * np.sin(w + 0.4))
-    _ik_frames(c)
+    rotate_pelvis_frame(c, np.radians(IK_PELVIS_DEG), np.radians(IK_TRUNK_DEG))
     c["lumbar_rotation"] = np.radians(-(6.0 + 3.0 * k) * np.cos(w))
     swing = 15.0 + 10.0 * k + draw(rng, -6.0, 6.0, 0.0)
     for side, shift in zip(SIDES, (0.0, 0.5)):
