@@ -15,7 +15,11 @@ with BlazePose against the demo network.
    keeping the heatmaps, and their file size).
 3. ms per frame of the whole tracking (crop, network, refinement, mapping; decoding apart) on cam01, next to the
    MediaPipe 0.10.21 solution (tracking mode, no smoothing) in the same run when ``--mediapipe-python`` names a
-   Python that has it (not a project dependency).
+   Python that has it (not a project dependency; for heavy, ``pose_landmark_heavy.tflite`` must be copied into its
+   ``mediapipe/modules/pose_landmark/``, as the wheel ships only lite and full). With it, also the whole job:
+   ``mv3d pose2d`` on the four lab videos against the solution run in one process per core (decoding and
+   start-up included), and on one-frame copies of the videos, which separates each tool's start-up from its
+   cost per further camera-frame.
 4. ``mv3d demo``'s session with BlazePose heavy and with the demo network (trained on the simulator's renders).
 """
 from __future__ import annotations
@@ -33,6 +37,7 @@ import time  # noqa: E402
 import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
@@ -234,6 +239,66 @@ def section_speed(python: str | None, frames: int = 60) -> None:
                                          for k, v in means.items()))
 
 
+_MEDIAPIPE_JOB = """
+import sys, cv2, numpy as np
+from mediapipe.python.solutions import pose as mp_pose
+for path in sys.argv[1:]:
+    cap = cv2.VideoCapture(path)
+    with mp_pose.Pose(static_image_mode=False, model_complexity=2, enable_segmentation=False) as pose:
+        ok, img = cap.read()
+        while ok:
+            pose.process(np.ascontiguousarray(img[:, :, ::-1]))
+            ok, img = cap.read()
+"""
+
+
+def whole_job_seconds(python: str, videos: Path, out: Path) -> tuple[float, float]:
+    """Wall seconds of following the subject through every video in ``videos`` (heavy) with ``mv3d pose2d``
+    (cameras in parallel threads) and with MediaPipe's Pose solution (the videos split over one process per
+    core)."""
+    files = sorted(p for p in videos.iterdir() if p.suffix in (".mp4", ".avi"))
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "from pipelines.cli import main; main()", "pose2d", "--videos",
+                    str(videos), "--out", str(out)], check=True, capture_output=True)
+    ours = time.perf_counter() - start
+    workers = min(len(files), os.cpu_count() or 1)
+    start = time.perf_counter()
+    procs = [subprocess.Popen([python, "-c", _MEDIAPIPE_JOB, *map(str, files[k::workers])],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for k in range(workers)]
+    if any(p.wait() for p in procs):
+        raise RuntimeError(f"{python} could not run MediaPipe's Pose solution with the heavy model")
+    return ours, time.perf_counter() - start
+
+
+def first_frame_clips(folder: Path) -> Path:
+    """One-frame copies (MJPG) of the lab videos: timing them gives each tool's fixed start-up cost."""
+    folder.mkdir()
+    for video in sorted((POSE2SIM / "videos").glob("*.mp4")):
+        ok, frame = cv2.VideoCapture(str(video)).read()
+        writer = cv2.VideoWriter(str(folder / f"{video.stem}.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 60.0,
+                                 (frame.shape[1], frame.shape[0]))
+        writer.write(frame)
+        writer.release()
+    return folder
+
+
+def section_whole_job(python: str, tmp: Path) -> None:
+    videos = sorted((POSE2SIM / "videos").glob("*.mp4"))
+    frames = sum(int(cv2.VideoCapture(str(v)).get(cv2.CAP_PROP_FRAME_COUNT)) for v in videos)
+    clips = first_frame_clips(tmp / "first_frames")
+    whole, fixed = [], []
+    for _ in range(2):  # alternated, to average out the machine's load
+        whole.append(whole_job_seconds(python, POSE2SIM / "videos", tmp / "whole_job.h5"))
+        fixed.append(whole_job_seconds(python, clips, tmp / "first_frames.h5"))
+    (ours, theirs), (ours0, theirs0) = np.mean(whole, 0), np.mean(fixed, 0)
+    per_ours, per_theirs = ((a - b) / (frames - len(videos)) for a, b in ((ours, ours0), (theirs, theirs0)))
+    print(f"   whole job, heavy, {frames} camera-frames on {os.cpu_count()} cores, decoding included: mv3d pose2d "
+          f"{ours:.1f} s ({1000 * ours / frames:.1f} ms per camera-frame), MediaPipe one process per core "
+          f"{theirs:.1f} s ({1000 * theirs / frames:.1f} ms): {ours / theirs:.2f}x. Start-up (one frame per "
+          f"camera) {ours0:.1f} s and {theirs0:.1f} s; each further camera-frame {1000 * per_ours:.1f} and "
+          f"{1000 * per_theirs:.1f} ms: {per_ours / per_theirs:.2f}x")
+
+
 def section_demo(tmp: Path) -> None:
     from calibration import save_rig
     from mv3d.simulate.session import SimulationConfig, simulate, write_session
@@ -264,6 +329,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         section_lab(Path(tmp))
         section_speed(args.mediapipe_python)
+        if args.mediapipe_python:
+            section_whole_job(args.mediapipe_python, Path(tmp))
         if not args.skip_demo:
             section_demo(Path(tmp))
 

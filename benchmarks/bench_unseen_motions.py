@@ -12,11 +12,15 @@ augmenter's model card says which motion types it trained on; every other type i
 videos through the demo 2D network (slower: ~1 min more per motion).
 
     PYTHONPATH=. .venv/bin/python benchmarks/bench_unseen_motions.py [--rigs opencap2,opencap3]
-        [--motions run,cutting] [--seconds 6] [--video] [--weights W.pt] [--out DIR]
+        [--motions run,cutting] [--seconds 6] [--video] [--weights W.pt] [--out DIR] [--noise-attribution]
 
 Columns: per-coordinate RMSE (deg), their mean (``lower``), the knee range-of-motion error, the pelvis
 tilt bias, the pelvis frame offset drawn for the variant (``pelvoff``: keypoints hardly show it, so the
 tilt bias follows it), the IK marker residual, the filtered 3D keypoints' MPJPE, seconds per session.
+
+``--noise-attribution`` also runs each session again with one part of the simulated detector's error removed
+(the extra noise of joints hidden behind the body; the noise's frame-to-frame correlation; gross errors: outliers,
+left/right swaps, missed frames and the passer-by) and prints the lower-limb RMSE of each: where the error comes from.
 
 Goals (issue 16, running): lower-limb RMSE <= 4 deg, knee ROM error <= 5 deg, pelvis tilt bias
 within 3 deg.
@@ -30,6 +34,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from mv3d.simulate.detections import DetectionNoise
 
 ROOT = Path(__file__).resolve().parents[1]
 SUBJECT = (1.68, 63.0)
@@ -52,8 +58,10 @@ def trained_types(weights: Path) -> tuple[set[str], str]:
     return names, f"{Path(weights).name}: trained on {sorted(names)}"
 
 
-def run_motion(motion: str, rig: str, seconds: float, video: bool, weights: Path, out: Path, k: int) -> dict:
-    """Simulate, run up to IK and take the budget's angle table; returns metrics."""
+def run_motion(motion: str, rig: str, seconds: float, video: bool, weights: Path, out: Path, k: int,
+               noise: DetectionNoise | None = None) -> dict:
+    """Simulate (with the detector error model ``noise``, default the simulator's), run up to IK and take the
+    budget's angle table; returns metrics."""
     from calibration import save_rig
     from mv3d.simulate.session import SimulationConfig, simulate, write_session
     from pipelines.budget import session_budget
@@ -65,7 +73,8 @@ def run_motion(motion: str, rig: str, seconds: float, video: bool, weights: Path
 
     folder = out / f"{motion}_{rig}"
     sim = simulate(SimulationConfig(motion=motion, seconds=seconds, rig=rig, seed=7 + k, height=SUBJECT[0],
-                                    mass=SUBJECT[1], variant=VARIANT_BASE + k))
+                                    mass=SUBJECT[1], variant=VARIANT_BASE + k,
+                                    noise=noise or DetectionNoise()))
     write_session(sim, folder, video=video, calibration_writer=lambda r, f: save_rig(r, f, format="opencap"))
     keypoints2d = {"source": "network", "model": "demo_synthetic"} if video else {"source": "detections"}
     config = {"keypoints2d": {**keypoints2d, "fps": 60.0},
@@ -82,6 +91,25 @@ def run_motion(motion: str, rig: str, seconds: float, video: bool, weights: Path
             "tilt_bias": bias.get("pelvis_tilt", float("nan")),
             "ik_mm": summary.get(("IK marker residual (pipeline)", "RMS"), float("nan")),
             "mpjpe": summary.get(("3D keypoints, + low-pass (pipeline)", "MPJPE"), float("nan"))}
+
+
+#: The simulated detector with one part of its error removed (``--noise-attribution``).
+ATTRIBUTION: dict[str, dict[str, float | bool]] = {
+    "no hidden-joint noise": {"occluded_noise": 0.0},
+    "white noise": {"correlation": 0.0},
+    "no gross errors": {"outlier_rate": 0.0, "swap_rate": 0.0, "miss_rate": 0.0, "second_person": False},
+}
+
+
+def report_attribution(rows: list, seconds: float, weights: Path, out: Path, library: list[str]) -> None:
+    """Lower-limb RMSE of each session again with each ATTRIBUTION variant of the detector's errors."""
+    print(f"\nwhere the error comes from: lower-limb RMSE (deg) with one part of the simulated detector's error "
+          f"removed\n{'motion':<13} {'rig':<9} {'as is':>6} " + " ".join(f"{name:>22}" for name in ATTRIBUTION))
+    for motion, _, rig, m in rows:
+        k = library.index(motion) if motion in library else len(library)
+        cells = [run_motion(motion, rig, seconds, False, weights, out / "attribution" / name.replace(" ", "_"), k,
+                            DetectionNoise(**change))["lower"] for name, change in ATTRIBUTION.items()]
+        print(f"{motion:<13} {rig:<9} {m['lower']:6.2f} " + " ".join(f"{c:22.2f}" for c in cells), flush=True)
 
 
 def pelvis_offset(motion: str, seconds: float, variant: int) -> float:
@@ -104,7 +132,11 @@ def main() -> None:
     ap.add_argument("--video", action="store_true", help="render videos and run the demo 2D network on them")
     ap.add_argument("--weights", type=Path, default=ROOT / "data" / "weights" / "augmenter_mv3d_body.pt")
     ap.add_argument("--out", type=Path, default=None, help="keep the sessions here (default: a temp folder)")
+    ap.add_argument("--noise-attribution", action="store_true",
+                    help="also rerun each session with parts of the detector's error removed (simulated 2D only)")
     args = ap.parse_args()
+    if args.noise_attribution and args.video:
+        ap.error("--noise-attribution varies the simulated detections; it does not apply with --video")
     logging.basicConfig(level=logging.ERROR)
     library = list(motion_library())
     trained, about = trained_types(args.weights)
@@ -128,6 +160,8 @@ def main() -> None:
                 print(f"{motion:<13} {kind:<9} {rig:<9} {cells}  {m['lower']:5.2f} {m['knee_rom']:7.1f} "
                       f"{m['tilt_bias']:8.1f} {m['pelvis_offset']:7.1f} {m['ik_mm']:5.1f} {m['mpjpe']:4.0f} {time.perf_counter() - t0:4.0f}",
                       flush=True)
+        if args.noise_attribution:
+            report_attribution(rows, args.seconds, args.weights, out, library)
     for kind in ("trained", "HELD-OUT"):
         sel = [r[3]["lower"] for r in rows if r[1] == kind]
         if sel:

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from mv3d.errors import InputError
-from mv3d.video.frames import (TimingReport, _Indexer, extract_frames, frame_file_name, iter_batches, probe,
-                               read_video)
+from mv3d.video.frames import (TimingReport, _Indexer, extract_frames, frame_file_name, iter_batches, iter_frames,
+                               probe, read_video)
 
 
 def _write_video(path, n=12, size=(160, 120), fps=30.0):
@@ -40,6 +40,17 @@ def test_real_video_batches_have_true_times(shared_data):
     np.testing.assert_allclose(t, idx / 60.0, atol=1e-6)  # constant 60 fps, no gaps
     assert (report.decoded, report.duplicates, report.dropped, report.variable_rate) == (100, 0, 0, False)
     assert not report.warnings
+
+
+def test_batches_hold_the_decoded_frames_in_arrays_of_their_own(tmp_path):
+    video = _write_video(tmp_path / "v.avi", n=11)
+    frames = [f.copy() for _, _, f in iter_frames(video)]
+    batches = list(iter_batches(video, batch_size=4))  # decoded straight into each batch's array
+    assert [len(b.frames) for b in batches] == [4, 4, 3]
+    np.testing.assert_array_equal(np.concatenate([b.frames for b in batches]), np.stack(frames))
+    assert not any(np.shares_memory(a.frames, b.frames) for i, a in enumerate(batches) for b in batches[i + 1:])
+    every = list(iter_batches(video, batch_size=4, every=3))  # skipped frames leave no trace
+    np.testing.assert_array_equal(np.concatenate([b.frames for b in every]), np.stack(frames[::3]))
 
 
 def test_extract_writes_named_images_and_index(tmp_path):

@@ -12,7 +12,7 @@ import csv
 import io
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -128,11 +128,14 @@ class _Indexer:
         return i
 
 
-def iter_frames(path: str | os.PathLike, report: TimingReport | None = None
+def iter_frames(path: str | os.PathLike, report: TimingReport | None = None,
+                destination: Callable[[], np.ndarray | None] | None = None
                 ) -> Iterator[tuple[int, float, np.ndarray]]:
     """Decode a video: yields (true index, time s, frame (H, W, 3) uint8 BGR), duplicates skipped.
 
-    ``report`` (optional) is filled as decoding goes; warnings are logged at the end.
+    ``report`` (optional) is filled as decoding goes; warnings are logged at the end. ``destination``
+    (optional) gives the array to decode the next frame into (None: a new array); OpenCV writes into it
+    when its shape and type fit the frame, else the frame comes in a new array.
     """
     import cv2
 
@@ -148,7 +151,7 @@ def iter_frames(path: str | os.PathLike, report: TimingReport | None = None
         n_read = 0
         t_first = None
         while True:
-            ok, frame = cap.read()
+            ok, frame = cap.read(destination() if destination else None)
             if not ok or frame is None:
                 break
             ms = cap.get(cv2.CAP_PROP_POS_MSEC)
@@ -188,23 +191,37 @@ def _finish(path: Path, report: TimingReport, fps: float) -> None:
 
 def iter_batches(path: str | os.PathLike, batch_size: int = 16, every: int = 1,
                  report: TimingReport | None = None) -> Iterator[FrameBatch]:
-    """Stream a video as FrameBatch of up to ``batch_size`` frames (every ``every``-th true index)."""
+    """Stream a video as FrameBatch of up to ``batch_size`` frames (every ``every``-th true index).
+
+    Frames are decoded straight into each batch's array (no copy); every batch has an array of its own.
+    """
     if batch_size < 1 or every < 1:
         raise InputError(f"batch_size and every must be >= 1, got {batch_size} and {every}")
     idx: list[int] = []
     ts: list[float] = []
-    imgs: list[np.ndarray] = []
-    for i, t, frame in iter_frames(path, report):
+    batch: np.ndarray | None = None  # (batch_size, H, W, 3), allocated once the frame size is known
+
+    def next_slot() -> np.ndarray | None:
+        return None if batch is None else batch[len(idx)]
+
+    for i, t, frame in iter_frames(path, report, next_slot):
         if i % every:
             continue
+        if batch is None:
+            batch = np.empty((batch_size, *frame.shape), frame.dtype)
+        slot = batch[len(idx)]
+        if not np.shares_memory(frame, slot):  # the first frame, or a frame of another size
+            if frame.shape != slot.shape:
+                raise InputError(f"{path}: frame {i} is {frame.shape[1]}x{frame.shape[0]} pixels, the frames "
+                                 f"before it {slot.shape[1]}x{slot.shape[0]}; re-encode the video at one size")
+            slot[...] = frame
         idx.append(i)
         ts.append(t)
-        imgs.append(frame)
-        if len(imgs) == batch_size:
-            yield FrameBatch(np.array(idx), np.array(ts), np.stack(imgs))
-            idx, ts, imgs = [], [], []
-    if imgs:
-        yield FrameBatch(np.array(idx), np.array(ts), np.stack(imgs))
+        if len(idx) == batch_size:
+            yield FrameBatch(np.array(idx), np.array(ts), batch)
+            idx, ts, batch = [], [], np.empty_like(batch)
+    if idx:
+        yield FrameBatch(np.array(idx), np.array(ts), batch[:len(idx)])
 
 
 def frame_file_name(index: int, time: float, ext: str = "png") -> str:
