@@ -93,6 +93,11 @@ def run_motion(motion: str, rig: str, seconds: float, video: bool, weights: Path
             "mpjpe": summary.get(("3D keypoints, + low-pass (pipeline)", "MPJPE"), float("nan"))}
 
 
+def variant_index(motion: str, library: list[str]) -> int:
+    """k of the motion's variant (VARIANT_BASE + k), the same in any subset of the motions run."""
+    return library.index(motion) if motion in library else len(library)
+
+
 #: The simulated detector with one part of its error removed (``--noise-attribution``).
 ATTRIBUTION: dict[str, dict[str, float | bool]] = {
     "no hidden-joint noise": {"occluded_noise": 0.0},
@@ -106,7 +111,7 @@ def report_attribution(rows: list, seconds: float, weights: Path, out: Path, lib
     print(f"\nwhere the error comes from: lower-limb RMSE (deg) with one part of the simulated detector's error "
           f"removed\n{'motion':<13} {'rig':<9} {'as is':>6} " + " ".join(f"{name:>22}" for name in ATTRIBUTION))
     for motion, _, rig, m in rows:
-        k = library.index(motion) if motion in library else len(library)
+        k = variant_index(motion, library)
         cells = [run_motion(motion, rig, seconds, False, weights, out / "attribution" / name.replace(" ", "_"), k,
                             DetectionNoise(**change))["lower"] for name, change in ATTRIBUTION.items()]
         print(f"{motion:<13} {rig:<9} {m['lower']:6.2f} " + " ".join(f"{c:22.2f}" for c in cells), flush=True)
@@ -150,7 +155,7 @@ def main() -> None:
         out = args.out or Path(tmp)
         for rig in args.rigs.split(","):
             for motion in args.motions.split(","):
-                k = library.index(motion) if motion in library else len(library)   # same variant in any subset
+                k = variant_index(motion, library)
                 kind = "trained" if (motion in trained or MOTION_FAMILIES.get(motion, motion) in trained) \
                     else "HELD-OUT"
                 t0 = time.perf_counter()
