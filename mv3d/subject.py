@@ -11,9 +11,15 @@ from mv3d.errors import InputError, brief
 SUBJECT_RANGES = {"height_m": (0.5, 2.7, "m", "1.75"), "mass_kg": (10.0, 400.0, "kg", "70")}
 
 
+def limits(key: str) -> tuple[float, float]:
+    """(low, high) of ``key`` (height_m or mass_kg)."""
+    low, high = SUBJECT_RANGES[key][:2]
+    return low, high
+
+
 def plausible(key: str, value: float) -> bool:
     """Whether the number ``value`` of ``key`` (height_m or mass_kg) lies in its range (NaN does not)."""
-    low, high = SUBJECT_RANGES[key][:2]
+    low, high = limits(key)
     return bool(low <= value <= high)
 
 

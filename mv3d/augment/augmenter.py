@@ -18,14 +18,14 @@ from mv3d.augment.lstm import BodyPartModel, MarkerLSTM
 from mv3d.augment.markers import to_opencap_names
 from mv3d.errors import InputError
 from mv3d.io.atomic import atomic_path
-from mv3d.subject import SUBJECT_RANGES, plausible
+from mv3d.subject import limits, plausible
 from mv3d.timeseries import fill_gaps
 
 log = logging.getLogger(__name__)
 
 #: Plausible subject ranges; values outside are almost always unit mistakes.
-HEIGHT_RANGE = SUBJECT_RANGES["height_m"][:2]  # metres
-MASS_RANGE = SUBJECT_RANGES["mass_kg"][:2]  # kilograms
+HEIGHT_RANGE = limits("height_m")  # metres
+MASS_RANGE = limits("mass_kg")  # kilograms
 #: Neck-to-midHip distance over height; adults ~0.29. Outside this range the keypoints
 #: or the height are in the wrong unit.
 TRUNK_RATIO_RANGE = (0.1, 0.6)

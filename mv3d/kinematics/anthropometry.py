@@ -30,7 +30,7 @@ import numpy as np
 
 from mv3d.errors import InputError
 from mv3d.skeleton import MV3D25
-from mv3d.subject import SUBJECT_RANGES, plausible
+from mv3d.subject import limits, plausible
 
 #: Winter (2009) Fig. 4.1: landmark heights and segment lengths as fractions of height.
 WINTER = {
@@ -336,7 +336,7 @@ def _markers(L: _Landmarks, joints: dict[str, np.ndarray]) -> dict[str, tuple[st
 def anthropometry(height: float = 1.75, mass: float = 70.0) -> Anthropometry:
     """Segment dimensions, inertial properties and marker positions for ``height`` (m) and ``mass`` (kg)."""
     if not plausible("height_m", height):
-        low, high = SUBJECT_RANGES["height_m"][:2]
+        low, high = limits("height_m")
         raise InputError(f"height {height!r} m is not a plausible human height; give metres between {low:g} and {high:g}")
     if not np.isfinite(mass) or not mass > 0:
         raise InputError(f"mass {mass!r} kg must be a positive number of kilograms")

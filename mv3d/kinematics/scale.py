@@ -36,7 +36,7 @@ from mv3d.kinematics._osim import opensim
 from mv3d.kinematics.bodymodel import marker_weights
 from mv3d.kinematics.forward import forward_markers
 from mv3d.kinematics.ik import load_model_with_markers
-from mv3d.subject import SUBJECT_RANGES, plausible
+from mv3d.subject import limits, plausible
 
 log = logging.getLogger(__name__)
 
@@ -244,7 +244,7 @@ def _check_subject(mass: float, height: float | None) -> None:
     if mass is None or not np.isfinite(mass) or mass <= 0:
         raise InputError(f"subject mass {mass!r} kg must be a positive number of kilograms (--mass)")
     if height is not None and not plausible("height_m", height):
-        low, high = SUBJECT_RANGES["height_m"][:2]
+        low, high = limits("height_m")
         raise InputError(f"subject height {height!r} m is not plausible; give metres between {low:g} and {high:g}")
 
 

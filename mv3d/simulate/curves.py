@@ -162,8 +162,9 @@ def vary_posture(coords: Coords, rng: np.random.Generator | None, limits: dict[s
     out = {k: np.array(v, dtype=float) for k, v in coords.items()}
     if rng is not None:
         for name in out:
-            if side_free(name) in POSTURE_SD_DEG:
-                out[name] = out[name] + np.radians(rng.normal(0.0, POSTURE_SD_DEG[side_free(name)]))
+            sd = POSTURE_SD_DEG.get(side_free(name))
+            if sd is not None:
+                out[name] = out[name] + np.radians(rng.normal(0.0, sd))
         d = float(np.clip(rng.normal(*PELVIS_FRAME_DEG), -12.0, 18.0))
         rotate_pelvis_frame(out, np.radians(d), np.radians(-d - 2.0 + rng.normal(0.0, TRUNK_FRAME_SD_DEG)))
     for name, (lo, hi) in limits.items():

@@ -151,8 +151,9 @@ def model_limits() -> dict[str, tuple[float, float]]:
     """Coordinate -> (min, max) radians of the built-in model (both sides)."""
     out = {}
     for name in COORDINATES:
-        if side_free(name) in RANGES and not name.startswith("pelvis_t"):
-            out[name] = RANGES[side_free(name)]
+        key = side_free(name)
+        if key in RANGES and not name.startswith("pelvis_t"):
+            out[name] = RANGES[key]
     return out
 
 
