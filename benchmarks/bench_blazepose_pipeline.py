@@ -48,7 +48,7 @@ from mv3d.pose2d.blazepose import BlazePose  # noqa: E402
 from mv3d.pose2d.blazepose.tracking import track_video  # noqa: E402
 from mv3d.skeleton import JOINT_INDEX, MV3D23  # noqa: E402
 from mv3d.triangulate.evaluation import bone_length_cv  # noqa: E402
-from mv3d.video.frames import iter_batches  # noqa: E402
+from mv3d.video.frames import iter_batches, iter_frames, probe  # noqa: E402
 from pipelines.run import run_session  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -274,7 +274,7 @@ def first_frame_clips(folder: Path) -> Path:
     """One-frame copies (MJPG) of the lab videos: timing them gives each tool's fixed start-up cost."""
     folder.mkdir()
     for video in sorted((POSE2SIM / "videos").glob("*.mp4")):
-        ok, frame = cv2.VideoCapture(str(video)).read()
+        frame = next(iter_frames(video))[2]
         writer = cv2.VideoWriter(str(folder / f"{video.stem}.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 60.0,
                                  (frame.shape[1], frame.shape[0]))
         writer.write(frame)
@@ -284,7 +284,7 @@ def first_frame_clips(folder: Path) -> Path:
 
 def section_whole_job(python: str, tmp: Path) -> None:
     videos = sorted((POSE2SIM / "videos").glob("*.mp4"))
-    frames = sum(int(cv2.VideoCapture(str(v)).get(cv2.CAP_PROP_FRAME_COUNT)) for v in videos)
+    frames = sum(probe(v).frame_count for v in videos)
     clips = first_frame_clips(tmp / "first_frames")
     whole, fixed = [], []
     for _ in range(2):  # alternated, to average out the machine's load
