@@ -107,3 +107,68 @@ def test_model_file_opensim_cannot_load(tmp_path):
     with pytest.raises(InputError, match=r"model file .*missing\.osim does not exist"):
         run_ik(tmp_path / "missing.osim", trc, tmp_path / "out.mot")
     assert not (tmp_path / "out.mot").exists()
+
+
+@pytest.fixture(scope="module")
+def turning_subject(tmp_path_factory):
+    """The built-in model turning from 140 to 220 deg of heading in 2 s (pelvis_rotation, clamped to
+    +-180 deg, wraps from +180 to -180), the pipeline's markers with 3 mm noise."""
+    from mv3d.kinematics.bodymodel import write_model
+    from mv3d.kinematics.forward import forward_markers
+    from test_kinematics_stability import PIPELINE_MARKERS
+
+    out = tmp_path_factory.mktemp("turn")
+    model = write_model(out / "model")
+    times = np.arange(40) / 20.0
+    heading = np.angle(np.exp(1j * np.radians(np.linspace(140.0, 220.0, len(times)))))
+    points, names = forward_markers(model, times, {"pelvis_rotation": heading, "pelvis_ty": np.full(40, 0.95)},
+                                    PIPELINE_MARKERS)
+    points = points + np.random.default_rng(5).normal(0, 0.003, size=points.shape)
+    write_trc(out / "turn.trc", points, names, times)
+    return model, out / "turn.trc", heading
+
+
+def heading_error_deg(result, heading: np.ndarray) -> np.ndarray:
+    """(F,) absolute pelvis_rotation error in degrees, modulo 360."""
+    solved = result.values[:, result.coordinates.index("pelvis_rotation")]
+    return np.degrees(np.abs(np.angle(np.exp(1j * (solved - heading)))))
+
+
+def test_backward_pass_recovers_frames_where_tracking_is_stuck(turning_subject, monkeypatch):
+    """Tracking forward pins the heading at +180 deg once the subject turns past it (40 deg off, 3 cm
+    marker error); the backward pass tracks those frames from the other end."""
+    import mv3d.kinematics.ik as ik
+
+    model, trc, heading = turning_subject
+    result = solve_ik(model, trc, refine=True, stabilize=True)
+    assert heading_error_deg(result, heading).max() < 2.0
+    assert np.nanmax(result.rms_error) < 0.012
+    monkeypatch.setattr(ik, "BACKWARD_COST_SHARE", 0.0)       # forward tracking alone
+    forward = solve_ik(model, trc, refine=True, stabilize=True)
+    assert (heading_error_deg(forward, heading) > 20.0).sum() >= 10
+    assert np.nanmax(forward.rms_error) > 0.025
+
+
+OPENCAP = DATA / "opencap"
+
+
+@pytest.mark.skipif(not (OPENCAP / "models").exists(), reason=f"OpenCap's models not found: {OPENCAP}")
+def test_constrained_model_is_solved_without_refinement(tmp_path):
+    """LaiUhlrich2022 (enforced coupler constraints) with OpenCap's IK setup: OpenSim's solution, both
+    passes, no coordinate status; 20 frames of OpenCap's squat from noise-free markers."""
+    from mv3d.kinematics.forward import forward_markers, mot_to_coordinates
+    from mv3d.kinematics.ik import load_model_with_markers
+
+    model_path = OPENCAP / "models" / "LaiUhlrich2022.osim"
+    marker_sets = [OPENCAP / "models" / "LaiUhlrich2022_markers_augmenter.xml"]
+    mot = read_mot(OPENCAP / "motions" / "squats1_videoAndMocap.mot")
+    model = load_model_with_markers(model_path, marker_sets)
+    coords = mot_to_coordinates(model, list(mot.columns), mot.values[100:120], True)
+    points, names = forward_markers(model, mot.times[100:120], coords)
+    write_trc(tmp_path / "squat.trc", points, names, mot.times[100:120])
+    result = solve_ik(model_path, tmp_path / "squat.trc", setup=OPENCAP / "setup" / "Setup_IK.xml",
+                      marker_sets=marker_sets, refine=True)
+    assert result.coordinate_status() == [] and result.sensitivity is None
+    for name in ("hip_flexion_r", "knee_angle_r", "ankle_angle_l", "pelvis_tilt"):
+        err = result.values[:, result.coordinates.index(name)] - coords[name]
+        assert np.degrees(np.sqrt(np.mean(err ** 2))) < 1.0, name

@@ -115,14 +115,30 @@ def _table(osim: Any, names: list[str], times: np.ndarray, points: np.ndarray) -
     return table
 
 
+#: A frame of the backward pass replaces the forward pass's when its weighted marker cost is below
+#: this share of the forward one and its weighted RMS marker error is lower by ``BACKWARD_MIN_GAIN_M``:
+#: both passes reach the same pose wherever the markers fix it, so a clearly lower cost means the
+#: forward pass had settled in another basin (see ``_solve_chunk``; a wrong basin costs 5-15 mm).
+BACKWARD_COST_SHARE = 0.8
+BACKWARD_MIN_GAIN_M = 0.001
+
+
 def _solve_chunk(model_file: str, marker_sets: list[str], names: list[str], times: np.ndarray, points: np.ndarray,
                  weights: dict[str, float], coord_tasks: dict[str, tuple[float, float | None]], accuracy: float,
                  constraint_weight: float, refine: bool = False, stabilize: bool = False) -> dict[str, Any]:
     """Solve IK for consecutive frames (runs in a worker process).
 
+    Tracking from the previous frame's pose can settle in a wrong basin of the cost (an arm raised
+    overhead reached by flexion instead of abduction, 9 cm of elbow marker error) and stay there
+    for as long as that basin exists. So OpenSim's solver tracks the frames twice, forward from the
+    first and backward from the last, and a frame keeps the backward pose where its weighted
+    marker cost is clearly lower (``BACKWARD_COST_SHARE``, ``BACKWARD_MIN_GAIN_M``) and stays lower
+    once polished (``refine``; the polish and the observability apply to the kept poses).
+
     points: (F, M, 3) metres for ``names``. Returns arrays over frames: q (F, N) in model
     coordinate order, marker error RMS and max (F,) metres, markers used (F,), worst marker,
-    and (None for constrained models) sensitivity and prior share (F, N) and neutral values (N,).
+    frames taken from the backward pass (F,) bool, and (None for constrained models) sensitivity
+    and prior share (F, N) and neutral values (N,).
     """
     osim = opensim()
     model = load_model_with_markers(model_file, marker_sets)
@@ -138,23 +154,50 @@ def _solve_chunk(model_file: str, marker_sets: list[str], names: list[str], time
         coord_refs.push_back(cref)
     solver = osim.InverseKinematicsSolver(model, ref, coord_refs, constraint_weight)
     solver.setAccuracy(accuracy)
-    coords = list(model.getCoordinateSet())
-    n = len(times)
-    out: dict[str, Any] = {"q": np.full((n, len(coords)), np.nan), "rms": np.full(n, np.nan),
-                           "max": np.full(n, np.nan), "used": np.zeros(n, dtype=int), "worst": [""] * n,
-                           "sensitivity": None, "prior_share": None, "neutral": None}
     observer = None
     if has_enforced_constraints(model):
         log.info("model %s has kinematic constraints; IK refinement and the coordinate status are skipped",
                  model.getName())
     else:
-        observer = FrameObserver(state, coords, MarkerRefiner(model, state, names, weights, coord_tasks), n,
-                                 stabilize and refine)
-        out.update(sensitivity=observer.sens, prior_share=observer.share, neutral=observer.neutral_all)
-    markers = [model.getMarkerSet().get(nm) for nm in names]
+        observer = FrameObserver(state, list(model.getCoordinateSet()),
+                                 MarkerRefiner(model, state, names, weights, coord_tasks), stabilize and refine)
+    poses = _Poses(model, state, names, np.array([weights[n] for n in names]), points, observer, refine)
+    start = state.getQ().to_numpy().copy()
+    _track(solver, state, times, range(len(times)), start, poses.keep)
+    back_q = np.full((len(times), len(start)), np.nan)
+    back_cost = np.full(len(times), np.nan)
+
+    def compare(f: int) -> None:
+        back_q[f], back_cost[f] = state.getQ().to_numpy(), poses.cost(f)
+
+    _track(solver, state, times, range(len(times) - 1, -1, -1), start, compare)
+    forward_cost = poses.out["cost"].copy()
+    with np.errstate(invalid="ignore", divide="ignore"):     # frames without markers: NaN
+        gain = np.sqrt(forward_cost / poses.weight_sum) - np.sqrt(back_cost / poses.weight_sum)   # weighted RMS, m
+    candidates = ((np.isnan(forward_cost) & np.isfinite(back_cost))
+                  | ((back_cost < BACKWARD_COST_SHARE * forward_cost) & (gain > BACKWARD_MIN_GAIN_M)))
+    take = np.zeros(len(times), dtype=bool)
+    for f in np.flatnonzero(candidates):
+        forward_row = poses.row(f)
+        state.setTime(float(times[f]))
+        state.setQ(osim.Vector.createFromMat(back_q[f]))
+        poses.keep(f)
+        take[f] = np.isnan(forward_cost[f]) or poses.out["cost"][f] < forward_cost[f]   # still better, polished
+        if not take[f]:
+            poses.set_row(f, forward_row)
+    out = poses.out
+    out.update(backward=take, neutral=None if observer is None else observer.neutral_all)
+    return out
+
+
+def _track(solver: Any, state: Any, times: np.ndarray, frames: range, start: np.ndarray, solved: Any) -> None:
+    """Track ``frames`` in that order with OpenSim's solver, assembling from the pose ``start`` (Q
+    vector) and again after a frame that fails; ``solved(f)`` is called with each solved frame's
+    pose in ``state``."""
+    state.setQ(opensim().Vector.createFromMat(start))
     assembled = False
     failures = 0
-    for f in range(n):
+    for f in frames:
         state.setTime(float(times[f]))
         try:
             if assembled:
@@ -169,18 +212,68 @@ def _solve_chunk(model_file: str, marker_sets: list[str], names: list[str], time
             failures += 1
             assembled = False
             continue
+        solved(f)
+
+
+class _Poses:
+    """The kept pose of each frame of a chunk and its marker errors (arrays over frames, NaN where
+    no pose was kept): q (F, N), weighted marker cost, RMS and max error (F,) metres, markers
+    used, worst marker; sensitivity and prior share (F, N) when there is an observer."""
+
+    def __init__(self, model: Any, state: Any, names: list[str], marker_w: np.ndarray, points: np.ndarray,
+                 observer: FrameObserver | None, refine: bool) -> None:
+        self.model, self.state, self.names, self.marker_w, self.points = model, state, names, marker_w, points
+        self.observer, self.refine = observer, refine
+        self.coords = list(model.getCoordinateSet())
+        self.markers = [model.getMarkerSet().get(n) for n in names]
+        #: (F,) sum of the weights of the markers present in each frame
+        self.weight_sum = np.where(np.isfinite(points).all(axis=2), marker_w, 0.0).sum(axis=1)
+        n, m = len(points), len(self.coords)
+        self.out: dict[str, Any] = {"q": np.full((n, m), np.nan), "cost": np.full(n, np.nan),
+                                    "rms": np.full(n, np.nan), "max": np.full(n, np.nan),
+                                    "used": np.zeros(n, dtype=int), "worst": [""] * n, "sensitivity": None,
+                                    "prior_share": None}
         if observer is not None:
-            observer.frame(f, state, points[f], polish=refine)
-        model.realizePosition(state)
-        out["q"][f] = [c.getValue(state) for c in coords]
-        x = np.array([m.getLocationInGround(state).to_numpy() for m in markers])
-        e = np.linalg.norm(x - points[f], axis=1)
+            self.out.update(sensitivity=np.full((n, m), np.nan), prior_share=np.full((n, m), np.nan))
+
+    def errors(self, f: int) -> np.ndarray:
+        """(M,) distance (m) of each model marker at the state's pose to its target in frame f (NaN: missing)."""
+        self.model.realizePosition(self.state)
+        x = np.array([m.getLocationInGround(self.state).to_numpy() for m in self.markers])
+        return np.linalg.norm(x - self.points[f], axis=1)
+
+    def cost(self, f: int, errors: np.ndarray | None = None) -> float:
+        """Weighted sum of squared marker errors (m^2) at the state's pose in frame f, or of the given
+        ``errors`` (M,) (NaN: no marker)."""
+        e = self.errors(f) if errors is None else errors
+        ok = np.isfinite(e)
+        return float(np.sum(self.marker_w[ok] * e[ok] ** 2)) if ok.any() else np.nan
+
+    def row(self, f: int) -> dict[str, Any]:
+        """Frame f's kept values (a copy)."""
+        return {k: (v[f].copy() if isinstance(v, np.ndarray) else None if v is None else v[f])
+                for k, v in self.out.items()}
+
+    def set_row(self, f: int, row: dict[str, Any]) -> None:
+        """Put back values from ``row``."""
+        for k, v in row.items():
+            if v is not None:
+                self.out[k][f] = v
+
+    def keep(self, f: int) -> None:
+        """Polish and observe the state's pose (with an observer) and keep it as frame f's."""
+        out = self.out
+        if self.observer is not None:
+            out["sensitivity"][f], out["prior_share"][f] = self.observer.frame(self.state, self.points[f],
+                                                                              polish=self.refine)
+        out["q"][f] = [c.getValue(self.state) for c in self.coords]
+        e = self.errors(f)
         ok = np.isfinite(e)
         if ok.any():
-            out["rms"][f] = float(np.sqrt(np.mean(e[ok] ** 2)))
             k = int(np.argmax(np.where(ok, e, -np.inf)))
-            out["max"][f], out["worst"][f], out["used"][f] = float(e[k]), names[k], int(ok.sum())
-    return out
+            out["cost"][f] = self.cost(f, e)
+            out["rms"][f], out["max"][f] = float(np.sqrt(np.mean(e[ok] ** 2))), float(e[k])
+            out["worst"][f], out["used"][f] = self.names[k], int(ok.sum())
 
 
 def resolve_tasks(model: Any, trc_names: list[str], weights: dict[str, float] | None,
@@ -296,7 +389,10 @@ def solve_ik(model: Any, trc_path: str | os.PathLike, setup: str | os.PathLike |
         pieces = [p[key][a - s:] for p, (s, a, _) in zip(parts, chunks)]
         return [v for piece in pieces for v in piece] if key == "worst" else np.concatenate(pieces)
 
-    q, rms, mx, used, worst = (joined(k) for k in ("q", "rms", "max", "used", "worst"))
+    q, rms, mx, used, worst, backward = (joined(k) for k in ("q", "rms", "max", "used", "worst", "backward"))
+    if backward.any():
+        log.info("IK of %s: %d of %d frames from the backward pass (the forward pass had settled in a worse pose)",
+                 trc_path, int(backward.sum()), len(backward))
     coords = list(model_obj.getCoordinateSet())
     failed = int(np.isnan(q).any(axis=1).sum())
     if failed == len(q):

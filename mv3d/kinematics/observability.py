@@ -198,13 +198,12 @@ class FrameObserver:
     """Per IK frame: the coordinates' sensitivity to the markers, the stabilizing priors, the polish.
 
     coords: the model's coordinates; refiner: a ``refine.MarkerRefiner`` (its free coordinates,
-    marker Jacobian and Gauss-Newton). Arrays ``sens``, ``share`` (F, N) are in model coordinate
-    order (NaN for locked coordinates and failed frames). With ``stabilize`` the coordinates in
+    marker Jacobian and Gauss-Newton). With ``stabilize`` the coordinates in
     ``NEUTRAL_DEG`` start at their neutral value, so the first assembly does not settle in a far
     basin (e.g. a supinated forearm).
     """
 
-    def __init__(self, state: Any, coords: list, refiner: Any, n_frames: int, stabilize: bool) -> None:
+    def __init__(self, state: Any, coords: list, refiner: Any, stabilize: bool) -> None:
         self.refiner, self.stabilize = refiner, stabilize
         names = [c.getName() for c in coords]
         self.cols = np.array([names.index(c.getName()) for c in refiner.free], dtype=int)
@@ -216,19 +215,21 @@ class FrameObserver:
         self.neutral_all[self.cols] = self.neutral
         self.base = np.zeros(len(free))
         self.base[refiner.task_cols] = refiner.task_sqrt_w ** 2
-        self.sens = np.full((n_frames, len(coords)), np.nan)
-        self.share = np.full((n_frames, len(coords)), np.nan)
+        self.n_coords = len(coords)
         if stabilize:
             for c, v in zip(free, self.neutral):
                 if side_free(c.getName()) in NEUTRAL_DEG:
                     c.setValue(state, float(v), False)
 
-    def frame(self, f: int, state: Any, targets: np.ndarray, polish: bool) -> None:
-        """Sensitivity and prior share of frame ``f`` at the state's pose; with ``polish`` the refiner's
-        Gauss-Newton (with the stabilizing priors) moves the state; targets (M, 3), NaN = missing."""
+    def frame(self, state: Any, targets: np.ndarray, polish: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Sensitivity and prior share (N,) of a frame at the state's pose, in model coordinate order
+        (NaN for locked coordinates, and for all when fewer than 3 markers are valid); with ``polish``
+        the refiner's Gauss-Newton (with the stabilizing priors) moves the state first; targets (M, 3),
+        NaN = missing."""
+        sens_row, share_row = np.full(self.n_coords, np.nan), np.full(self.n_coords, np.nan)
         jac, marker_w = self.refiner.marker_jacobian(state, targets)
         if len(marker_w) < 3:
-            return
+            return sens_row, share_row
         if self.stabilize:
             prior, sens = stabilizing_priors(jac, marker_w, self.rotational, self.base)
         else:
@@ -236,5 +237,6 @@ class FrameObserver:
         if polish:
             self.refiner.set_priors(prior, self.neutral)
             self.refiner.refine(state, targets)
-        self.sens[f, self.cols] = sens
-        self.share[f, self.cols] = prior_share(jac, marker_w, self.base + prior)
+        sens_row[self.cols] = sens
+        share_row[self.cols] = prior_share(jac, marker_w, self.base + prior)
+        return sens_row, share_row
