@@ -224,7 +224,7 @@ class FrameObserver:
     def frame(self, state: Any, targets: np.ndarray, polish: bool) -> tuple[np.ndarray, np.ndarray]:
         """Sensitivity and prior share (N,) of a frame at the state's pose, in model coordinate order
         (NaN for locked coordinates, and for all when fewer than 3 markers are valid); with ``polish``
-        the refiner's Gauss-Newton (with the stabilizing priors) moves the state first; targets (M, 3),
+        the refiner's Gauss-Newton (with the stabilizing priors) then moves the state; targets (M, 3),
         NaN = missing."""
         sens_row, share_row = np.full(self.n_coords, np.nan), np.full(self.n_coords, np.nan)
         jac, marker_w = self.refiner.marker_jacobian(state, targets)
