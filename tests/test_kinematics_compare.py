@@ -67,6 +67,25 @@ def test_shift_offset_and_metrics_are_recovered(mots):
         assert m["pearson_r"] > 0.998 and 0.9 < m["cmc"] < 1.0
 
 
+def test_headings_are_compared_modulo_whole_turns(tmp_path):
+    """A subject turning through 180 deg: the video's heading is continuous (170 -> 230 deg, as IK of the
+    built-in model writes it), the mocap's wraps at +-180 deg; they agree, and so does the budget's table."""
+    from mv3d.simulate.budget import angle_errors
+
+    t = np.arange(0.0, 3.0, 0.01)
+    heading = 170.0 + 20.0 * t + 5.0 * np.sin(2 * np.pi * 1.5 * t)
+    wrapped = (heading + 180.0) % 360.0 - 180.0
+    values = np.stack([heading, _mocap(t)[:, 0]], axis=1)
+    write_mot(tmp_path / "video.mot", t, values + 0.5, ["pelvis_rotation", "hip_flexion_r"])
+    write_mot(tmp_path / "mocap.mot", t, np.stack([wrapped, values[:, 1]], axis=1), ["pelvis_rotation", "hip_flexion_r"])
+    res = compare_mot(tmp_path / "video.mot", tmp_path / "mocap.mot", shift_s=0.0)
+    m = res.metrics["pelvis_rotation"]
+    assert m["rmse"] == pytest.approx(0.5, abs=0.01) and m["rom_error"] == pytest.approx(0.0, abs=0.01)
+    table = angle_errors(values[:, :1] - 360.0, wrapped[:, None], ["pelvis_rotation"])
+    assert table.column("rmse_deg")["pelvis_rotation"] == pytest.approx(0.0, abs=1e-9)
+    assert table.column("rom_error_deg")["pelvis_rotation"] == pytest.approx(0.0, abs=1e-9)
+
+
 def test_metrics_and_cmc_by_hand():
     a, b = np.array([1.0, 2.0, 3.0, 4.0]), np.array([0.0, 2.0, 2.0, 5.0])
     m = coordinate_metrics(a, b)

@@ -109,23 +109,15 @@ def test_model_file_opensim_cannot_load(tmp_path):
     assert not (tmp_path / "out.mot").exists()
 
 
-@pytest.fixture(scope="module")
-def turning_subject(tmp_path_factory):
-    """The built-in model turning from 140 to 220 deg of heading in 2 s (pelvis_rotation, clamped to
-    +-180 deg, wraps from +180 to -180), the pipeline's markers with 3 mm noise."""
-    from mv3d.kinematics.bodymodel import write_model
+def pipeline_markers_trc(path: Path, model: Path, times: np.ndarray, coords: dict[str, np.ndarray]) -> Path:
+    """The pipeline's markers of ``model`` at ``coords`` (radians) with 3 mm noise, written to ``path``."""
     from mv3d.kinematics.forward import forward_markers
     from test_kinematics_stability import PIPELINE_MARKERS
 
-    out = tmp_path_factory.mktemp("turn")
-    model = write_model(out / "model")
-    times = np.arange(40) / 20.0
-    heading = np.angle(np.exp(1j * np.radians(np.linspace(140.0, 220.0, len(times)))))
-    points, names = forward_markers(model, times, {"pelvis_rotation": heading, "pelvis_ty": np.full(40, 0.95)},
-                                    PIPELINE_MARKERS)
+    points, names = forward_markers(model, times, coords, PIPELINE_MARKERS)
     points = points + np.random.default_rng(5).normal(0, 0.003, size=points.shape)
-    write_trc(out / "turn.trc", points, names, times)
-    return model, out / "turn.trc", heading
+    write_trc(path, points, names, times)
+    return path
 
 
 def heading_error_deg(result, heading: np.ndarray) -> np.ndarray:
@@ -134,17 +126,46 @@ def heading_error_deg(result, heading: np.ndarray) -> np.ndarray:
     return np.degrees(np.abs(np.angle(np.exp(1j * (solved - heading)))))
 
 
-def test_backward_pass_recovers_frames_where_tracking_is_stuck(turning_subject, monkeypatch):
-    """Tracking forward pins the heading at +180 deg once the subject turns past it (40 deg off, 3 cm
-    marker error); the backward pass tracks those frames from the other end."""
-    import mv3d.kinematics.ik as ik
+@pytest.fixture(scope="module")
+def builtin_model(tmp_path_factory):
+    from mv3d.kinematics.bodymodel import write_model
 
-    model, trc, heading = turning_subject
-    result = solve_ik(model, trc, refine=True, stabilize=True)
+    return write_model(tmp_path_factory.mktemp("builtin"))
+
+
+def test_subject_facing_180_degrees_is_tracked(builtin_model, tmp_path):
+    """The heading is free: a subject swaying about 180 deg of heading (165-195 deg, across the +-180
+    wrap) is solved within 2 deg in every frame (clamped to +-180 deg, 54 of 120 frames were up to
+    15 deg off)."""
+    times = np.arange(120) / 30.0
+    heading = np.radians(180 + 15 * np.sin(2 * np.pi * times / 1.3))
+    trc = pipeline_markers_trc(tmp_path / "sway.trc", builtin_model, times,
+                               {"pelvis_rotation": heading, "pelvis_ty": np.full(len(times), 0.95)})
+    result = solve_ik(builtin_model, trc, refine=True, stabilize=True)
+    assert heading_error_deg(result, heading).max() < 2.0
+    assert not result.warnings
+
+
+def test_backward_pass_recovers_frames_where_tracking_is_stuck(builtin_model, tmp_path, monkeypatch):
+    """A model whose heading is clamped to +-180 deg (as in many OpenSim models), a subject turning from
+    140 to 220 deg: tracking forward pins the heading at +180 deg once the subject turns past it (40 deg
+    off, 3 cm marker error); the backward pass tracks those frames from the other end."""
+    import mv3d.kinematics.ik as ik
+    from mv3d.kinematics._osim import load_model
+
+    model = load_model(builtin_model)
+    model.getCoordinateSet().get("pelvis_rotation").setRangeMin(-np.pi)
+    model.getCoordinateSet().get("pelvis_rotation").setRangeMax(np.pi)
+    model.printToXML(str(tmp_path / "clamped.osim"))
+    times = np.arange(40) / 20.0
+    heading = np.angle(np.exp(1j * np.radians(np.linspace(140.0, 220.0, len(times)))))
+    trc = pipeline_markers_trc(tmp_path / "turn.trc", tmp_path / "clamped.osim", times,
+                               {"pelvis_rotation": heading, "pelvis_ty": np.full(len(times), 0.95)})
+    result = solve_ik(tmp_path / "clamped.osim", trc, refine=True, stabilize=True)
     assert heading_error_deg(result, heading).max() < 2.0
     assert np.nanmax(result.rms_error) < 0.012
     monkeypatch.setattr(ik, "BACKWARD_COST_SHARE", 0.0)       # forward tracking alone
-    forward = solve_ik(model, trc, refine=True, stabilize=True)
+    forward = solve_ik(tmp_path / "clamped.osim", trc, refine=True, stabilize=True)
     assert (heading_error_deg(forward, heading) > 20.0).sum() >= 10
     assert np.nanmax(forward.rms_error) > 0.025
 

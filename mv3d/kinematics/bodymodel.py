@@ -54,10 +54,11 @@ AXES_R = {
     "wrist_dev": (1.0, 0.0, 0.0),
 }
 
-# Coordinate ranges in radians (LaiUhlrich2022; wrists from Rajagopal 2016).
+# Coordinate ranges in radians (LaiUhlrich2022; wrists from Rajagopal 2016). The heading is free, as in
+# LaiUhlrich2022: clamped to +-180 deg, IK pinned a subject who faces about 180 deg at the clamp.
 RANGES = {
     "pelvis_tilt": (-np.pi / 2, np.pi / 2), "pelvis_list": (-np.pi / 2, np.pi / 2),
-    "pelvis_rotation": (-np.pi, np.pi),
+    "pelvis_rotation": (-100.0, 100.0),
     "pelvis_tx": (-50.0, 50.0), "pelvis_ty": (-5.0, 5.0), "pelvis_tz": (-50.0, 50.0),
     "hip_flexion": (-0.5236, 2.0944), "hip_adduction": (-0.8727, 0.5236), "hip_rotation": (-0.6981, 0.6981),
     "knee_angle": (0.0, 2.4435), "ankle_angle": (-0.8727, 0.8727), "subtalar_angle": (-0.6109, 0.6109),

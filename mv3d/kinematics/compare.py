@@ -18,7 +18,10 @@ G = 2 waveforms (video, mocap) of T samples:
 with Ybar_t the mean of the two at sample t and Ybar the grand mean; CMC is NaN when the
 ratio exceeds 1 (waveforms too dissimilar for a real CMC). Rotations are in degrees,
 translations (``*_tx``, ``*_ty``, ``*_tz`` or the model's translational coordinates) in
-metres and reported in their own table.
+metres and reported in their own table. Rotations are compared modulo whole turns: each series
+is unwrapped in time (a heading written as 179 then -179 deg is continuous) and the video is
+moved by whole turns to within 180 deg of the mocap (``nearest_turn``), so a heading of 190 deg
+matches one of -170 deg.
 
 When the video .mot has a coordinate status beside it (``X_coordinate_status.csv``, written
 by ``mv3d ik``), each coordinate's row says whether the markers determined it
@@ -135,6 +138,21 @@ LOWER_LIMB: tuple[str, ...] = tuple(f"{c}_{s}" for s in "rl" for c in (
     "hip_flexion", "hip_adduction", "hip_rotation", "knee_angle", "ankle_angle"))
 
 
+def unwrap_degrees(x: np.ndarray) -> np.ndarray:
+    """(T, N) angles in degrees made continuous in time (jumps of more than 180 deg between finite
+    samples taken as whole turns); NaN stay NaN."""
+    out = np.array(x, dtype=float)
+    for j in range(out.shape[1]):
+        ok = np.isfinite(out[:, j])
+        out[ok, j] = np.unwrap(out[ok, j], period=360.0)
+    return out
+
+
+def nearest_turn(video: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """``video`` angles (degrees, any shape) moved by whole turns to within 180 deg of ``reference``."""
+    return video + 360.0 * np.round((reference - video) / 360.0)
+
+
 def coordinate_metrics(video: np.ndarray, mocap: np.ndarray) -> dict[str, float]:
     """RMSE, MAE, bias, ROM error, Pearson r, CMC of one coordinate; video, mocap (T,) same units."""
     ok = np.isfinite(video) & np.isfinite(mocap)
@@ -245,6 +263,7 @@ def compare_mot(video_mot: str | os.PathLike, mocap_mot: str | os.PathLike, max_
     xv = _in_units(vid, rotational)[:, [vid.columns.index(c) for c in common]]
     xm = _in_units(moc, rotational)[:, [moc.columns.index(c) for c in common]]
     is_rot = np.array([(c in rotational) if rotational is not None else not is_translation(c) for c in common])
+    xv[:, is_rot], xm[:, is_rot] = unwrap_degrees(xv[:, is_rot]), unwrap_degrees(xm[:, is_rot])
     _check_signs(common, xv, xm, is_rot, video_mot, mocap_mot)
     moving = (np.nanstd(xm, axis=0) > 1e-6) | (np.nanstd(xv, axis=0) > 1e-6)
     align_cols = is_rot & (np.nanstd(xm, axis=0) > 1e-3) & (np.nanstd(xv, axis=0) > 1e-3)
@@ -259,6 +278,7 @@ def compare_mot(video_mot: str | os.PathLike, mocap_mot: str | os.PathLike, max_
         raise InputError(f"after the shift of {shift:.3f} s the video and mocap motions do not overlap")
     video_on_t = CubicSpline(vid.times, fill_nan_linear(xv, vid.times), axis=0)(t - shift)
     mocap_on_t = xm[np.isin(moc.times, t)]
+    video_on_t[:, is_rot] = nearest_turn(video_on_t[:, is_rot], mocap_on_t[:, is_rot])
     keep = [j for j in range(len(common)) if moving[j]]
     names = [common[j] for j in keep]
     metrics = {common[j]: coordinate_metrics(video_on_t[:, j], mocap_on_t[:, j]) for j in keep}

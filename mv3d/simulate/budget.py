@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from mv3d.io.atomic import atomic_write
-from mv3d.kinematics.compare import coordinate_metrics
+from mv3d.kinematics.compare import coordinate_metrics, nearest_turn, unwrap_degrees
 
 #: Pelvis and trunk angles reported beside the lower limb.
 PELVIS_TRUNK: tuple[str, ...] = ("pelvis_tilt", "pelvis_list", "pelvis_rotation",
@@ -123,8 +123,11 @@ def angle_errors(video: np.ndarray, truth: np.ndarray, names: list[str] | tuple[
                  name: str = "angles") -> Table:
     """Per coordinate RMSE, bias (mean video - truth), ROM error (video range - true range), deg.
 
-    video, truth (F, N) degrees on the same times (NaN frames are left out per coordinate).
+    video, truth (F, N) degrees on the same times (NaN frames are left out per coordinate); the
+    truth is unwrapped in time and the video compared with it modulo whole turns (``nearest_turn``).
     """
+    truth = unwrap_degrees(truth)
+    video = nearest_turn(video, truth)
     metrics = [coordinate_metrics(video[:, k], truth[:, k]) for k in range(len(names))]
     rows = [[n, m["rmse"], m["bias"], m["rom_error"]] for n, m in zip(names, metrics)]
     return Table(name, ["coordinate", "rmse_deg", "bias_deg", "rom_error_deg"], rows)
