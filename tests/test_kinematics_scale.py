@@ -88,9 +88,9 @@ def test_builtin_model_scales_to_a_taller_subject(generic, tmp_path):
 
     model = opensim.Model(str(res.model_path))
     assert model.getTotalMass(model.initSystem()) == pytest.approx(80.0, abs=1e-9)
-    # The scaled model matches the taller subject's own model marker for marker (< 1 mm); scaling keeps
-    # default coordinate values, so both stand at the same pelvis height here.
-    same = {"pelvis_ty": np.ones(1)}
+    # The scaled model matches the taller subject's own model marker for marker (< 1 mm) in the same pose
+    # (scaling keeps the default joint angles; the root's defaults face the static trial's markers).
+    same = {"pelvis_ty": np.ones(1), "pelvis_tx": np.zeros(1), "pelvis_tz": np.zeros(1), "pelvis_rotation": np.zeros(1)}
     a, names = forward_markers(res.model_path, np.zeros(1), same)
     b, _ = forward_markers(bm.build_model(1.90, 80.0), np.zeros(1), same, names)
     assert np.abs(a - b).max() < 1e-3

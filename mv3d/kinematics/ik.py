@@ -35,6 +35,7 @@ from mv3d.io.trc import read_trc
 from mv3d.kinematics import setups
 from mv3d.kinematics._osim import coordinate_is_rotational, load_model, opensim
 from mv3d.kinematics.coordinate_ranges import check_task_values, find_violations, model_ranges
+from mv3d.kinematics.facing import face_markers
 from mv3d.kinematics.observability import FrameObserver, status_path, summarize, write_status_csv
 from mv3d.kinematics.refine import MarkerRefiner, has_enforced_constraints
 
@@ -163,14 +164,19 @@ def _solve_chunk(model_file: str, marker_sets: list[str], names: list[str], time
                                  MarkerRefiner(model, state, names, weights, coord_tasks), stabilize and refine)
     poses = _Poses(model, state, names, np.array([weights[n] for n in names]), points, observer, refine)
     start = state.getQ().to_numpy().copy()
-    _track(solver, state, times, range(len(times)), start, poses.keep)
+    markers = [model.getMarkerSet().get(n) for n in names]
+
+    def face(f: int) -> None:
+        face_markers(model, state, markers, points[f])
+
+    _track(solver, state, times, range(len(times)), start, face, poses.keep)
     back_q = np.full((len(times), len(start)), np.nan)
     back_cost = np.full(len(times), np.nan)
 
     def compare(f: int) -> None:
         back_q[f], back_cost[f] = state.getQ().to_numpy(), poses.cost(f)
 
-    _track(solver, state, times, range(len(times) - 1, -1, -1), start, compare)
+    _track(solver, state, times, range(len(times) - 1, -1, -1), start, face, compare)
     forward_cost = poses.out["cost"].copy()
     with np.errstate(invalid="ignore", divide="ignore"):     # frames without markers: NaN
         gain = np.sqrt(forward_cost / poses.weight_sum) - np.sqrt(back_cost / poses.weight_sum)   # weighted RMS, m
@@ -190,10 +196,11 @@ def _solve_chunk(model_file: str, marker_sets: list[str], names: list[str], time
     return out
 
 
-def _track(solver: Any, state: Any, times: np.ndarray, frames: range, start: np.ndarray, solved: Any) -> None:
+def _track(solver: Any, state: Any, times: np.ndarray, frames: range, start: np.ndarray, face: Any,
+           solved: Any) -> None:
     """Track ``frames`` in that order with OpenSim's solver, assembling from the pose ``start`` (Q
-    vector) and again after a frame that fails; ``solved(f)`` is called with each solved frame's
-    pose in ``state``."""
+    vector) and again after a frame that fails, each time with the root first turned and moved onto
+    the frame's markers (``face(f)``); ``solved(f)`` is called with each solved frame's pose in ``state``."""
     state.setQ(opensim().Vector.createFromMat(start))
     assembled = False
     failures = 0
@@ -203,6 +210,7 @@ def _track(solver: Any, state: Any, times: np.ndarray, frames: range, start: np.
             if assembled:
                 solver.track(state)
             else:
+                face(f)
                 solver.assemble(state)
                 assembled = True
         except Exception as exc:  # too few markers in this frame, or no convergence

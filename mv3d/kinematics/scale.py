@@ -34,6 +34,7 @@ from mv3d.io.trc import read_trc
 from mv3d.kinematics import setups
 from mv3d.kinematics._osim import opensim
 from mv3d.kinematics.bodymodel import marker_weights
+from mv3d.kinematics.facing import face_default_pose
 from mv3d.kinematics.forward import forward_markers
 from mv3d.kinematics.ik import load_model_with_markers
 from mv3d.subject import limits, plausible
@@ -223,6 +224,12 @@ def scale_model(model: str | os.PathLike | None, trc_path: str | os.PathLike, ma
     final_model, final_scales = out_dir / f"{name}_scaled.osim", out_dir / f"{name}_scale_set.xml"
     tmp_model, tmp_scales = temp_path_for(final_model), temp_path_for(final_scales)
     tmp_generic = temp_path_for(out_dir / f"{name}_generic.osim")
+    placed = [n for n in weights if n in trc.marker_names]
+    window = static[:, [list(trc.marker_names).index(n) for n in placed]]
+    seen = np.isfinite(window).all(axis=2)
+    mean_pose = np.where(seen.any(axis=0)[:, None], np.where(seen[..., None], window, 0.0).sum(axis=0)
+                         / np.maximum(seen.sum(axis=0), 1)[:, None], np.nan)
+    face_default_pose(model_obj, placed, mean_pose)   # the marker placement starts facing the subject
     try:
         model_obj.printToXML(str(tmp_generic))   # the generic model with its marker set, for the ScaleTool
         tool = _scale_tool(tool, tmp_generic, mass, height, usable, weights)

@@ -61,6 +61,6 @@ def run_ik(ctx: Context) -> None:
 
 SCALING = Stage("scaling", run_scaling, inputs=("trc_post",), outputs=("model_scaled",), config_keys=("kinematics",),
                 external_inputs=Context.metadata_files, description="scaled OpenSim model",
-                version=2)   # 2: the built-in model's heading (pelvis_rotation) is free
+                version=3)   # 2: the built-in model's heading is free; 3: marker placement starts facing the subject
 IK = Stage("ik", run_ik, inputs=("trc_post", "model_scaled"), outputs=("mot",), config_keys=("kinematics",),
-           description="inverse kinematics", version=3)   # 2: stabilized refine, coordinate status; 3: backward pass
+           description="inverse kinematics", version=4)   # 2: stabilized refine, coordinate status; 3: backward pass; 4: facing start
