@@ -6,6 +6,9 @@ ignored (logged); weighted markers missing from the TRC or the model raise Input
 naming them; a marker that is NaN in a frame is left out of that frame. Long trials are
 cut into chunks solved in parallel processes; each chunk after the first starts
 ``overlap`` frames early and tracks through them (warm start), so the joins are continuous.
+Each chunk is tracked forward and backward, and a frame keeps the backward pose where the
+forward one had settled in a clearly worse basin (``_solve_chunk``); every assembly starts with
+the model's root turned and moved onto the frame's markers (``mv3d.kinematics.facing``).
 
 For models without enforced constraints, every frame also gets each coordinate's
 sensitivity to marker noise (``mv3d.kinematics.observability``); with ``refine`` the
@@ -164,10 +167,9 @@ def _solve_chunk(model_file: str, marker_sets: list[str], names: list[str], time
                                  MarkerRefiner(model, state, names, weights, coord_tasks), stabilize and refine)
     poses = _Poses(model, state, names, np.array([weights[n] for n in names]), points, observer, refine)
     start = state.getQ().to_numpy().copy()
-    markers = [model.getMarkerSet().get(n) for n in names]
 
     def face(f: int) -> None:
-        face_markers(model, state, markers, points[f])
+        face_markers(model, state, poses.markers, points[f])
 
     _track(solver, state, times, range(len(times)), start, face, poses.keep)
     back_q = np.full((len(times), len(start)), np.nan)
