@@ -77,6 +77,24 @@ def test_nan_markers_are_dropped_for_their_frames(tmp_path):
 
 
 @needs_data
+def test_frames_without_markers_are_left_empty(tmp_path, caplog):
+    """A subject out of view for 5 frames: those rows are NaN (said once, no solver failure), the
+    frames after them are solved again."""
+    trc = read_trc(GAIT / "subject01_walk1.trc")
+    pts = trc.points.copy()
+    pts[50:55] = np.nan
+    pts[55, 2:] = np.nan                   # two markers only
+    write_trc(tmp_path / "away.trc", pts, trc.marker_names, trc.times)
+    with caplog.at_level("INFO", logger="mv3d.kinematics.ik"):
+        res = solve_ik(MODEL, tmp_path / "away.trc", setup=GAIT / "subject01_Setup_IK.xml", time_range=(0.4, 1.6))
+    rows = np.flatnonzero(np.isnan(res.values).any(axis=1))
+    empty = np.flatnonzero(np.isin(res.times, trc.times[50:56]))
+    assert len(empty) == 6 and (rows == empty).all()
+    assert "6 of 73 frames" in caplog.text and "fewer than 3 markers" in caplog.text
+    assert "IK failed" not in caplog.text
+
+
+@needs_data
 def test_trc_markers_not_in_model_are_named(tmp_path):
     trc = read_trc(GAIT / "subject01_walk1.trc")
     names = [f"X{i}" for i in range(len(trc.marker_names))]

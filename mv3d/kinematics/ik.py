@@ -125,6 +125,8 @@ def _table(osim: Any, names: list[str], times: np.ndarray, points: np.ndarray) -
 #: forward pass had settled in another basin (see ``_solve_chunk``; a wrong basin costs 5-15 mm).
 BACKWARD_COST_SHARE = 0.8
 BACKWARD_MIN_GAIN_M = 0.001
+#: Frames with fewer markers are left empty (NaN): a pose needs at least three points.
+MIN_MARKERS = 3
 
 
 def _solve_chunk(model_file: str, marker_sets: list[str], names: list[str], times: np.ndarray, points: np.ndarray,
@@ -171,14 +173,15 @@ def _solve_chunk(model_file: str, marker_sets: list[str], names: list[str], time
     def face(f: int) -> None:
         face_markers(model, state, poses.markers, points[f])
 
-    _track(solver, state, times, range(len(times)), start, face, poses.keep)
+    present = np.isfinite(points).all(axis=2).sum(axis=1)         # (F,) markers in each frame
+    _track(solver, state, times, present, range(len(times)), start, face, poses.keep)
     back_q = np.full((len(times), len(start)), np.nan)
     back_cost = np.full(len(times), np.nan)
 
     def compare(f: int) -> None:
         back_q[f], back_cost[f] = state.getQ().to_numpy(), poses.cost(f)
 
-    _track(solver, state, times, range(len(times) - 1, -1, -1), start, face, compare)
+    _track(solver, state, times, present, range(len(times) - 1, -1, -1), start, face, compare)
     forward_cost = poses.out["cost"].copy()
     with np.errstate(invalid="ignore", divide="ignore"):     # frames without markers: NaN
         gain = np.sqrt(forward_cost / poses.weight_sum) - np.sqrt(back_cost / poses.weight_sum)   # weighted RMS, m
@@ -198,15 +201,19 @@ def _solve_chunk(model_file: str, marker_sets: list[str], names: list[str], time
     return out
 
 
-def _track(solver: Any, state: Any, times: np.ndarray, frames: range, start: np.ndarray, face: Any,
-           solved: Any) -> None:
+def _track(solver: Any, state: Any, times: np.ndarray, present: np.ndarray, frames: range, start: np.ndarray,
+           face: Any, solved: Any) -> None:
     """Track ``frames`` in that order with OpenSim's solver, assembling from the pose ``start`` (Q
     vector) and again after a frame that fails, each time with the root first turned and moved onto
-    the frame's markers (``face(f)``); ``solved(f)`` is called with each solved frame's pose in ``state``."""
+    the frame's markers (``face(f)``); ``solved(f)`` is called with each solved frame's pose in ``state``.
+    Frames with fewer than ``MIN_MARKERS`` markers are skipped, and the next frame is assembled."""
     state.setQ(opensim().Vector.createFromMat(start))
     assembled = False
     failures = 0
     for f in frames:
+        if present[f] < MIN_MARKERS:
+            assembled = False
+            continue
         state.setTime(float(times[f]))
         try:
             if assembled:
@@ -404,9 +411,13 @@ def solve_ik(model: Any, trc_path: str | os.PathLike, setup: str | os.PathLike |
         log.info("IK of %s: %d of %d frames from the backward pass (the forward pass had settled in a worse pose)",
                  trc_path, int(backward.sum()), len(backward))
     coords = list(model_obj.getCoordinateSet())
-    failed = int(np.isnan(q).any(axis=1).sum())
-    if failed == len(q):
+    empty = np.isfinite(pts).all(axis=2).sum(axis=1) < MIN_MARKERS
+    failed = int((np.isnan(q).any(axis=1) & ~empty).sum())
+    if np.isnan(q).any(axis=1).all():
         raise InputError(f"IK failed in every frame of {trc_path}; check the marker names and units")
+    if empty.any():
+        log.info("%d of %d frames of %s have fewer than %d markers: left empty (NaN rows)", int(empty.sum()),
+                 len(q), trc_path, MIN_MARKERS)
     if failed:
         log.warning("IK failed in %d of %d frames of %s (NaN rows)", failed, len(q), trc_path)
     result = IkResult(times, [c.getName() for c in coords], q,
