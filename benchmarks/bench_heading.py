@@ -23,8 +23,6 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 SUBJECT = (1.68, 63.0)
-COLUMNS = [f"{c}_{s}" for c in ("hip_flexion", "hip_adduction", "hip_rotation", "knee_angle", "ankle_angle")
-           for s in "rl"]
 
 
 def turn_world(base: Path, degrees: float, out: Path) -> tuple[Path, Path]:
@@ -63,6 +61,7 @@ def simulate_and_run(motion: str, rig: str, seconds: float, folder: Path) -> dic
     pipeline to IK and return the budget's lower-limb RMSE, IK residual and the 2D detections."""
     from calibration import load_rig, save_rig
     from mv3d.simulate.session import SimulationConfig, simulate, write_session
+    from mv3d.kinematics.compare import LOWER_LIMB
     from pipelines.budget import session_budget
     from pipelines.config import load_pipeline_config
     from pipelines.context import Context
@@ -84,7 +83,7 @@ def simulate_and_run(motion: str, rig: str, seconds: float, folder: Path) -> dic
     summary = {(s[0], s[1]): s[2] for s in budget.summary}
     with np.load(folder / "truth" / "truth2d.npz") as z:
         detections = {k: z[k] for k in z.files if k.startswith("detections_")}
-    return {"lower": float(np.mean([rmse[c] for c in COLUMNS])), "detections": detections,
+    return {"lower": float(np.mean([rmse[c] for c in LOWER_LIMB])), "detections": detections,
             "ik_mm": summary.get(("IK marker residual (pipeline)", "RMS"), float("nan"))}
 
 
