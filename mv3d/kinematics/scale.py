@@ -226,9 +226,9 @@ def scale_model(model: str | os.PathLike | None, trc_path: str | os.PathLike, ma
     tmp_generic = temp_path_for(out_dir / f"{name}_generic.osim")
     placed = [n for n in weights if n in trc.marker_names]
     window = static[:, [list(trc.marker_names).index(n) for n in placed]]
-    seen = np.isfinite(window).all(axis=2)
-    mean_pose = np.where(seen.any(axis=0)[:, None], np.where(seen[..., None], window, 0.0).sum(axis=0)
-                         / np.maximum(seen.sum(axis=0), 1)[:, None], np.nan)
+    seen = np.isfinite(window).all(axis=2).any(axis=0)           # markers present in the window
+    mean_pose = np.full((len(placed), 3), np.nan)
+    mean_pose[seen] = np.nanmean(window[:, seen], axis=0)
     face_default_pose(model_obj, placed, mean_pose)   # the marker placement starts facing the subject
     try:
         model_obj.printToXML(str(tmp_generic))   # the generic model with its marker set, for the ScaleTool
