@@ -164,6 +164,20 @@ def test_subject_facing_180_degrees_is_tracked(builtin_model, tmp_path):
     assert not result.warnings
 
 
+def test_a_full_turn_is_written_continuously(builtin_model, tmp_path):
+    """A subject turning by 400 deg, solved in two chunks that assemble separately: the heading column
+    is continuous (no jump of a whole turn at the join) and follows the turn."""
+    times = np.arange(80) / 20.0
+    heading = np.radians(np.linspace(0.0, 400.0, len(times)))
+    trc = pipeline_markers_trc(tmp_path / "spin.trc", builtin_model, times,
+                               {"pelvis_rotation": heading, "pelvis_ty": np.full(len(times), 0.95)})
+    result = solve_ik(builtin_model, trc, refine=True, stabilize=True, n_jobs=2)
+    solved = result.values[:, result.coordinates.index("pelvis_rotation")]
+    assert np.degrees(np.abs(np.diff(solved))).max() < 15.0
+    offset = np.round(np.mean(solved - heading) / (2 * np.pi)) * 2 * np.pi
+    assert np.degrees(np.abs(solved - offset - heading)).max() < 2.0
+
+
 def test_backward_pass_recovers_frames_where_tracking_is_stuck(builtin_model, tmp_path, monkeypatch):
     """A model whose heading is clamped to +-180 deg (as in many OpenSim models), a subject turning from
     140 to 220 deg: tracking forward pins the heading at +180 deg once the subject turns past it (40 deg

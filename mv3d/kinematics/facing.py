@@ -76,3 +76,17 @@ def face_default_pose(model: Any, marker_names: list[str], targets: np.ndarray) 
     for name in (HEADING, *TRANSLATIONS):
         cs.get(name).setDefaultValue(cs.get(name).getValue(state))
     return True
+
+
+def continuous_heading(model: Any, coordinates: list[str], q: np.ndarray) -> None:
+    """Unwrap the root's heading in ``q`` (F, N) radians, columns ``coordinates``, in time and in place
+    when the model lets it turn freely (range wider than a turn): passes and chunks that assembled
+    separately may write the same heading a whole turn apart."""
+    if HEADING not in coordinates:
+        return
+    coord = model.getCoordinateSet().get(HEADING)
+    if coord.getRangeMax() - coord.getRangeMin() <= 2 * np.pi:
+        return
+    j = coordinates.index(HEADING)
+    ok = np.isfinite(q[:, j])
+    q[ok, j] = np.unwrap(q[ok, j])

@@ -38,7 +38,7 @@ from mv3d.io.trc import read_trc
 from mv3d.kinematics import setups
 from mv3d.kinematics._osim import coordinate_is_rotational, load_model, opensim
 from mv3d.kinematics.coordinate_ranges import check_task_values, find_violations, model_ranges
-from mv3d.kinematics.facing import face_markers
+from mv3d.kinematics.facing import continuous_heading, face_markers
 from mv3d.kinematics.observability import FrameObserver, status_path, summarize, write_status_csv
 from mv3d.kinematics.refine import MarkerRefiner, has_enforced_constraints
 
@@ -411,6 +411,7 @@ def solve_ik(model: Any, trc_path: str | os.PathLike, setup: str | os.PathLike |
         log.info("IK of %s: %d of %d frames from the backward pass (the forward pass had settled in a worse pose)",
                  trc_path, int(backward.sum()), len(backward))
     coords = list(model_obj.getCoordinateSet())
+    continuous_heading(model_obj, [c.getName() for c in coords], q)
     empty = np.isfinite(pts).all(axis=2).sum(axis=1) < MIN_MARKERS
     failed = int((np.isnan(q).any(axis=1) & ~empty).sum())
     if np.isnan(q).any(axis=1).all():
