@@ -66,10 +66,13 @@ def _perturbed(trc_path: Path, out: Path, seed: int) -> Path:
 
 
 def _solve(session: Path, trc: Path, stabilize: bool):
+    """IK as the pipeline's ik stage runs it (its default keypoint weight)."""
     from mv3d.kinematics.ik import solve_ik
+    from pipelines.config import PipelineConfig
 
     model = session / "OpenSimData" / "Model" / "mv3d_body_scaled.osim"
-    return solve_ik(model, trc, refine=True, stabilize=stabilize, n_jobs=2)
+    return solve_ik(model, trc, refine=True, stabilize=stabilize, n_jobs=2,
+                    keypoint_weight=PipelineConfig().kinematics.keypoint_weight)
 
 
 def _rmse(result, session: Path, tmp: Path) -> dict[str, float]:

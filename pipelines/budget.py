@@ -157,7 +157,8 @@ def _ik_angles(ctx: Context, names: list[str], points: np.ndarray, times: np.nda
         trc = Path(tmp) / "markers.trc"
         write_trc(trc, points[ok], names, times[ok], units="m")
         result = solve_ik(ctx.scaled_model, trc, accuracy=ctx.config.kinematics.ik_accuracy,
-                          refine=ctx.model_name == "mv3d_body", stabilize=ctx.config.kinematics.stabilize)
+                          refine=ctx.model_name == "mv3d_body", stabilize=ctx.config.kinematics.stabilize,
+                          keypoint_weight=ctx.config.kinematics.keypoint_weight)
     out[ok] = result.degrees()[:, [result.coordinates.index(n) for n in coordinates]]
     return out
 

@@ -116,11 +116,15 @@ class KinematicsConfig:
     ik_accuracy: float = option(1e-5, "")
     stabilize: bool = option(True, "built-in model: hold the coordinates the markers do not determine toward "
                                    "neutral (see <trial>_coordinate_status.csv)")
+    keypoint_weight: float = option(0.25, "IK weight of the video keypoints against the augmented markers' 1 "
+                                          "(0: the markers alone, as OpenCap; without augmented markers: 1)")
 
     def __post_init__(self) -> None:
         for key in ("height_m", "mass_kg"):
             if getattr(self, key) is not None:
                 check_subject_value(key, getattr(self, key))
+        if not self.keypoint_weight >= 0:
+            raise ValueError(f"keypoint_weight must be >= 0 (an IK marker weight), got {self.keypoint_weight:g}")
         if not self.ik_accuracy > 0:
             raise ValueError(f"ik_accuracy must be positive, got {self.ik_accuracy:g}")
 

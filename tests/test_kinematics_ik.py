@@ -225,3 +225,18 @@ def test_constrained_model_is_solved_without_refinement(tmp_path):
     for name in ("hip_flexion_r", "knee_angle_r", "ankle_angle_l", "pelvis_tilt"):
         err = result.values[:, result.coordinates.index(name)] - coords[name]
         assert np.degrees(np.sqrt(np.mean(err ** 2))) < 1.0, name
+
+
+def test_keypoint_weight_applies_only_beside_augmented_markers(builtin_model):
+    """The pipeline's IK weighs the video keypoints ``keypoint_weight`` against the augmented markers; a TRC
+    of keypoints alone keeps them at 1."""
+    from mv3d.kinematics._osim import load_model
+    from mv3d.kinematics.ik import resolve_tasks
+    from mv3d.skeleton import MV3D25
+
+    model = load_model(builtin_model)
+    both = resolve_tasks(model, list(MV3D25) + ["r_knee_study", "L_calc_study"], None, "t.trc", keypoint_weight=0.25)
+    assert both["r_knee_study"] == both["L_calc_study"] == 1.0
+    assert {both[n] for n in MV3D25 if n in both} == {0.25}
+    alone = resolve_tasks(model, list(MV3D25), None, "t.trc", keypoint_weight=0.25)
+    assert set(alone.values()) == {1.0}

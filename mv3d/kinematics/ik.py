@@ -41,6 +41,7 @@ from mv3d.kinematics.coordinate_ranges import check_task_values, find_violations
 from mv3d.kinematics.facing import continuous_heading, face_markers
 from mv3d.kinematics.observability import FrameObserver, status_path, summarize, write_status_csv
 from mv3d.kinematics.refine import MarkerRefiner, has_enforced_constraints
+from mv3d.skeleton import MV3D25
 
 log = logging.getLogger(__name__)
 
@@ -294,14 +295,18 @@ class _Poses:
 
 
 def resolve_tasks(model: Any, trc_names: list[str], weights: dict[str, float] | None,
-                  trc_path: str | os.PathLike) -> dict[str, float]:
-    """Markers used by IK with their weights; raises InputError when required markers are missing."""
+                  trc_path: str | os.PathLike, keypoint_weight: float = 1.0) -> dict[str, float]:
+    """Markers used by IK with their weights; raises InputError when required markers are missing.
+
+    Without ``weights`` every marker the model has weighs 1, except the video keypoints (MV3D25
+    names) of a TRC that also has other (augmented) markers: they weigh ``keypoint_weight``."""
     model_names = [m.getName() for m in model.getMarkerSet()]
     extra = sorted(set(trc_names) - set(model_names))
     if extra:
         log.info("markers in %s but not in model %s, ignored: %s", trc_path, model.getName(), extra)
     if weights is None:
-        weights = {n: 1.0 for n in trc_names if n in model_names}
+        augmented = any(n in model_names and n not in MV3D25 for n in trc_names)
+        weights = {n: keypoint_weight if augmented and n in MV3D25 else 1.0 for n in trc_names if n in model_names}
         if not weights:
             raise InputError(f"none of the markers of {trc_path} ({', '.join(trc_names[:12])}"
                              f"{', ...' if len(trc_names) > 12 else ''}) is in model {model.getName()} "
@@ -331,7 +336,8 @@ def solve_ik(model: Any, trc_path: str | os.PathLike, setup: str | os.PathLike |
              coordinate_tasks: dict[str, tuple[float, float | None]] | None = None,
              time_range: tuple[float, float] | None = None, marker_sets: list[str | os.PathLike] | None = None,
              accuracy: float | None = None, constraint_weight: float | None = None,
-             n_jobs: int = 1, overlap: int = 20, refine: bool = False, stabilize: bool = True) -> IkResult:
+             n_jobs: int = 1, overlap: int = 20, refine: bool = False, stabilize: bool = True,
+             keypoint_weight: float = 1.0) -> IkResult:
     """Run IK on a TRC file and return the result (nothing is written).
 
     model: .osim path or opensim.Model; setup: IK setup XML (weights, coordinate tasks,
@@ -340,6 +346,8 @@ def solve_ik(model: Any, trc_path: str | os.PathLike, setup: str | os.PathLike |
     on the same cost (``mv3d.kinematics.refine``; recommended for the built-in model).
     stabilize (with refine): hold the coordinates the markers do not determine in a frame
     toward neutral (``mv3d.kinematics.observability``); without refine the result is OpenSim's.
+    keypoint_weight: without weights or a setup, the weight of the video keypoints when the TRC also
+    has augmented markers (``resolve_tasks``).
     """
     opts: dict[str, Any] = {}
     if setup is not None:
@@ -359,7 +367,7 @@ def solve_ik(model: Any, trc_path: str | os.PathLike, setup: str | os.PathLike |
     model_obj = load_model_with_markers(model, marker_sets)
     trc_path = Path(trc_path)
     trc = read_trc(trc_path)
-    weights = resolve_tasks(model_obj, list(trc.marker_names), weights, trc_path)
+    weights = resolve_tasks(model_obj, list(trc.marker_names), weights, trc_path, keypoint_weight)
     coordinate_tasks = dict(coordinate_tasks or {})
     missing_coords = sorted(n for n in coordinate_tasks if not model_obj.getCoordinateSet().contains(n))
     if missing_coords:

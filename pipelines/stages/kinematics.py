@@ -56,7 +56,8 @@ def run_ik(ctx: Context) -> None:
     # refine + stabilize also write <trial>_coordinate_status.csv beside the .mot (mv3d.kinematics.observability)
     inverse_kinematics(ctx.scaled_model, ctx.session.post_augmentation_trc(ctx.trial.name), out,
                        errors_csv=ctx.session.ik_errors_csv(ctx.trial.name), accuracy=ctx.config.kinematics.ik_accuracy,
-                       refine=ctx.model_name == "mv3d_body", stabilize=ctx.config.kinematics.stabilize)
+                       refine=ctx.model_name == "mv3d_body", stabilize=ctx.config.kinematics.stabilize,
+                       keypoint_weight=ctx.config.kinematics.keypoint_weight)
 
 
 SCALING = Stage("scaling", run_scaling, inputs=("trc_post",), outputs=("model_scaled",), config_keys=("kinematics",),
