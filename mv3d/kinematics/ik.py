@@ -174,15 +174,14 @@ def _solve_chunk(model_file: str, marker_sets: list[str], names: list[str], time
     def face(f: int) -> None:
         face_markers(model, state, poses.markers, points[f])
 
-    present = np.isfinite(points).all(axis=2).sum(axis=1)         # (F,) markers in each frame
-    _track(solver, state, times, present, range(len(times)), start, face, poses.keep)
+    _track(solver, state, times, poses.present, range(len(times)), start, face, poses.keep)
     back_q = np.full((len(times), len(start)), np.nan)
     back_cost = np.full(len(times), np.nan)
 
     def compare(f: int) -> None:
         back_q[f], back_cost[f] = state.getQ().to_numpy(), poses.cost(f)
 
-    _track(solver, state, times, present, range(len(times) - 1, -1, -1), start, face, compare)
+    _track(solver, state, times, poses.present, range(len(times) - 1, -1, -1), start, face, compare)
     forward_cost = poses.out["cost"].copy()
     with np.errstate(invalid="ignore", divide="ignore"):     # frames without markers: NaN
         gain = np.sqrt(forward_cost / poses.weight_sum) - np.sqrt(back_cost / poses.weight_sum)   # weighted RMS, m
@@ -244,8 +243,9 @@ class _Poses:
         self.observer, self.refine = observer, refine
         self.coords = list(model.getCoordinateSet())
         self.markers = [model.getMarkerSet().get(n) for n in names]
-        #: (F,) sum of the weights of the markers present in each frame
-        self.weight_sum = np.where(np.isfinite(points).all(axis=2), marker_w, 0.0).sum(axis=1)
+        seen = np.isfinite(points).all(axis=2)
+        #: (F,) markers present in each frame and the sum of their weights
+        self.present, self.weight_sum = seen.sum(axis=1), (seen * marker_w).sum(axis=1)
         n, m = len(points), len(self.coords)
         self.out: dict[str, Any] = {"q": np.full((n, m), np.nan), "cost": np.full(n, np.nan),
                                     "rms": np.full(n, np.nan), "max": np.full(n, np.nan),
