@@ -6,10 +6,12 @@ with BlazePose against the demo network.
 
 1. ``mv3d run`` on a copy of ../shared/data/pose2sim-demo without its ``pose/`` folder (the 2D comes from the
    videos). The subject's OpenPose BODY_25B detections (the removed folder, read as mv3d imports them) are the
-   reference: per-joint median distance of our 2D to them, and of our triangulated points reprojected into each
-   camera (at the camera's own frame, through the sync offsets). Pose2Sim's own reconstruction from those
-   detections reprojects with 10.2 px (its demo's figure). Also our reprojection against our own 2D, the median
-   bone-length CV, the IK marker RMS and the frames missing a lower-limb point.
+   reference: per-joint median distance of our 2D to them (and, with ``--mediapipe-python``, of the original
+   MediaPipe solution's), and of our triangulated points reprojected into each camera (at the camera's own
+   frame, through the sync offsets). Pose2Sim's own reconstruction from those detections reprojects with 10.2 px
+   (its demo's figure); how close to OpenPose's own triangulated points a reconstruction must be to reproject
+   within 12 px of them. Also our reprojection against our own 2D, the median bone-length CV, the IK marker RMS
+   and the frames missing a lower-limb point.
 2. The same keypoints triangulated algebraically, volumetrically on BlazePose's heatmaps, and volumetrically on
    Gaussians around the 2D points (time of the triangulation stage; the 2D stage's time with and without
    keeping the heatmaps, and their file size).
@@ -45,6 +47,7 @@ from calibration import load_rig  # noqa: E402
 from mv3d.io.keypoints import read_keypoints  # noqa: E402
 from mv3d.io.store import SessionStore  # noqa: E402
 from mv3d.pose2d.blazepose import BlazePose  # noqa: E402
+from mv3d.pose2d.blazepose.mapping import to_mv3d23  # noqa: E402
 from mv3d.pose2d.blazepose.tracking import track_video  # noqa: E402
 from mv3d.skeleton import JOINT_INDEX, MV3D23  # noqa: E402
 from mv3d.triangulate.evaluation import bone_length_cv  # noqa: E402
@@ -88,25 +91,65 @@ def shifted(openpose: np.ndarray, shift: int) -> np.ndarray:
     return out
 
 
+def reprojected_offsets(session: Path, points: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """3D points (F, 23, 3) at the times of ``session``'s points3d, projected into each camera (at the camera's
+    own frame, through the session's sync offsets) minus OpenPose's detections ``reference`` (C, F, 23, 3):
+    (C, F, 23, 2) pixels, NaN where OpenPose did not see the joint."""
+    store = SessionStore(session / "mv3d" / f"{session.name}.h5")
+    cams, times = list(store.attrs("keypoints2d")["cameras"]), store.timestamps("points3d")
+    offsets, rates = store.read("sync_offsets"), store.read("sync_rates")
+    seen = reference[..., 2] > MIN_OPENPOSE_CONFIDENCE
+    proj = load_rig(session / "mv3d" / "calibration.toml").select(cams, in_order=True).project(points)
+    out = np.full(proj.shape, np.nan)
+    for c in range(len(cams)):
+        src = np.rint((times - offsets[c]) * rates[c]).astype(int)
+        ok = (src >= 0) & (src < reference.shape[1])
+        out[c, ok] = np.where(seen[c, src[ok], :, None], proj[c, ok] - reference[c, src[ok], :, :2], np.nan)
+    return out
+
+
 def against_openpose(session: Path, reference: np.ndarray) -> dict:
     """Our 2D and our reprojected 3D against OpenPose's detections ``reference`` (C, F, 23, 3) (pixels): per
     camera, frame and joint, and the 3D points."""
     store = SessionStore(session / "mv3d" / f"{session.name}.h5")
-    kp, cams = store.read("keypoints2d"), list(store.attrs("keypoints2d")["cameras"])
+    kp = store.read("keypoints2d")
     ref = reference[:, : kp.shape[1]]                              # cameras in the same (sorted) order
-    seen = ref[..., 2] > MIN_OPENPOSE_CONFIDENCE
     d2d = kp[:, : ref.shape[1], :, :2] - ref[..., :2]
-    points, times = store.read("points3d"), store.timestamps("points3d")
-    offsets, rates = store.read("sync_offsets"), store.read("sync_rates")
-    proj = load_rig(session / "mv3d" / "calibration.toml").select(cams, in_order=True).project(points)
-    d3d = np.full(proj.shape, np.nan)
-    for c in range(len(cams)):
-        src = np.rint((times - offsets[c]) * rates[c]).astype(int)
-        ok = (src >= 0) & (src < ref.shape[1])
-        d3d[c, ok] = np.where(seen[c, src[ok], :, None], proj[c, ok] - ref[c, src[ok], :, :2], np.nan)
-    d2d[~seen] = np.nan
+    d2d[~(ref[..., 2] > MIN_OPENPOSE_CONFIDENCE)] = np.nan
+    points = store.read("points3d")
+    d3d = reprojected_offsets(session, points, ref)
     return {"2d": np.linalg.norm(d2d, axis=-1), "reproj": np.linalg.norm(d3d, axis=-1), "reproj_xy": d3d,
             "points": points}
+
+
+def goal_demands(ours: Path, theirs: Path, openpose: np.ndarray, seed: int = 0) -> None:
+    """How close to the points triangulated from OpenPose's own detections (session ``theirs``) a reconstruction
+    must be to reproject within 12 px of those detections: our points (session ``ours``, same times) moved part
+    of the way towards OpenPose's, and OpenPose's points moved by a constant offset per joint in a random
+    direction (the mean of 20 draws)."""
+    store_ours, store_theirs = (SessionStore(s / "mv3d" / f"{s.name}.h5") for s in (ours, theirs))
+    if not np.allclose(store_ours.timestamps("points3d"), store_theirs.timestamps("points3d")):
+        raise RuntimeError("the two reconstructions of the lab session have different frame times")
+    x_ours, x_theirs = store_ours.read("points3d"), store_theirs.read("points3d")
+    apart_cm = 100 * np.linalg.norm(x_ours - x_theirs, axis=-1)
+
+    def median_px(points: np.ndarray) -> float:
+        return float(np.nanmedian(np.linalg.norm(reprojected_offsets(theirs, points, openpose), axis=-1)))
+
+    print(f"   what the < 12 px goal asks: our points lie a median {np.nanmedian(apart_cm):.1f} cm from those "
+          f"triangulated from OpenPose (by joint " + ", ".join(
+              f"{name} {np.nanmedian(apart_cm[:, j]):.1f}" for j, name in enumerate(MV3D23) if name[0] != "r")
+          + " cm; left side shown); reprojected against OpenPose:")
+    print("     ours moved a fraction f of the way back to OpenPose's points: " + ", ".join(
+        f"f={f:.1f} ({(1 - f) * np.nanmedian(apart_cm):.1f} cm) {median_px(x_ours + f * (x_theirs - x_ours)):.1f} px"
+        for f in (0.0, 0.25, 0.5, 0.6, 0.75, 1.0)))
+    rng = np.random.default_rng(seed)
+    rows = []
+    for cm in (1.0, 1.5, 2.0, 3.0, 4.0):
+        draws = rng.normal(size=(20, 1, x_theirs.shape[1], 3))
+        draws *= cm / 100 / np.linalg.norm(draws, axis=-1, keepdims=True)
+        rows.append(f"{cm:.1f} cm {np.mean([median_px(x_theirs + d) for d in draws]):.1f} px")
+    print("     OpenPose's points each moved by a constant offset (random direction, per joint): " + ", ".join(rows))
 
 
 def without_constant_offsets(d: np.ndarray, fit: slice = slice(None)) -> np.ndarray:
@@ -128,7 +171,7 @@ def lab_summary(label: str, metrics: dict, seconds: dict, ref: dict, store: Sess
           f"{seconds.get('triangulation', float('nan')):.1f} s")
 
 
-def section_lab(tmp: Path) -> None:
+def section_lab(tmp: Path, python: str | None) -> None:
     print("\n1. Pose2Sim lab videos, no detections: mv3d run with the default model (blazepose_heavy)")
     openpose = read_keypoints(POSE2SIM / "pose", fps=60).data
     session = lab_copy(tmp, "lab")
@@ -152,6 +195,14 @@ def section_lab(tmp: Path) -> None:
     for j, name in enumerate(MV3D23):
         print(f"   {name:12s} {np.nanmedian(ref['2d'][..., j]):8.1f} {np.nanmedian(ref['reproj'][..., j]):12.1f} "
               f"{np.nanmedian(aligned['reproj'][..., j]):8.1f}")
+    if python:
+        original = original_runtime_2d(python, tmp / "mediapipe_lab.npz")
+        d = np.linalg.norm(original[:, : openpose.shape[1], :, :2] - openpose[:, : original.shape[1], :, :2], axis=-1)
+        d[~(openpose[:, : original.shape[1], :, 2] > MIN_OPENPOSE_CONFIDENCE)] = np.nan
+        print(f"   the original MediaPipe 0.10.21 solution (heavy, tracking, no smoothing) on the same videos, 2D vs "
+              f"OpenPose: median {np.nanmedian(d):.1f} px (per camera " + ", ".join(
+                  f"{np.nanmedian(x):.1f}" for x in d) + "); hips " + ", ".join(
+                  f"{np.nanmedian(d[..., JOINT_INDEX[n]]):.1f}" for n in ("l_hip", "r_hip")) + " px")
     lab_summary("algebraic (default)", metrics, seconds, ref, SessionStore(session / "mv3d" / "lab.h5"))
     print(f"   reprojection vs OpenPose, OpenPose aligned (s={best:+d}): median {np.nanmedian(aligned['reproj']):.1f} "
           f"px; with each camera's and joint's median offset removed (in-sample): "
@@ -171,6 +222,7 @@ def section_lab(tmp: Path) -> None:
     print(f"   for scale, mv3d on the OpenPose detections themselves: reprojection vs them median "
           f"{np.nanmedian(own['reproj']):.1f} px (per camera " + ", ".join(
               f"{np.nanmedian(own['reproj'][c]):.1f}" for c in range(len(own['reproj']))) + "); Pose2Sim's: 10.2 px")
+    goal_demands(session, reference, openpose)
     section_volumetric(tmp, openpose, seconds["keypoints2d"])
 
 
@@ -209,6 +261,36 @@ with mp_pose.Pose(static_image_mode=False, model_complexity=int(sys.argv[2]), sm
         pose.process(f)
 print(1000 * (time.perf_counter() - t) / len(frames))
 """
+
+
+_MEDIAPIPE_LANDMARKS = """
+import sys, cv2, numpy as np
+from mediapipe.python.solutions import pose as mp_pose
+tracks = {}
+for path in sys.argv[2:]:
+    cap, rows = cv2.VideoCapture(path), []
+    with mp_pose.Pose(static_image_mode=False, model_complexity=2, smooth_landmarks=False,
+                      enable_segmentation=False) as pose:
+        ok, img = cap.read()
+        while ok:
+            h, w = img.shape[:2]
+            found = pose.process(np.ascontiguousarray(img[:, :, ::-1])).pose_landmarks
+            rows.append([(p.x * w, p.y * h, p.visibility) for p in found.landmark] if found else [[np.nan] * 3] * 33)
+            ok, img = cap.read()
+    tracks[str(len(tracks))] = np.asarray(rows, dtype=float)
+np.savez(sys.argv[1], **tracks)
+"""
+
+
+def original_runtime_2d(python: str, out: Path) -> np.ndarray:
+    """MediaPipe's own Pose solution (heavy) on each lab video, as MV3D23 keypoints (C, F, 23, 3) in pixels."""
+    videos = sorted((POSE2SIM / "videos").glob("*.mp4"))
+    subprocess.run([python, "-c", _MEDIAPIPE_LANDMARKS, str(out), *map(str, videos)], check=True,
+                   capture_output=True)
+    with np.load(out) as tracks:
+        landmarks = [tracks[str(c)] for c in range(len(videos))]
+    frames = min(len(x) for x in landmarks)
+    return np.stack([to_mv3d23(x[:frames, :, :2], x[:frames, :, 2]) for x in landmarks])
 
 
 def section_speed(python: str | None, frames: int = 60) -> None:
@@ -327,7 +409,7 @@ def main() -> None:
     if not POSE2SIM.is_dir():
         sys.exit(f"shared data not found at {SHARED}")
     with tempfile.TemporaryDirectory() as tmp:
-        section_lab(Path(tmp))
+        section_lab(Path(tmp), args.mediapipe_python)
         section_speed(args.mediapipe_python)
         if args.mediapipe_python:
             section_whole_job(args.mediapipe_python, Path(tmp))
