@@ -1,5 +1,6 @@
-"""BlazePose GHUM in mv3d's torch code: accuracy on the shared COCO-WholeBody images, the derived small toes,
-systematic joint offsets (COCO annotators, OpenPose on the Pose2Sim lab videos), and speed.
+"""BlazePose GHUM in mv3d's torch code: accuracy on the shared COCO-WholeBody images (with boxes, and everyone
+found without), the derived small toes, systematic joint offsets (COCO annotators, OpenPose on the Pose2Sim lab
+videos), subjects small in a wide frame, and speed.
 
     python benchmarks/bench_blazepose.py [--reference mediapipe_coco.npz] [--reference-python PY --tflite-dir DIR]
 
@@ -87,7 +88,7 @@ def padded_box(box: list[float], shape: tuple[int, ...]) -> np.ndarray:
 
 def coco_predictions(bp: BlazePose, images, anns) -> dict[str, np.ndarray]:
     """BlazePose-33 xy and MV3D23 keypoints per annotation: box mode (no detector) and, like the reference, the
-    detector on the padded crop (NaN where nobody is found)."""
+    detector on the whole padded crop, its best person (NaN where nobody is found)."""
     box_xy, box_kp, one_kp, det_kp = [], [], [], []
     passes = bp.box_passes
     for a in anns:
@@ -99,7 +100,7 @@ def coco_predictions(bp: BlazePose, images, anns) -> dict[str, np.ndarray]:
         one_kp.append(bp.estimate_boxes([image], np.array([a["bbox"]])).mv3d23()[0])
         bp.box_passes = passes
         x0, y0, x1, y1 = padded_box(a["bbox"], image.shape)
-        (kp, _), = bp.estimate_images([np.ascontiguousarray(image[y0:y1, x0:x1])])
+        kp = whole_image_people(bp, np.ascontiguousarray(image[y0:y1, x0:x1]))
         one = np.full((23, 3), np.nan) if not len(kp) else kp[0] + np.array([x0, y0, 0])
         det_kp.append(one)
     return {"xy": np.array(box_xy), "boxes": np.array(box_kp), "one_pass": np.array(one_kp),
@@ -227,6 +228,86 @@ def report_pose2sim(tracks: dict, openpose) -> None:
         print(f"   {n:11s} {cams}   mean ({rows[:, 0].mean():+.3f}, {rows[:, 1].mean():+.3f})")
 
 
+def whole_image_people(bp: BlazePose, image: np.ndarray) -> np.ndarray:
+    """MV3D23 keypoints (P, 23, 3) of the people the detector finds on the whole image alone, one landmark pass
+    (how images without boxes were read before the windows)."""
+    regions = bp.regions_of(bp.detect([image])[0])
+    if not len(regions):
+        return np.zeros((0, 23, 3))
+    lm = bp.landmarks([image], regions, np.zeros(len(regions), int))
+    return lm.mv3d23()[lm.pose_presence >= bp.min_presence]
+
+
+def match_people(found: list[np.ndarray], images: list[int], anns: list[dict], gt: np.ndarray,
+                 size: np.ndarray) -> tuple[int, float, int]:
+    """Annotated people matched by a found one (limbs PCK@0.1 >= 0.5; each found person used once), the limbs
+    PCK@0.1 of the matched, and the found people left unmatched."""
+    used, scores = set(), []
+    for n, a in enumerate(anns):
+        kp = found[images.index(a["image_id"])]
+        ok = gt[n, LIMBS, 2] > 0
+        best, best_pck = None, 0.5
+        for k in range(len(kp)):
+            hit = np.linalg.norm(kp[k, LIMBS, :2] - gt[n, LIMBS, :2], axis=-1) < 0.1 * size[n]
+            if (a["image_id"], k) not in used and ok.any() and hit[ok].mean() >= best_pck:
+                best, best_pck = k, hit[ok].mean()
+        if best is not None:
+            used.add((a["image_id"], best))
+            scores.append(best_pck)
+    return len(scores), float(np.mean(scores)) if scores else float("nan"), sum(map(len, found)) - len(used)
+
+
+def report_people_without_boxes(models: dict[str, BlazePose], images, anns, gt, size) -> None:
+    print("\n1b. COCO-WholeBody (shared images) without boxes: every person found")
+    ids = sorted(images)
+    for variant, bp in models.items():
+        for label, find in (("whole image, one pass (before)", lambda im: whole_image_people(bp, im)),
+                            ("whole image + windows, two passes", lambda im: bp.estimate_images([im])[0][0])):
+            start = time.perf_counter()
+            found = [find(images[i]) for i in ids]
+            seconds = (time.perf_counter() - start) / len(ids)
+            matched, limbs, extra = match_people(found, ids, anns, gt, size)
+            print(f"   {variant:5s} {label:34s} people found per image {[len(f) for f in found]}; annotated people "
+                  f"matched {matched} of {len(anns)} (limbs PCK@0.1 of those {limbs:.3f}); found people matching "
+                  f"nobody {extra}; {seconds:.2f} s per image")
+
+
+def shrunk_into_wide_frames(batches, scale: float) -> tuple[list, np.ndarray]:
+    """Frame batches with each frame shrunk by ``scale`` and pasted into a grey 1920x1080 frame, 300 px from the
+    left, vertically centred; and where the frame's corner landed (x, y)."""
+    out = []
+    for idx, times, frames in batches:
+        wide = np.full((len(frames), 1080, 1920, 3), 90, np.uint8)
+        for k, frame in enumerate(frames):
+            small = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+            corner = np.array([300, (1080 - small.shape[0]) // 2])
+            wide[k, corner[1]:corner[1] + small.shape[0], corner[0]:corner[0] + small.shape[1]] = small
+        out.append((idx, times, wide))
+    return out, corner
+
+
+def report_small_subjects(bp: BlazePose, frames: int) -> None:
+    print(f"\n3c. A subject small in a wide frame: each Pose2Sim lab video's first {frames} frames shrunk into a "
+          f"1920x1080 frame, tracked, against the tracking of the full-size frames")
+    for video in sorted((POSE2SIM / "videos").glob("cam*.mp4")):
+        batches = first_frames(video, frames)
+        full = track_video(bp, batches)[0]
+        height = np.nanmedian(np.ptp(full[..., 1], axis=1))
+        rows = []
+        for scale in (0.45, 0.3, 0.2):
+            wide, corner = shrunk_into_wide_frames(batches, scale)
+            whole = len(bp.detect(wide[0][2][:1])[0])
+            start = time.perf_counter()
+            kp = track_video(bp, wide)[0]
+            ms = 1000 * (time.perf_counter() - start) / len(kp)
+            err = np.linalg.norm((kp[..., :2] - corner) / scale - full[..., :2], axis=-1)
+            rows.append(f"{scale * height:.0f} px tall: whole-frame detector finds {whole}; subject in "
+                        f"{np.isfinite(kp[..., 0]).any(-1).sum()}/{len(kp)} frames, "
+                        f"{100 * np.nanmedian(err) / height:.1f} % of its height from the full-size landmarks, "
+                        f"{ms:.0f} ms/frame")
+        print(f"   {video.stem}: " + "; ".join(rows))
+
+
 def time_torch(bp: BlazePose, threads: int, reps: int = 8) -> float:
     """Median ms of one landmark-network call on a 256x256 crop, ``threads`` torch threads."""
     torch.set_num_threads(threads)
@@ -305,10 +386,12 @@ def main() -> None:
     preds = {v: coco_predictions(bp, images, anns) for v, bp in models.items()}
     reference = reference_rows(args.reference, anns) if args.reference else None
     report_pck(preds, gt, size, reference)
+    report_people_without_boxes(models, images, anns, gt, size)
     report_small_toes(preds["heavy"]["xy"], preds["heavy"]["boxes"], gt, size)
     report_coco_offsets(preds["heavy"]["boxes"], gt, size)
     openpose = read_keypoints(POSE2SIM / "pose", fps=60)
     report_pose2sim(track_pose2sim(models["heavy"], args.frames), openpose)
+    report_small_subjects(models["heavy"], args.frames)
     report_speed(models, args)
 
 

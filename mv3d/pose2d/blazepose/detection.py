@@ -122,3 +122,18 @@ def postprocess(raw_boxes: Tensor, raw_scores: Tensor, affine: Tensor, min_score
         xywh = np.concatenate([corners[:, 0], corners[:, 1] - corners[:, 0]], -1)
         results.append(Detections(xywh, kp, s))
     return results
+
+
+def merge_detections(parts: list[Detections], threshold: float = NMS_IOU) -> Detections:
+    """One image's detections from several windows (already in image pixels) as one set, best first: in order of
+    score, a detection is dropped when its box overlaps a kept one by IoU > ``threshold`` (the same person seen in
+    overlapping windows)."""
+    boxes = np.concatenate([p.boxes for p in parts])
+    keypoints = np.concatenate([p.keypoints for p in parts])
+    scores = np.concatenate([p.scores for p in parts])
+    corners = np.concatenate([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]], -1)
+    kept: list[int] = []
+    for i in np.argsort(-scores, kind="stable"):
+        if not kept or (iou(corners[i], corners[kept]) <= threshold).all():
+            kept.append(int(i))
+    return Detections(boxes[kept], keypoints[kept], scores[kept])

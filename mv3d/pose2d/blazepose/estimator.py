@@ -18,17 +18,28 @@ import torch
 from torch import Tensor, nn
 
 from mv3d.errors import InputError
-from mv3d.pose2d.blazepose.detection import INPUT_SIZE as DETECTOR_INPUT, Detections, postprocess
+from mv3d.pose2d.blazepose.detection import INPUT_SIZE as DETECTOR_INPUT, Detections, merge_detections, postprocess
 from mv3d.pose2d.blazepose.mapping import to_mv3d23
 from mv3d.pose2d.blazepose.networks import NUM_LANDMARKS, load_network
 from mv3d.pose2d.blazepose.regions import (crop_to_image, letterbox_regions, refine_with_heatmaps,
-                                           regions_from_alignment, regions_from_boxes)
+                                           regions_from_alignment, regions_from_boxes, tile_regions)
 from mv3d.pose2d.topdown import apply_affine, check_boxes
 
 LANDMARK_INPUT = 256
 VARIANTS = ("heavy", "full", "lite")
 #: The auxiliary landmarks (hip centre, body-scale point) that give the next region.
 ALIGNMENT = (33, 34)
+#: The body landmarks (the others are auxiliary).
+NUM_BODY_LANDMARKS = 33
+#: Detector windows of tiled detection, as fractions of the image's longer side (halved at each level).
+TILE_LEVELS = (0.5, 0.25)
+#: A landmark set lies on a person when its median distance to the person's skeleton is below this fraction of
+#: the person's size.
+SAME_PERSON = 0.1
+#: Segments between BlazePose landmarks that draw a person: face to shoulders, arms, torso, legs and feet.
+SKELETON = np.array([(0, 7), (0, 8), (0, 11), (0, 12), (11, 12), (11, 13), (13, 15), (12, 14), (14, 16), (11, 23),
+                     (12, 24), (23, 24), (23, 25), (25, 27), (24, 26), (26, 28), (27, 29), (29, 31), (27, 31),
+                     (28, 30), (30, 32), (28, 32)])
 
 
 @dataclass
@@ -75,6 +86,30 @@ def frames_list(frames: np.ndarray | list[np.ndarray]) -> list[np.ndarray]:
             got = getattr(im, "shape", type(im).__name__), getattr(im, "dtype", "")
             raise InputError(f"image {i}: expected an (H, W, 3) uint8 BGR array, got {got}")
     return images
+
+
+def distinct_people(xy: np.ndarray, presence: np.ndarray, min_presence: float) -> np.ndarray:
+    """Indices of distinct people among N BlazePose landmark sets xy (N, 33, 2) with pose presence (N,), most
+    present first (to the hundredth: the network gives ~1.0 to most people) and then largest (the longer side of
+    the landmarks' box). Left out: sets below ``min_presence``, and a set lying on a person kept before it, its
+    landmarks a median of less than ``SAME_PERSON`` of that person's size from the person's skeleton
+    (``SKELETON`` segments). That catches the same person found twice and a region that held only part of a
+    person (the network then draws a small body onto that part)."""
+    size = np.ptp(xy, axis=1).max(-1)
+    kept: list[int] = []
+    for i in np.lexsort((-size, -np.round(presence, 2))):
+        if presence[i] >= min_presence and all(
+                np.median(distance_to_skeleton(xy[i], xy[k])) >= SAME_PERSON * size[k] for k in kept):
+            kept.append(int(i))
+    return np.array(kept, int)
+
+
+def distance_to_skeleton(points: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """Distance (P,) of each point (P, 2) to the nearest ``SKELETON`` segment of one person's landmarks (33, 2)."""
+    a, b = landmarks[SKELETON[:, 0]], landmarks[SKELETON[:, 1]]              # (S, 2) segment ends
+    ab = b - a
+    t = np.clip(((points[:, None] - a) * ab).sum(-1) / np.maximum((ab * ab).sum(-1), 1e-12), 0.0, 1.0)
+    return np.linalg.norm(points[:, None] - (a + t[..., None] * ab), axis=-1).min(-1)
 
 
 def crop_images(images: list[np.ndarray], regions: Tensor, image_index: np.ndarray, size: int, border: str,
@@ -131,14 +166,31 @@ class BlazePose:
         return self._detector
 
     @torch.inference_mode()
-    def detect(self, frames: np.ndarray | list[np.ndarray]) -> list[Detections]:
-        """People in each image (B images of any sizes), best first, in image pixels."""
+    def detect(self, frames: np.ndarray | list[np.ndarray], tiled: bool = False) -> list[Detections]:
+        """People in each image (B images of any sizes), best first, in image pixels.
+
+        The detector sees the whole image letterboxed to 224 x 224, so a person under about a third of a wide
+        image's height is too small for it. ``tiled`` also runs it on overlapping square windows of
+        ``TILE_LEVELS`` of the image's longer side and merges what every window found (``merge_detections``).
+        """
         images = frames_list(frames)
+        regions = [letterbox_regions((im.shape[1], im.shape[0]), 1) for im in images]
+        if tiled:
+            regions = [torch.cat([r, tile_regions((im.shape[1], im.shape[0]), TILE_LEVELS)])
+                       for r, im in zip(regions, images)]
+        counts = [len(r) for r in regions]
+        found = self._detect_in(images, torch.cat(regions), np.repeat(np.arange(len(images)), counts))
+        if not tiled:
+            return found
+        ends = np.cumsum(counts)
+        return [merge_detections(found[end - n:end]) for n, end in zip(counts, ends)]
+
+    def _detect_in(self, images: list[np.ndarray], regions: Tensor, image_index: np.ndarray) -> list[Detections]:
+        """Detections in each of the upright regions (R, 4) (region i of image ``image_index[i]``)."""
         results = []
-        for start in range(0, len(images), self.max_batch):
-            chunk = images[start:start + self.max_batch]
-            regions = torch.cat([letterbox_regions((im.shape[1], im.shape[0]), 1) for im in chunk])
-            x, affine = crop_images(chunk, regions, np.arange(len(chunk)), DETECTOR_INPUT, "zero", self.device)
+        for start in range(0, len(regions), self.max_batch):
+            part = slice(start, start + self.max_batch)
+            x, affine = crop_images(images, regions[part], image_index[part], DETECTOR_INPUT, "zero", self.device)
             x = (x / 127.5 - 1.0).contiguous(memory_format=torch.channels_last)
             boxes, scores = self.detector(x)
             results += postprocess(boxes, scores, affine, self.min_detection_score)
@@ -173,6 +225,22 @@ class BlazePose:
                 "heatmaps": torch.sigmoid(hm).half().cpu().numpy() if keep_heatmaps else None,
                 "heatmap_to_image": to_image.numpy()}
 
+    def find_people(self, image: np.ndarray) -> tuple[Landmarks | None, np.ndarray]:
+        """Everyone in one image: tiled detection, the landmarks in each detection's region, then again in the
+        region of their own alignment landmarks (as for boxes). Returns the second pass's Landmarks (None when
+        nobody was found) and the indices of the distinct people among them whose pose presence reaches
+        ``min_presence``, most present and largest first (``distinct_people``)."""
+        regions = self.regions_of(self.detect([image], tiled=True)[0])
+        if not len(regions):
+            return None, np.zeros(0, int)
+        first = self.landmarks([image], regions, np.zeros(len(regions), int))
+        found = first.pose_presence >= self.min_presence
+        if not found.any():
+            return None, np.zeros(0, int)
+        regions = first.next_regions()[torch.from_numpy(found)]
+        second = self.landmarks([image], regions, np.zeros(len(regions), int))
+        return second, distinct_people(second.xy[:, :NUM_BODY_LANDMARKS], second.pose_presence, self.min_presence)
+
     def regions_of(self, detections: Detections) -> Tensor:
         """Landmark regions (P, 4) of detected people, from their alignment keypoints 0 and 1."""
         kp = torch.from_numpy(np.asarray(detections.keypoints, dtype=np.float64)).reshape(-1, 4, 2)
@@ -203,8 +271,8 @@ class BlazePose:
         """Per image, MV3D23 keypoints (P, 23, 3) and scores (P,) (pose presence).
 
         images: (H, W, 3) uint8 BGR arrays; boxes: per image COCO boxes (P, 4) x, y, w, h, or None. With boxes,
-        exactly one result per box, in box order, no detection; without, every person the detector finds whose
-        region holds a pose (presence >= ``min_presence``), best detection first.
+        exactly one result per box, in box order, no detection; without, every distinct person found
+        (``find_people``), most present and largest first.
         """
         images = frames_list(images)
         boxes = [None] * len(images) if boxes is None else list(boxes)
@@ -219,9 +287,7 @@ class BlazePose:
                     raise InputError(f"image {i}: {exc}") from exc
                 keep = slice(None)
             else:
-                regions = self.regions_of(self.detect([image])[0])
-                lm = self.landmarks([image], regions, np.zeros(len(regions), int)) if len(regions) else None
-                keep = lm.pose_presence >= self.min_presence if lm is not None else slice(None)
+                lm, keep = self.find_people(image)
             if lm is None:
                 out.append((np.zeros((0, 23, 3)), np.zeros(0)))
             else:

@@ -44,6 +44,28 @@ def letterbox_regions(image_size: tuple[int, int], count: int) -> Tensor:
     return torch.tensor([[w / 2, h / 2, float(max(w, h)), 0.0]], dtype=torch.float64).repeat(count, 1)
 
 
+def tile_regions(image_size: tuple[int, int], levels: tuple[float, ...]) -> Tensor:
+    """Upright square windows (T, 4) over a (w, h) image: for each level, squares whose side is that fraction of
+    the longer side, overlapping their neighbours by half and reaching both ends of each axis (an axis shorter
+    than the side gets one window, centred and padded)."""
+    w, h = image_size
+    out = []
+    for level in levels:
+        side = level * max(w, h)
+        starts = [_starts(length, side) for length in (w, h)]
+        for y in starts[1]:
+            for x in starts[0]:
+                out.append([x + side / 2, y + side / 2, side, 0.0])
+    return torch.tensor(out, dtype=torch.float64).reshape(-1, 4)
+
+
+def _starts(length: float, side: float) -> np.ndarray:
+    """Window starts along an axis of ``length`` pixels for windows of ``side`` pixels at a stride of half."""
+    if side >= length:
+        return np.array([(length - side) / 2])
+    return np.unique(np.append(np.arange(0.0, length - side, side / 2), length - side))
+
+
 def crop_to_image(regions: Tensor, crop_size: int) -> Tensor:
     """Affine maps (N, 2, 3) taking crop pixels (u, v, 1) of ``crop_size`` square crops to image pixels."""
     r = regions.to(torch.float64)

@@ -6,6 +6,9 @@ below ``min_presence`` or when the new region jumps away from the one the crop w
 followed something else). The subject is chosen as mv3d does elsewhere (``mv3d.io.tracking``): the largest
 person detected in the first frames (by the radius of the detector's body circle); after a loss, the detection
 nearest to where the subject was, and only after ``reacquire_after`` frames without one, the largest again.
+Where the whole frame shows nobody (a person under about a third of a wide frame's height is too small for the
+detector's 224 px input), the detector also looks through overlapping windows (``BlazePose.detect(tiled=True)``):
+on the first frame of a batch before the subject was found, and on every ``tiled_every``-th frame while lost.
 Bystanders are ignored. The detector runs on the whole first batch at once; the landmark network, whose region
 depends on the previous frame, one frame at a time.
 """
@@ -20,7 +23,6 @@ import torch
 from torch import Tensor
 
 from mv3d.errors import InputError
-from mv3d.pose2d.blazepose.detection import Detections
 from mv3d.pose2d.blazepose.estimator import BlazePose, Landmarks
 from mv3d.pose2d.blazepose.mapping import mv3d23_heatmaps
 
@@ -33,13 +35,16 @@ class TrackParams:
     whose side changed by more than ``max_scale`` times, is a jump; near: a detection counts as the subject when
     its region centre lies within this many previous-region sides; reacquire_after: frames without the subject
     before the largest person is taken instead; detect_every_frame: run the detector on every frame (the subject
-    still chosen by nearness) instead of following the landmarks."""
+    still chosen by nearness) instead of following the landmarks; tiled_every: while the subject is lost and the
+    whole frame shows nobody, the tiled detection (for people small in the frame) runs on every this-many-th
+    frame (it costs about 35 detector runs)."""
 
     max_shift: float = 0.5
     max_scale: float = 1.6
     near: float = 0.75
     reacquire_after: int = 30
     detect_every_frame: bool = False
+    tiled_every: int = 10
 
 
 @dataclass
@@ -49,20 +54,16 @@ class TrackState:
     missed: int = 0
 
 
-def _radius(det: Detections) -> np.ndarray:
-    return np.linalg.norm(det.keypoints[:, 1] - det.keypoints[:, 0], axis=-1) if len(det) else np.zeros(0)
-
-
-def pick_subject(bp: BlazePose, det: Detections, state: TrackState, params: TrackParams) -> Tensor | None:
-    """The subject's region (4,) among a frame's detections, or None."""
-    if not len(det):
+def pick_subject(regions: Tensor, state: TrackState, params: TrackParams) -> Tensor | None:
+    """The subject's region (4,) among a frame's people's regions (P, 4), or None: the one nearest to where the
+    subject was last seen (within ``near``), or, with no recent sighting, the largest."""
+    if not len(regions):
         return None
-    regions = bp.regions_of(det)
     if state.last_region is not None and state.missed < params.reacquire_after:
         dist = torch.linalg.norm(regions[:, :2] - state.last_region[:2], dim=-1) / state.last_region[2]
         best = int(torch.argmin(dist))
         return regions[best] if float(dist[best]) <= params.near * (1 + state.missed / 10) else None
-    return regions[int(np.argmax(_radius(det)))]
+    return regions[int(torch.argmax(regions[:, 2]))]
 
 
 def is_jump(old: Tensor, new: Tensor, params: TrackParams) -> bool:
@@ -82,15 +83,24 @@ class VideoTracker:
         self.state = TrackState()
         self.started = False
 
+    def _people_through_windows(self, frame: np.ndarray) -> Tensor:
+        """Regions (P, 4) of the distinct people ``BlazePose.find_people`` finds in one frame through its windows."""
+        landmarks, people = self.bp.find_people(frame)
+        if landmarks is None:
+            return torch.zeros((0, 4), dtype=torch.float64)
+        return torch.from_numpy(landmarks.regions[people])
+
     def _first_regions(self, frames: list[np.ndarray]) -> list[Tensor | None]:
         """Detect on a whole batch; the largest person over it fixes the subject, followed by nearness."""
-        dets = self.bp.detect(frames)
-        radii = [(_radius(d).max() if len(d) else -1.0) for d in dets]
-        if max(radii) < 0:
+        regions = [self.bp.regions_of(d) for d in self.bp.detect(frames)]
+        if not any(len(r) for r in regions):  # nobody at the whole frame's scale: look closer in the first frame
+            regions[0] = self._people_through_windows(frames[0])
+        sizes = [float(r[:, 2].max()) if len(r) else -1.0 for r in regions]
+        if max(sizes) < 0:
             return [None] * len(frames)
-        start = int(np.argmax(radii))
+        start = int(np.argmax(sizes))
         self.started = True
-        first = self.bp.regions_of(dets[start])[int(np.argmax(_radius(dets[start])))]
+        first = regions[start][int(torch.argmax(regions[start][:, 2]))]
         self.state.last_region = first
         return [None] * start + [first] + [None] * (len(frames) - start - 1)
 
@@ -99,7 +109,10 @@ class VideoTracker:
         """Landmarks of the subject in one frame (None when not found) and whether its region came from the
         detector. ``region`` (4,) is the tracked region or a detection's (``detected``); None detects first."""
         if region is None:
-            region = pick_subject(self.bp, self.bp.detect([frame])[0], self.state, self.params)
+            people = self.bp.regions_of(self.bp.detect([frame])[0])
+            if not len(people) and self.state.missed % self.params.tiled_every == 0:
+                people = self._people_through_windows(frame)
+            region = pick_subject(people, self.state, self.params)
             detected = True
             if region is None:
                 return None, detected
