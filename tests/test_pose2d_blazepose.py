@@ -134,6 +134,7 @@ def test_tile_regions_cover_a_wide_frame_with_half_overlapping_windows():
         for axis in range(2):
             starts = np.unique(lo[:, axis])
             assert (np.diff(starts) <= side / 2).all()                 # neighbours overlap by half or more
+    assert len(tile_regions((200, 150), (0.5, 0.25))) == 3 * 2      # 50 px windows: too small, left out
     tall = tile_regions((100, 400), (0.5,)).numpy()                   # an axis shorter than the side: centred
     np.testing.assert_allclose(tall[:, 0], 50)
     np.testing.assert_allclose(tall[:, 1], [100, 200, 300])

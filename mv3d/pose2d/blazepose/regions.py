@@ -44,14 +44,17 @@ def letterbox_regions(image_size: tuple[int, int], count: int) -> Tensor:
     return torch.tensor([[w / 2, h / 2, float(max(w, h)), 0.0]], dtype=torch.float64).repeat(count, 1)
 
 
-def tile_regions(image_size: tuple[int, int], levels: tuple[float, ...]) -> Tensor:
+def tile_regions(image_size: tuple[int, int], levels: tuple[float, ...], min_side: float = 64.0) -> Tensor:
     """Upright square windows (T, 4) over a (w, h) image: for each level, squares whose side is that fraction of
     the longer side, overlapping their neighbours by half and reaching both ends of each axis (an axis shorter
-    than the side gets one window, centred and padded)."""
+    than the side gets one window, centred and padded). Levels whose windows would be under ``min_side`` pixels
+    (too few to show a person to the detector) are left out."""
     w, h = image_size
     out = []
     for level in levels:
         side = level * max(w, h)
+        if side < min_side:
+            continue
         starts = [_starts(length, side) for length in (w, h)]
         for y in starts[1]:
             for x in starts[0]:
