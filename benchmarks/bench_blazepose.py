@@ -294,7 +294,7 @@ def report_small_subjects(bp: BlazePose, frames: int) -> None:
         full = track_video(bp, batches)[0]
         height = np.nanmedian(np.ptp(full[..., 1], axis=1))
         rows = []
-        for scale in (0.45, 0.3, 0.2):
+        for scale in (0.55, 0.45, 0.3, 0.2):
             wide, corner = shrunk_into_wide_frames(batches, scale)
             whole = len(bp.detect(wide[0][2][:1])[0])
             start = time.perf_counter()

@@ -226,16 +226,16 @@ class BlazePose:
                 "heatmap_to_image": to_image.numpy()}
 
     def find_people(self, image: np.ndarray) -> tuple[Landmarks | None, np.ndarray]:
-        """Everyone in one image: tiled detection, the landmarks in each detection's region, then again in the
-        region of their own alignment landmarks (as for boxes). Returns the second pass's Landmarks (None when
+        """Everyone in one image: tiled detection, the landmarks in each detection's region, then, for the distinct
+        people among them, again in the region of their own alignment landmarks (as for boxes). Returns the second pass's Landmarks (None when
         nobody was found) and the indices of the distinct people among them whose pose presence reaches
         ``min_presence``, most present and largest first (``distinct_people``)."""
         regions = self.regions_of(self.detect([image], tiled=True)[0])
         if not len(regions):
             return None, np.zeros(0, int)
         first = self.landmarks([image], regions, np.zeros(len(regions), int))
-        found = first.pose_presence >= self.min_presence
-        if not found.any():
+        found = distinct_people(first.xy[:, :NUM_BODY_LANDMARKS], first.pose_presence, self.min_presence)
+        if not len(found):
             return None, np.zeros(0, int)
         regions = first.next_regions()[torch.from_numpy(found)]
         second = self.landmarks([image], regions, np.zeros(len(regions), int))

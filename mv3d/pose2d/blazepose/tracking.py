@@ -3,14 +3,14 @@
 The region of frame t+1 comes from frame t's auxiliary alignment landmarks (hip centre and body-scale point,
 ``pose_landmarks_to_roi``); the detector runs only when there is no region yet, when the pose presence drops
 below ``min_presence`` or when the new region jumps away from the one the crop was taken from (the network
-followed something else). The subject is chosen as mv3d does elsewhere (``mv3d.io.tracking``): the largest
-person detected in the first frames (by the radius of the detector's body circle); after a loss, the detection
-nearest to where the subject was, and only after ``reacquire_after`` frames without one, the largest again.
-Where the whole frame shows nobody (a person under about a third of a wide frame's height is too small for the
-detector's 224 px input), the detector also looks through overlapping windows (``BlazePose.detect(tiled=True)``):
-on the first frame of a batch before the subject was found, and on every ``tiled_every``-th frame while lost.
-Bystanders are ignored. The detector runs on the whole first batch at once; the landmark network, whose region
-depends on the previous frame, one frame at a time.
+followed something else). The subject is the largest person in the first frame that shows anybody, among the
+people ``BlazePose.find_people`` finds through overlapping windows, each confirmed by its own landmarks (a person
+under about a third of a wide frame's height is too small for the detector on the whole frame, and a person not
+much larger can come out of it with a region turned over); after a loss, the detection nearest to where the
+subject was, and only after ``reacquire_after`` frames without one, the largest again (as ``mv3d.io.tracking``
+does); while lost, the windows are searched on every ``tiled_every``-th frame in which the whole-frame detector
+finds nobody. Bystanders are ignored. The detector runs on the whole first batch at once; the landmark network,
+whose region depends on the previous frame, one frame at a time.
 """
 from __future__ import annotations
 
@@ -91,18 +91,19 @@ class VideoTracker:
         return torch.from_numpy(landmarks.regions[people])
 
     def _first_regions(self, frames: list[np.ndarray]) -> list[Tensor | None]:
-        """Detect on a whole batch; the largest person over it fixes the subject, followed by nearness."""
-        regions = [self.bp.regions_of(d) for d in self.bp.detect(frames)]
-        if not any(len(r) for r in regions):  # nobody at the whole frame's scale: look closer in the first frame
-            regions[0] = self._people_through_windows(frames[0])
-        sizes = [float(r[:, 2].max()) if len(r) else -1.0 for r in regions]
-        if max(sizes) < 0:
+        """The subject's region in the first frame of a batch that shows anybody (None elsewhere): the largest of
+        the people found there through the windows, each confirmed by its own landmarks (the whole-frame detector
+        alone can return a region turned over or scaled wrongly for a person small in the frame; on a back view
+        the landmark network then draws a small body onto the subject's back)."""
+        detected = [len(d) > 0 for d in self.bp.detect(frames)]
+        first = detected.index(True) if any(detected) else 0    # nobody at the whole-frame scale: frame 0
+        people = self._people_through_windows(frames[first])
+        if not len(people):
             return [None] * len(frames)
-        start = int(np.argmax(sizes))
         self.started = True
-        first = regions[start][int(torch.argmax(regions[start][:, 2]))]
-        self.state.last_region = first
-        return [None] * start + [first] + [None] * (len(frames) - start - 1)
+        subject = people[int(torch.argmax(people[:, 2]))]
+        self.state.last_region = subject
+        return [None] * first + [subject] + [None] * (len(frames) - first - 1)
 
     def step(self, frame: np.ndarray, region: Tensor | None, detected: bool = False,
              ) -> tuple[Landmarks | None, bool]:
