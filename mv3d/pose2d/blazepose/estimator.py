@@ -31,7 +31,7 @@ VARIANTS = ("heavy", "full", "lite")
 ALIGNMENT = (33, 34)
 #: The body landmarks (the others are auxiliary).
 NUM_BODY_LANDMARKS = 33
-#: Detector windows of tiled detection, as fractions of the image's longer side (halved at each level).
+#: Detector windows, as fractions of the image's longer side (halved at each level), coarse to fine.
 TILE_LEVELS = (0.5, 0.25)
 #: A landmark set lies on a person when its median distance to the person's skeleton is below this fraction of
 #: the person's size.
@@ -166,21 +166,22 @@ class BlazePose:
         return self._detector
 
     @torch.inference_mode()
-    def detect(self, frames: np.ndarray | list[np.ndarray], tiled: bool = False) -> list[Detections]:
+    def detect(self, frames: np.ndarray | list[np.ndarray], levels: tuple[float, ...] = ()) -> list[Detections]:
         """People in each image (B images of any sizes), best first, in image pixels.
 
         The detector sees the whole image letterboxed to 224 x 224, so a person under about a third of a wide
-        image's height is too small for it. ``tiled`` also runs it on overlapping square windows of
-        ``TILE_LEVELS`` of the image's longer side and merges what every window found (``merge_detections``).
+        image's height is too small for it. With ``levels`` (e.g. ``TILE_LEVELS``) it also runs on overlapping
+        square windows of those fractions of the image's longer side (``tile_regions``) and merges what every
+        window found (``merge_detections``).
         """
         images = frames_list(frames)
         regions = [letterbox_regions((im.shape[1], im.shape[0]), 1) for im in images]
-        if tiled:
-            regions = [torch.cat([r, tile_regions((im.shape[1], im.shape[0]), TILE_LEVELS)])
+        if levels:
+            regions = [torch.cat([r, tile_regions((im.shape[1], im.shape[0]), levels)])
                        for r, im in zip(regions, images)]
         counts = [len(r) for r in regions]
         found = self._detect_in(images, torch.cat(regions), np.repeat(np.arange(len(images)), counts))
-        if not tiled:
+        if not levels:
             return found
         ends = np.cumsum(counts)
         return [merge_detections(found[end - n:end]) for n, end in zip(counts, ends)]
@@ -225,12 +226,14 @@ class BlazePose:
                 "heatmaps": torch.sigmoid(hm).half().cpu().numpy() if keep_heatmaps else None,
                 "heatmap_to_image": to_image.numpy()}
 
-    def find_people(self, image: np.ndarray) -> tuple[Landmarks | None, np.ndarray]:
-        """Everyone in one image: tiled detection, the landmarks in each detection's region, then, for the distinct
-        people among them, again in the region of their own alignment landmarks (as for boxes). Returns the second pass's Landmarks (None when
+    def find_people(self, image: np.ndarray, levels: tuple[float, ...] = TILE_LEVELS,
+                    ) -> tuple[Landmarks | None, np.ndarray]:
+        """Everyone in one image: detection on the whole image and on windows of ``levels``, the landmarks in each
+        detection's region, then, for the distinct people among them, again in the region of their own alignment
+        landmarks (as for boxes). Returns the second pass's Landmarks (None when
         nobody was found) and the indices of the distinct people among them whose pose presence reaches
         ``min_presence``, most present and largest first (``distinct_people``)."""
-        regions = self.regions_of(self.detect([image], tiled=True)[0])
+        regions = self.regions_of(self.detect([image], levels)[0])
         if not len(regions):
             return None, np.zeros(0, int)
         first = self.landmarks([image], regions, np.zeros(len(regions), int))

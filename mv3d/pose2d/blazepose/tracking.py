@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from mv3d.errors import InputError
-from mv3d.pose2d.blazepose.estimator import BlazePose, Landmarks
+from mv3d.pose2d.blazepose.estimator import TILE_LEVELS, BlazePose, Landmarks
 from mv3d.pose2d.blazepose.mapping import mv3d23_heatmaps
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ class TrackParams:
     its region centre lies within this many previous-region sides; reacquire_after: frames without the subject
     before the largest person is taken instead; detect_every_frame: run the detector on every frame (the subject
     still chosen by nearness) instead of following the landmarks; tiled_every: while the subject is lost and the
-    whole frame shows nobody, the tiled detection (for people small in the frame) runs on every this-many-th
+    whole frame shows nobody, the windows (for people small in the frame) are searched on every this-many-th
     frame (it costs about 35 detector runs)."""
 
     max_shift: float = 0.5
@@ -84,11 +84,17 @@ class VideoTracker:
         self.started = False
 
     def _people_through_windows(self, frame: np.ndarray) -> Tensor:
-        """Regions (P, 4) of the distinct people ``BlazePose.find_people`` finds in one frame through its windows."""
-        landmarks, people = self.bp.find_people(frame)
-        if landmarks is None:
-            return torch.zeros((0, 4), dtype=torch.float64)
-        return torch.from_numpy(landmarks.regions[people])
+        """Regions (P, 4) of the distinct people ``BlazePose.find_people`` finds in one frame through its windows,
+        coarse to fine. A finer level is searched only while no person found fills a window of the coarser one:
+        whoever those windows missed is smaller than them, so it cannot be the largest person (the subject)."""
+        regions = torch.zeros((0, 4), dtype=torch.float64)
+        for k, level in enumerate(TILE_LEVELS, 1):
+            landmarks, people = self.bp.find_people(frame, TILE_LEVELS[:k])
+            if len(people):
+                regions = torch.from_numpy(landmarks.regions[people])
+                if float(regions[:, 2].max()) >= level * max(frame.shape[:2]):
+                    break
+        return regions
 
     def _first_regions(self, frames: list[np.ndarray]) -> list[Tensor | None]:
         """The subject's region in the first frame of a batch that shows anybody (None elsewhere): the largest of
