@@ -303,53 +303,53 @@ def test_tracking_follows_the_subject_of_a_real_video(shared_data, full_model):
     assert np.median(dist) < 25.0                                     # px, for a person ~700 px tall
 
 
-def test_tracking_finds_a_subject_too_small_for_the_whole_frame_detector(shared_data, full_model):
-    """A lab video's subject (~700 px tall) shrunk into a 1920x1080 frame, ~170 px tall: the detector sees
-    nobody on the whole frame; the windows find the subject, and the landmarks agree with the full-size ones."""
+def _lab_clip_in_a_wide_frame(video, scale: float, corner: tuple[int, int]):
+    """The first 3 frames of a lab video as a batch, tracked at full size (keypoints (3, 23, 3)), and the same
+    frames shrunk by ``scale`` into grey 1920x1080 frames at ``corner`` (x, y)."""
     import cv2
 
     from mv3d.video.frames import iter_batches
 
-    idx, times, frames = next(iter(iter_batches(shared_data / "pose2sim-demo" / "videos" / "cam01.mp4",
-                                                batch_size=3)))
-    full, _, _ = track_video(full_model, [(idx, times, frames)])
-    scale, corner = 0.25, np.array([1200, 300])
+    idx, times, frames = next(iter(iter_batches(video, batch_size=3)))
     wide = np.full((len(frames), 1080, 1920, 3), 90, np.uint8)
     for k, frame in enumerate(frames):
         small = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         wide[k, corner[1]:corner[1] + small.shape[0], corner[0]:corner[0] + small.shape[1]] = small
-    assert len(full_model.detect(wide[:1])[0]) == 0
-    kp, _, extras = track_video(full_model, [(idx, times, wide)])
+    return (idx, times, frames), (idx, times, wide)
+
+
+def _distance_to_full_size(kp: np.ndarray, full: np.ndarray, scale: float, corner: tuple[int, int]) -> np.ndarray:
+    """Distance (..., 23) of keypoints found in the wide frames, taken back to the video's pixels, to ``full``'s."""
+    return np.linalg.norm((kp[..., :2] - np.asarray(corner)) / scale - full[..., :2], axis=-1)
+
+
+def test_tracking_finds_a_subject_too_small_for_the_whole_frame_detector(shared_data, full_model):
+    """A lab video's subject (~700 px tall) shrunk into a 1920x1080 frame, ~170 px tall: the detector sees
+    nobody on the whole frame; the windows find the subject, and the landmarks agree with the full-size ones."""
+    scale, corner = 0.25, (1200, 300)
+    original, wide = _lab_clip_in_a_wide_frame(shared_data / "pose2sim-demo" / "videos" / "cam01.mp4", scale, corner)
+    full = track_video(full_model, [original])[0]
+    assert len(full_model.detect(wide[2][:1])[0]) == 0
+    kp, _, extras = track_video(full_model, [wide])
     assert (extras["pose_presence"] > 0.5).all()
     height = np.ptp(full[0, :, 1])
-    err = np.linalg.norm((kp[..., :2] - corner) / scale - full[..., :2], axis=-1)
-    assert np.median(err) < 0.02 * height                            # measured 0.5-0.7 % (heavy and full)
+    assert np.median(_distance_to_full_size(kp, full, scale, corner)) < 0.02 * height   # measured 0.5-0.7 %
 
 
 def test_tracking_chooses_the_subject_among_people_confirmed_by_their_landmarks(shared_data, full_model):
     """A back view (cam04) shrunk into a 1920x1080 frame, ~350 px tall: the whole-frame detector finds the subject
     but its region comes out turned over and the landmark network draws a small body onto the back; chosen among
     the people found through the windows, the subject is followed as in the full-size video."""
-    import cv2
-
-    from mv3d.video.frames import iter_batches
-
-    idx, times, frames = next(iter(iter_batches(shared_data / "pose2sim-demo" / "videos" / "cam04.mp4",
-                                                batch_size=3)))
-    full, _, _ = track_video(full_model, [(idx, times, frames)])
-    scale, corner = 0.45, np.array([300, 108])
-    wide = np.full((len(frames), 1080, 1920, 3), 90, np.uint8)
-    for k, frame in enumerate(frames):
-        small = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        wide[k, corner[1]:corner[1] + small.shape[0], corner[0]:corner[0] + small.shape[1]] = small
-    assert len(full_model.detect(wide[:1])[0]) == 1
+    scale, corner = 0.45, (300, 108)
+    original, wide = _lab_clip_in_a_wide_frame(shared_data / "pose2sim-demo" / "videos" / "cam04.mp4", scale, corner)
+    full = track_video(full_model, [original])[0]
     height = np.ptp(full[0, :, 1])
-    region = full_model.regions_of(full_model.detect(wide[:1])[0])[0]
-    alone = full_model.landmarks(wide[:1], region[None]).mv3d23()[0]   # the whole-frame detection's landmarks
-    assert np.median(np.linalg.norm((alone[:, :2] - corner) / scale - full[0, :, :2], axis=-1)) > 0.1 * height
-    kp = track_video(full_model, [(idx, times, wide)])[0]
-    err = np.linalg.norm((kp[..., :2] - corner) / scale - full[..., :2], axis=-1)
-    assert np.median(err) < 0.02 * height                             # measured 0.5 %
+    found = full_model.detect(wide[2][:1])[0]
+    assert len(found) == 1
+    alone = full_model.landmarks(wide[2][:1], full_model.regions_of(found)).mv3d23()   # the detection's landmarks
+    assert np.median(_distance_to_full_size(alone, full[:1], scale, corner)) > 0.1 * height
+    kp = track_video(full_model, [wide])[0]
+    assert np.median(_distance_to_full_size(kp, full, scale, corner)) < 0.02 * height   # measured 0.5 %
 
 
 def test_tracking_reports_frames_without_anybody(full_model):
