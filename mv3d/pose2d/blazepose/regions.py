@@ -44,11 +44,15 @@ def letterbox_regions(image_size: tuple[int, int], count: int) -> Tensor:
     return torch.tensor([[w / 2, h / 2, float(max(w, h)), 0.0]], dtype=torch.float64).repeat(count, 1)
 
 
-def tile_regions(image_size: tuple[int, int], levels: tuple[float, ...], min_side: float = 64.0) -> Tensor:
+#: The smallest detector window worth looking through, in image pixels (fewer cannot show a person).
+MIN_WINDOW_SIDE = 64.0
+
+
+def tile_regions(image_size: tuple[int, int], levels: tuple[float, ...], min_side: float = MIN_WINDOW_SIDE) -> Tensor:
     """Upright square windows (T, 4) over a (w, h) image: for each level, squares whose side is that fraction of
     the longer side, overlapping their neighbours by half and reaching both ends of each axis (an axis shorter
     than the side gets one window, centred and padded). Levels whose windows would be under ``min_side`` pixels
-    (too few to show a person to the detector) are left out."""
+    are left out."""
     w, h = image_size
     out = []
     for level in levels:

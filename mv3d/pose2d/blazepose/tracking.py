@@ -8,9 +8,9 @@ people ``BlazePose.find_people`` finds through overlapping windows, each confirm
 under about a third of a wide frame's height is too small for the detector on the whole frame, and a person not
 much larger can come out of it with a region turned over); after a loss, the detection nearest to where the
 subject was, and only after ``reacquire_after`` frames without one, the largest again (as ``mv3d.io.tracking``
-does); while lost, the windows are searched on every ``tiled_every``-th frame in which the whole-frame detector
-finds nobody. Bystanders are ignored. The detector runs on the whole first batch at once; the landmark network,
-whose region depends on the previous frame, one frame at a time.
+does); where the whole frame shows nobody, the windows are searched at most once every ``tiled_every`` frames.
+Bystanders are ignored. The detector runs on the whole first batch at once; the landmark network, whose region
+depends on the previous frame, one frame at a time.
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from torch import Tensor
 from mv3d.errors import InputError
 from mv3d.pose2d.blazepose.estimator import TILE_LEVELS, BlazePose, Landmarks
 from mv3d.pose2d.blazepose.mapping import mv3d23_heatmaps
+from mv3d.pose2d.blazepose.regions import MIN_WINDOW_SIDE
 
 log = logging.getLogger(__name__)
 
@@ -35,16 +36,17 @@ class TrackParams:
     whose side changed by more than ``max_scale`` times, is a jump; near: a detection counts as the subject when
     its region centre lies within this many previous-region sides; reacquire_after: frames without the subject
     before the largest person is taken instead; detect_every_frame: run the detector on every frame (the subject
-    still chosen by nearness) instead of following the landmarks; tiled_every: while the subject is lost and the
-    whole frame shows nobody, the windows (for people small in the frame) are searched on every this-many-th
-    frame (it costs about 35 detector runs)."""
+    still chosen by nearness) instead of following the landmarks; tiled_every: where the whole frame shows nobody
+    (before the subject is found, or while it is lost), the windows (for people small in the frame) are searched
+    at most once every this-many frames (a search costs about 35 detector runs and the landmarks of each person
+    found: 0.5-1.5 s on a CPU core)."""
 
     max_shift: float = 0.5
     max_scale: float = 1.6
     near: float = 0.75
     reacquire_after: int = 30
     detect_every_frame: bool = False
-    tiled_every: int = 10
+    tiled_every: int = 30
 
 
 @dataclass
@@ -52,6 +54,8 @@ class TrackState:
     region: Tensor | None = None        # (4,) region for the next frame
     last_region: Tensor | None = None   # (4,) where the subject was last seen
     missed: int = 0
+    frame: int = 0                      # index of the frame being looked at, from the video's start
+    windows_at: int | None = None       # the frame the windows were last searched on
 
 
 def pick_subject(regions: Tensor, state: TrackState, params: TrackParams) -> Tensor | None:
@@ -83,12 +87,21 @@ class VideoTracker:
         self.state = TrackState()
         self.started = False
 
+    def _windows_due(self) -> bool:
+        """Whether the windows may be searched on the current frame (``tiled_every``); if so, marks it searched."""
+        due = self.state.windows_at is None or self.state.frame - self.state.windows_at >= self.params.tiled_every
+        if due:
+            self.state.windows_at = self.state.frame
+        return due
+
     def _people_through_windows(self, frame: np.ndarray) -> Tensor:
         """Regions (P, 4) of the distinct people ``BlazePose.find_people`` finds in one frame through its windows,
         coarse to fine. A finer level is searched only while no person found fills a window of the coarser one:
         whoever those windows missed is smaller than them, so it cannot be the largest person (the subject)."""
         regions = torch.zeros((0, 4), dtype=torch.float64)
         for k, level in enumerate(TILE_LEVELS, 1):
+            if level * max(frame.shape[:2]) < MIN_WINDOW_SIDE:
+                break                                   # no window at this level: nothing more to see
             landmarks, people = self.bp.find_people(frame, TILE_LEVELS[:k])
             if len(people):
                 regions = torch.from_numpy(landmarks.regions[people])
@@ -102,6 +115,8 @@ class VideoTracker:
         alone can return a region turned over or scaled wrongly for a person small in the frame; on a back view
         the landmark network then draws a small body onto the subject's back)."""
         detected = [len(d) > 0 for d in self.bp.detect(frames)]
+        if not any(detected) and not self._windows_due():
+            return [None] * len(frames)
         first = detected.index(True) if any(detected) else 0    # nobody at the whole-frame scale: frame 0
         people = self._people_through_windows(frames[first])
         if not len(people):
@@ -117,7 +132,7 @@ class VideoTracker:
         detector. ``region`` (4,) is the tracked region or a detection's (``detected``); None detects first."""
         if region is None:
             people = self.bp.regions_of(self.bp.detect([frame])[0])
-            if not len(people) and self.state.missed % self.params.tiled_every == 0:
+            if not len(people) and self._windows_due():
                 people = self._people_through_windows(frame)
             region = pick_subject(people, self.state, self.params)
             detected = True
@@ -136,10 +151,12 @@ class VideoTracker:
         whether the detector ran (B,)."""
         images = list(frames)
         seeds = [None] * len(images)
+        start = self.state.frame
         if not self.started:
             seeds = self._first_regions(images)
         out, detected = [], np.zeros(len(images), bool)
         for t, frame in enumerate(images):
+            self.state.frame = start + t
             if not self.started:
                 out.append(None)
                 continue
@@ -158,6 +175,7 @@ class VideoTracker:
                 self.state.region = lm.next_regions()[0]
                 self.state.last_region = torch.from_numpy(lm.regions[0])
                 self.state.missed = 0
+        self.state.frame = start + len(images)
         return out, detected
 
 
