@@ -8,7 +8,8 @@ people ``BlazePose.find_people`` finds through overlapping windows, each confirm
 under about a third of a wide frame's height is too small for the detector on the whole frame, and a person not
 much larger can come out of it with a region turned over); after a loss, the detection nearest to where the
 subject was, and only after ``reacquire_after`` frames without one, the largest again (as ``mv3d.io.tracking``
-does); where the whole frame shows nobody, the windows are searched at most once every ``tiled_every`` frames.
+does); where the whole frame shows nobody, the windows are searched when the subject is lost, then at most
+once every ``tiled_every`` frames.
 Bystanders are ignored. The detector runs on the whole first batch at once; the landmark network, whose region
 depends on the previous frame, one frame at a time.
 """
@@ -38,15 +39,15 @@ class TrackParams:
     before the largest person is taken instead; detect_every_frame: run the detector on every frame (the subject
     still chosen by nearness) instead of following the landmarks; tiled_every: where the whole frame shows nobody
     (before the subject is found, or while it is lost), the windows (for people small in the frame) are searched
-    at most once every this-many frames (a search costs about 35 detector runs and the landmarks of each person
-    found: 0.5-1.5 s on a CPU core)."""
+    on the frame the subject was lost and then at most once every this-many frames (a search costs about 35
+    detector runs and the landmarks of each person found: 0.5-1.5 s on a CPU core)."""
 
     max_shift: float = 0.5
     max_scale: float = 1.6
     near: float = 0.75
     reacquire_after: int = 30
     detect_every_frame: bool = False
-    tiled_every: int = 30
+    tiled_every: int = 15
 
 
 @dataclass
@@ -87,9 +88,11 @@ class VideoTracker:
         self.state = TrackState()
         self.started = False
 
-    def _windows_due(self) -> bool:
-        """Whether the windows may be searched on the current frame (``tiled_every``); if so, marks it searched."""
-        due = self.state.windows_at is None or self.state.frame - self.state.windows_at >= self.params.tiled_every
+    def _windows_due(self, now: bool = False) -> bool:
+        """Whether the windows may be searched on the current frame: ``now`` (the subject was just lost), or the
+        first time, or ``tiled_every`` frames after the last search; if so, marks it searched."""
+        due = (now or self.state.windows_at is None
+               or self.state.frame - self.state.windows_at >= self.params.tiled_every)
         if due:
             self.state.windows_at = self.state.frame
         return due
@@ -132,7 +135,7 @@ class VideoTracker:
         detector. ``region`` (4,) is the tracked region or a detection's (``detected``); None detects first."""
         if region is None:
             people = self.bp.regions_of(self.bp.detect([frame])[0])
-            if not len(people) and self._windows_due():
+            if not len(people) and self._windows_due(now=self.state.missed == 0):
                 people = self._people_through_windows(frame)
             region = pick_subject(people, self.state, self.params)
             detected = True
