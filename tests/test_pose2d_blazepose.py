@@ -352,7 +352,7 @@ def test_tracking_chooses_the_subject_among_people_confirmed_by_their_landmarks(
     assert np.median(_distance_to_full_size(kp, full, scale, corner)) < 0.02 * height   # measured 0.5 %
 
 
-def test_windows_are_searched_at_most_once_every_tiled_every_frames(full_model, monkeypatch):
+def test_windows_are_searched_at_most_once_every_windows_every_frames(full_model, monkeypatch):
     from mv3d.pose2d.blazepose.tracking import TrackParams
 
     searched = []
@@ -361,7 +361,7 @@ def test_windows_are_searched_at_most_once_every_tiled_every_frames(full_model, 
                         find_people(image, *levels))
     blank = np.full((12, 120, 160, 3), 90, np.uint8)                 # 40 px quarter windows: one level only
     batches = [(np.arange(k, k + 4), np.arange(k, k + 4) / 30, blank[k:k + 4]) for k in range(0, 12, 4)]
-    kp = track_video(full_model, batches, params=TrackParams(tiled_every=8))[0]
+    kp = track_video(full_model, batches, params=TrackParams(windows_every=8))[0]
     assert np.isnan(kp[..., :2]).all() and len(searched) == 2         # frames 0 and 8, not 4
 
 

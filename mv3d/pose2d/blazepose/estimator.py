@@ -70,7 +70,7 @@ class Landmarks:
 
     def mv3d23(self) -> np.ndarray:
         """(N, 23, 3) MV3D23 keypoints: x, y in pixels and :meth:`confidence`; small toes derived (``mapping.py``)."""
-        return to_mv3d23(self.xy[:, :33], self.confidence()[:, :33])
+        return to_mv3d23(self.xy[:, :NUM_BODY_LANDMARKS], self.confidence()[:, :NUM_BODY_LANDMARKS])
 
     def next_regions(self) -> Tensor:
         """Regions (N, 4) for the next frame from the auxiliary alignment landmarks (pose_landmarks_to_roi)."""
@@ -230,9 +230,8 @@ class BlazePose:
                     ) -> tuple[Landmarks | None, np.ndarray]:
         """Everyone in one image: detection on the whole image and on windows of ``levels``, the landmarks in each
         detection's region, then, for the distinct people among them, again in the region of their own alignment
-        landmarks (as for boxes). Returns the second pass's Landmarks (None when
-        nobody was found) and the indices of the distinct people among them whose pose presence reaches
-        ``min_presence``, most present and largest first (``distinct_people``)."""
+        landmarks (as for boxes). Returns the second pass's Landmarks (None when nobody was found) and the indices
+        of the distinct people among them, most present and largest first (``distinct_people``)."""
         regions = self.regions_of(self.detect([image], levels)[0])
         if not len(regions):
             return None, np.zeros(0, int)

@@ -9,7 +9,7 @@ under about a third of a wide frame's height is too small for the detector on th
 much larger can come out of it with a region turned over); after a loss, the detection nearest to where the
 subject was, and only after ``reacquire_after`` frames without one, the largest again (as ``mv3d.io.tracking``
 does); where the whole frame shows nobody, the windows are searched when the subject is lost, then at most
-once every ``tiled_every`` frames.
+once every ``windows_every`` frames.
 Bystanders are ignored. The detector runs on the whole first batch at once; the landmark network, whose region
 depends on the previous frame, one frame at a time.
 """
@@ -26,7 +26,7 @@ from torch import Tensor
 from mv3d.errors import InputError
 from mv3d.pose2d.blazepose.estimator import TILE_LEVELS, BlazePose, Landmarks
 from mv3d.pose2d.blazepose.mapping import mv3d23_heatmaps
-from mv3d.pose2d.blazepose.regions import MIN_WINDOW_SIDE
+from mv3d.pose2d.blazepose.regions import tile_regions
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class TrackParams:
     whose side changed by more than ``max_scale`` times, is a jump; near: a detection counts as the subject when
     its region centre lies within this many previous-region sides; reacquire_after: frames without the subject
     before the largest person is taken instead; detect_every_frame: run the detector on every frame (the subject
-    still chosen by nearness) instead of following the landmarks; tiled_every: where the whole frame shows nobody
+    still chosen by nearness) instead of following the landmarks; windows_every: where the whole frame shows nobody
     (before the subject is found, or while it is lost), the windows (for people small in the frame) are searched
     on the frame the subject was lost and then at most once every this-many frames (a search costs about 35
     detector runs and the landmarks of each person found: 0.5-1.5 s on a CPU core)."""
@@ -47,7 +47,7 @@ class TrackParams:
     near: float = 0.75
     reacquire_after: int = 30
     detect_every_frame: bool = False
-    tiled_every: int = 15
+    windows_every: int = 15
 
 
 @dataclass
@@ -90,9 +90,9 @@ class VideoTracker:
 
     def _windows_due(self, now: bool = False) -> bool:
         """Whether the windows may be searched on the current frame: ``now`` (the subject was just lost), or the
-        first time, or ``tiled_every`` frames after the last search; if so, marks it searched."""
+        first time, or ``windows_every`` frames after the last search; if so, marks it searched."""
         due = (now or self.state.windows_at is None
-               or self.state.frame - self.state.windows_at >= self.params.tiled_every)
+               or self.state.frame - self.state.windows_at >= self.params.windows_every)
         if due:
             self.state.windows_at = self.state.frame
         return due
@@ -103,7 +103,7 @@ class VideoTracker:
         whoever those windows missed is smaller than them, so it cannot be the largest person (the subject)."""
         regions = torch.zeros((0, 4), dtype=torch.float64)
         for k, level in enumerate(TILE_LEVELS, 1):
-            if level * max(frame.shape[:2]) < MIN_WINDOW_SIDE:
+            if not len(tile_regions((frame.shape[1], frame.shape[0]), (level,))):
                 break                                   # no window at this level: nothing more to see
             landmarks, people = self.bp.find_people(frame, TILE_LEVELS[:k])
             if len(people):
